@@ -1,0 +1,101 @@
+# vmacheck - one flat, non-recursive GNU make file.
+#
+#   make deps    install the Debian packages the project needs (no-op if present)
+#   make         build everything under build/
+#   make check   run every test (unit, unit under ASan+UBSan, differential fuzz)
+#   make fuzz    long differential fuzz run: make fuzz SEEDS=1-100 OPS=100000
+#   make bench   run the benchmarks (they print figures; nothing is asserted)
+
+CC       ?= cc
+B        := build
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter $(if $(WERROR),-Werror)
+BASEFLAGS := -std=gnu11 -fPIC -D_GNU_SOURCE -Ishadow -Iinclude $(WARN)
+# Debug/test builds validate the whole shadow after every operation.
+TESTDEFS := -DSHADOW_DEBUG
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+DEB_PACKAGES := build-essential pkg-config libunwind-dev uthash-dev check libdw-dev libelf-dev
+
+SHADOW_SRC := $(wildcard shadow/*.c)
+SHADOW_HDR := $(wildcard shadow/*.h)
+TEST_SRC   := $(wildcard tests/test_*.c)
+TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+ASAN_TESTS := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRC))
+
+# Release objects (the preload links these), debug objects (tests), and
+# sanitizer objects (tests under ASan+UBSan).
+SHADOW_OBJ   := $(patsubst shadow/%.c,$(B)/obj/shadow/%.o,$(SHADOW_SRC))
+SHADOW_DOBJ  := $(patsubst shadow/%.c,$(B)/dbg/shadow/%.o,$(SHADOW_SRC))
+SHADOW_AOBJ  := $(patsubst shadow/%.c,$(B)/asan/shadow/%.o,$(SHADOW_SRC))
+
+FUZZ_SEEDS ?= 1-20
+FUZZ_OPS   ?= 10000
+SEEDS ?= 1-100
+OPS   ?= 100000
+
+.PHONY: all deps check check-unit check-asan check-fuzz fuzz bench clean
+
+all: $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else echo "deps: all present"; fi
+
+$(B)/obj/shadow/%.o: shadow/%.c $(SHADOW_HDR) | $(B)/obj/shadow
+	$(CC) $(CFLAGS) $(BASEFLAGS) -c $< -o $@
+$(B)/dbg/shadow/%.o: shadow/%.c $(SHADOW_HDR) | $(B)/dbg/shadow
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -c $< -o $@
+$(B)/asan/shadow/%.o: shadow/%.c $(SHADOW_HDR) | $(B)/asan/shadow
+	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -c $< -o $@
+
+$(B)/libshadow.a: $(SHADOW_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/libshadow-dbg.a: $(SHADOW_DOBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/asan/libshadow.a: $(SHADOW_AOBJ)
+	rm -f $@; ar rcs $@ $^
+
+$(B)/tests/test_%: tests/test_%.c tests/testutil.h $(B)/libshadow-dbg.a | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Itests $< -o $@ $(B)/libshadow-dbg.a $(CHECK_LIBS)
+$(B)/asan/tests/test_%: tests/test_%.c tests/testutil.h $(B)/asan/libshadow.a | $(B)/asan/tests
+	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Itests $< -o $@ $(B)/asan/libshadow.a $(CHECK_LIBS)
+
+# The fuzzer runs against the debug library (validate after every op).
+$(B)/tests/fuzz_shadow: tests/fuzz_shadow.c tests/testutil.h $(B)/libshadow-dbg.a | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Itests $< -o $@ $(B)/libshadow-dbg.a
+# The fuzzer without per-op validation, for long runs.
+$(B)/tests/fuzz_shadow_fast: tests/fuzz_shadow.c tests/testutil.h $(B)/libshadow.a | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
+$(B)/tests/bench_shadow: tests/bench_shadow.c tests/testutil.h $(B)/libshadow.a | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
+
+$(B)/obj/shadow $(B)/dbg/shadow $(B)/asan/shadow $(B)/tests $(B)/asan/tests:
+	mkdir -p $@
+
+check: check-unit check-asan check-fuzz
+
+check-unit: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; CK_FORK=yes $$t; done
+
+check-asan: $(ASAN_TESTS)
+	@set -e; for t in $(ASAN_TESTS); do echo "== $$t (asan+ubsan)"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 CK_FORK=no $$t; done
+
+check-fuzz: $(B)/tests/fuzz_shadow
+	$(B)/tests/fuzz_shadow --seeds $(FUZZ_SEEDS) --ops $(FUZZ_OPS) --require
+
+fuzz: $(B)/tests/fuzz_shadow_fast
+	$(B)/tests/fuzz_shadow_fast --seeds $(SEEDS) --ops $(OPS) --require
+
+bench: $(B)/tests/bench_shadow
+	$(B)/tests/bench_shadow
+
+clean:
+	rm -rf $(B)

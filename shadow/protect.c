@@ -1,0 +1,175 @@
+/*
+ * protect.c - mprotect(2) as Linux 6.18 does it (do_mprotect_pkey,
+ * mprotect_fixup), and vma_modify(), the split-or-merge step shared with
+ * madvise and mlock (mm/vma.c vma_merge_existing_range).
+ *
+ * mprotect works VMA by VMA: a hole stops it with ENOMEM after the VMAs
+ * before the hole were already changed; an unchanged VMA is skipped without
+ * any merge attempt.
+ */
+#include "shadow_internal.h"
+
+/* Split v at addr, refusing as split_vma does when the map is full. */
+static struct shadow_vma *split_counted(struct shadow *sh,
+					struct shadow_vma *v, uint64_t addr,
+					struct shadow_change *rec)
+{
+	if (sh->c.map_count >= sh->env.max_map_count)
+		return NULL;
+	return vma_split(sh, v, addr, rec);
+}
+
+struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
+			      uint64_t start, uint64_t end, uint32_t flags,
+			      struct shadow_change *rec)
+{
+	bool left_side = start == v->start, right_side = end == v->end;
+	uint64_t pgoff = v->pgoff + ((start - v->start) >> SH_PAGE_SHIFT);
+	uint64_t pages = (end - start) >> SH_PAGE_SHIFT;
+	bool unc = false, ml = false, mr = false;
+	struct shadow_vma *prev = shadow_vma_prev(v), *next = shadow_vma_next(v);
+
+	if (!(flags & SV_SPECIAL) && (left_side || right_side)) {
+		ml = left_side && prev && prev->end == start &&
+		     prev->pgoff + vma_pages(prev) == pgoff &&
+		     vma_attrs_mergeable(prev->flags, flags, prev, v, &unc);
+		mr = right_side && next && next->start == end &&
+		     pgoff + pages == next->pgoff &&
+		     vma_attrs_mergeable(flags, next->flags, v, next, &unc) &&
+		     (!ml || vma_anon_compatible(prev->anon_id, next->anon_id,
+						 &unc));
+	}
+	if (unc && rec)
+		rec->uncertain = true;
+	if (ml) {
+		if (prev->anon_id == SHADOW_ANON_NONE)
+			prev->anon_id = v->anon_id;
+		prev->flags |= flags & SV_STICKY;
+		if (right_side) {
+			vma_erase(sh, v);
+			vma_free(sh, v);
+		} else {
+			v->pgoff += pages;
+			vma_set_range(sh, v, end, v->end);
+		}
+		vma_set_range(sh, prev, prev->start, end);
+		if (rec)
+			rec->vmas_merged++;
+		if (mr)
+			vma_merge_pair(sh, prev, next, rec);
+		return prev;
+	}
+	if (mr) {
+		if (next->anon_id == SHADOW_ANON_NONE)
+			next->anon_id = v->anon_id;
+		next->flags |= flags & SV_STICKY;
+		if (left_side) {
+			vma_erase(sh, v);
+			vma_free(sh, v);
+		} else {
+			vma_set_range(sh, v, v->start, start);
+		}
+		next->pgoff = pgoff;
+		vma_set_range(sh, next, start, next->end);
+		if (rec)
+			rec->vmas_merged++;
+		return next;
+	}
+	if (v->start < start) {
+		struct shadow_vma *n = split_counted(sh, v, start, rec);
+		if (!n)
+			return NULL;
+		v = n;
+	}
+	if (v->end > end && !split_counted(sh, v, end, rec))
+		return NULL;
+	vma_set_flags(sh, v, flags);
+	return v;
+}
+
+int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
+		   struct shadow_change *rec)
+{
+	rec_reset(rec, start, start + len);
+	int grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+	prot &= ~grows;
+	if (grows == (PROT_GROWSDOWN | PROT_GROWSUP))
+		return -EINVAL;
+	if (start & ~SH_PAGE_MASK)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	len = SH_PAGE_ALIGN(len);
+	uint64_t end = start + len;
+	if (end <= start)
+		return -ENOMEM;
+	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM))
+		return -EINVAL;
+	struct shadow_vma *v = shadow_find_next(sh, start);
+	if (!v || v->start >= end)
+		return -ENOMEM;
+	if (grows & PROT_GROWSDOWN) {
+		start = v->start;
+		if (!(v->flags & SV_GROWSDOWN))
+			return -EINVAL;
+	} else {
+		if (v->start > start)
+			return -ENOMEM;
+		if (grows & PROT_GROWSUP)
+			return -EINVAL; /* no VM_GROWSUP on x86 */
+	}
+	rec_span(rec, start, end);
+	uint32_t newprot = shadow_prot_to_flags(prot);
+	uint64_t tmp = v->start, nstart = start;
+	int err = 0;
+	while (v && v->start < end) {
+		if (v->start != tmp) {
+			err = -ENOMEM;
+			break;
+		}
+		uint32_t old = v->flags;
+		uint32_t nf = (old & ~SV_PROT_MASK) | newprot;
+		/* newflags >> 4 puts VM_MAY* in place of VM_* */
+		if ((nf & ~(nf >> 4)) & SV_PROT_MASK) {
+			err = -EACCES;
+			break;
+		}
+		tmp = v->end < end ? v->end : end;
+		if (nf != old) {
+			if (nf & SV_WRITE) {
+				if (!(old & (SV_ACCOUNT | SV_WRITE | SV_HUGETLB |
+					     SV_SHARED | SV_NORESERVE)))
+					nf |= SV_ACCOUNT;
+			} else if ((old & SV_ACCOUNT) && vma_is_anon(v)) {
+				if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
+					rec->uncertain = true;
+				if (v->anon_id == SHADOW_ANON_NONE)
+					nf &= ~SV_ACCOUNT;
+			}
+			region_note(sh, nstart, tmp, SHADOW_PIECE_CHANGED, old,
+				    rec);
+			v = vma_modify(sh, v, nstart, tmp, nf, rec);
+			if (!v) {
+				err = -ENOMEM;
+				break;
+			}
+			/* A locked private VMA made writable is populated
+			 * with write faults (COW broken now). */
+			if ((old & (SV_WRITE | SV_SHARED | SV_LOCKED)) ==
+				    SV_LOCKED && (nf & SV_WRITE))
+				vma_populate(sh, v);
+		}
+		tmp = v->end;
+		nstart = tmp;
+		if (rec)
+			rec->applied_end = tmp < end ? tmp : end;
+		v = shadow_vma_next(v);
+	}
+	if (!err && tmp < end)
+		err = -ENOMEM;
+	if (rec)
+		rec->result = err;
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_protect");
+	return err;
+}

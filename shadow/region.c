@@ -1,0 +1,236 @@
+/*
+ * region.c - the region tree: what each call created (DESIGN.md "Two
+ * views").  A plain red-black tree ordered by start with no overlaps.
+ * Regions are split by partial unmaps, carried by moves and never merged,
+ * so the creating call (origin, stack) of every mapped page stays known.
+ */
+#include "shadow_internal.h"
+
+static inline struct shadow_region *reg_of(const struct rb_node *n)
+{
+	return rb_entry_safe(n, struct shadow_region, rb);
+}
+
+struct shadow_region *shadow_region_find_next(const struct shadow *sh,
+					      uint64_t addr)
+{
+	struct rb_node *n = sh->regions.node;
+	struct shadow_region *best = NULL;
+	while (n) {
+		struct shadow_region *r = reg_of(n);
+		if (r->end > addr) {
+			best = r;
+			if (r->start <= addr)
+				break;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	return best;
+}
+
+struct shadow_region *shadow_region_find(const struct shadow *sh,
+					 uint64_t addr)
+{
+	struct shadow_region *r = shadow_region_find_next(sh, addr);
+	return r && r->start <= addr ? r : NULL;
+}
+
+struct shadow_region *shadow_region_next(const struct shadow_region *r)
+{
+	return reg_of(rb_next(&r->rb));
+}
+
+static void reg_link(struct shadow *sh, struct shadow_region *r)
+{
+	struct rb_node **link = &sh->regions.node, *parent = NULL;
+	while (*link) {
+		parent = *link;
+		link = r->start < reg_of(parent)->start ? &parent->left
+							: &parent->right;
+	}
+	rb_link_node(&r->rb, parent, link);
+	rb_insert(&sh->regions, &r->rb, NULL);
+	sh->c.nregions++;
+}
+
+static void reg_unlink(struct shadow *sh, struct shadow_region *r)
+{
+	rb_erase(&sh->regions, &r->rb, NULL);
+	sh->c.nregions--;
+}
+
+static struct shadow_region *reg_alloc(struct shadow *sh)
+{
+	return sh->a.alloc(sh->a.ctx, sizeof(struct shadow_region));
+}
+
+static void reg_free(struct shadow *sh, struct shadow_region *r)
+{
+	sh->a.free(sh->a.ctx, r, sizeof(*r));
+}
+
+int region_insert(struct shadow *sh, uint64_t start, uint64_t end,
+		  uint8_t origin, uint32_t stack_id, uint8_t call, uint8_t name)
+{
+	struct shadow_region *r = reg_alloc(sh);
+	if (!r)
+		return -ENOMEM;
+	*r = (struct shadow_region){ .start = start, .end = end,
+				     .stack_id = stack_id, .origin = origin,
+				     .call = call, .name = name };
+	reg_link(sh, r);
+	return 0;
+}
+
+/* Split r at addr; r keeps [start, addr), the new one [addr, end).  The new
+ * node takes r's place in order, so a plain insert is right. */
+static struct shadow_region *reg_split(struct shadow *sh,
+				       struct shadow_region *r, uint64_t addr)
+{
+	struct shadow_region *n = reg_alloc(sh);
+	if (!n)
+		return NULL;
+	*n = *r;
+	n->start = addr;
+	r->end = addr;
+	reg_link(sh, n);
+	return n;
+}
+
+int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
+	       struct shadow_change *rec)
+{
+	struct shadow_region *r = shadow_region_find_next(sh, start);
+	if (!r || r->start >= end)
+		return 0;
+	if (r->start < start && r->end > end) {
+		/* One region around the whole range: needs one new node. */
+		struct shadow_region *tail = reg_split(sh, r, end);
+		if (!tail)
+			return -ENOMEM;
+		rec_piece(rec, kind, start, end, r, 0);
+		r->end = start;
+		return 0;
+	}
+	if (r->start < start) {
+		rec_piece(rec, kind, start, r->end, r, 0);
+		r->end = start;
+		r = shadow_region_next(r);
+	}
+	while (r && r->start < end) {
+		struct shadow_region *next = shadow_region_next(r);
+		if (r->end > end) {
+			rec_piece(rec, kind, r->start, end, r, 0);
+			/* Moving the start right keeps the order. */
+			r->start = end;
+			break;
+		}
+		rec_piece(rec, kind, r->start, r->end, r, 0);
+		reg_unlink(sh, r);
+		reg_free(sh, r);
+		r = next;
+	}
+	return 0;
+}
+
+/* Collect the regions of [start, end) (clipped) into a detached list, then
+ * relink them at the destination.  Splits at the edges first. */
+static int region_transfer(struct shadow *sh, uint64_t start, uint64_t end,
+			   uint64_t dest, bool keep_source,
+			   struct shadow_change *rec)
+{
+	struct shadow_region *r = shadow_region_find_next(sh, start);
+	if (!r || r->start >= end)
+		return 0;
+	if (r->start < start) {
+		struct shadow_region *n = reg_split(sh, r, start);
+		if (!n)
+			return -ENOMEM;
+		r = n;
+	}
+	struct shadow_region *last = shadow_region_find(sh, end - 1);
+	if (last && last->end > end && !reg_split(sh, last, end))
+		return -ENOMEM;
+	/* Detach [start, end) into a singly linked list through rb.left. */
+	struct shadow_region *head = NULL, **tailp = &head;
+	while (r && r->start < end) {
+		struct shadow_region *next = shadow_region_next(r);
+		if (keep_source) {
+			struct shadow_region *c = reg_alloc(sh);
+			if (!c)
+				break; /* the copies made so far still land */
+			*c = *r;
+			r = c;
+		} else {
+			reg_unlink(sh, r);
+		}
+		r->rb.left = NULL;
+		*tailp = r;
+		tailp = (struct shadow_region **)&r->rb.left;
+		r = next;
+	}
+	uint64_t delta = dest - start;
+	for (r = head; r;) {
+		struct shadow_region *next = (struct shadow_region *)r->rb.left;
+		rec_piece(rec, SHADOW_PIECE_MOVED, r->start, r->end, r, 0);
+		if (rec && rec->npieces && !rec->dropped)
+			rec->pieces[rec->npieces - 1].dest = r->start + delta;
+		r->start += delta;
+		r->end += delta;
+		reg_link(sh, r);
+		r = next;
+	}
+	return 0;
+}
+
+int region_move(struct shadow *sh, uint64_t start, uint64_t end,
+		uint64_t dest, struct shadow_change *rec)
+{
+	return region_transfer(sh, start, end, dest, false, rec);
+}
+
+int region_copy(struct shadow *sh, uint64_t start, uint64_t end,
+		uint64_t dest, struct shadow_change *rec)
+{
+	return region_transfer(sh, start, end, dest, true, rec);
+}
+
+void region_note(const struct shadow *sh, uint64_t start, uint64_t end,
+		 uint8_t kind, uint32_t old_flags, struct shadow_change *rec)
+{
+	if (!rec)
+		return;
+	for (struct shadow_region *r = shadow_region_find_next(sh, start);
+	     r && r->start < end; r = shadow_region_next(r)) {
+		uint64_t s = r->start > start ? r->start : start;
+		uint64_t e = r->end < end ? r->end : end;
+		rec_piece(rec, kind, s, e, r, old_flags);
+	}
+}
+
+int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
+		uint8_t origin, uint32_t stack_id, uint8_t call, bool grow)
+{
+	uint64_t a = start;
+	while (a < end) {
+		struct shadow_region *r = shadow_region_find_next(sh, a);
+		uint64_t gap_end = r && r->start < end ? r->start : end;
+		if (gap_end > a) {
+			struct shadow_region *p = shadow_region_find(sh, a - 1);
+			if (grow && a > start && p && p->end == a) {
+				/* Grow the region just moved or copied. */
+				p->end = gap_end;
+			} else if (region_insert(sh, a, gap_end, origin,
+						 stack_id, call,
+						 SHADOW_NAME_ANON)) {
+				return -ENOMEM;
+			}
+		}
+		if (!r || r->start >= end)
+			break;
+		a = r->end;
+	}
+	return 0;
+}

@@ -1,0 +1,379 @@
+/*
+ * shadow.h - the VMA model: a userspace copy of a process's address space
+ * that follows the kernel's rules (mm/vma.c, mm/mmap.c, mm/mremap.c,
+ * mm/mprotect.c, mm/madvise.c, mm/mlock.c as of Linux 6.18).
+ *
+ * Two views are kept (DESIGN.md "Two views"):
+ *  - VMAs: what the kernel has.  Adjacent compatible mappings merge, mprotect
+ *    splits.  Ordered red-black tree, augmented with the largest free gap.
+ *  - Regions: what the program asked for.  One per successful call that
+ *    created pages, split by partial unmaps and carried by moves, never
+ *    merged with a region of another call.  Every region has an origin and a
+ *    creation stack id.
+ *
+ * Every operation validates its arguments as the kernel does and returns what
+ * the kernel would return: 0 (or an address) on success, -errno on failure.
+ * It applies exactly the changes the kernel would make, including the partial
+ * application of a failing mprotect.  When the kernel chooses an address
+ * (mmap without MAP_FIXED, mremap with MREMAP_MAYMOVE) the caller passes the
+ * address the kernel returned; without it, the shadow picks one by its own
+ * free-area search.  A struct shadow_change, when given, receives a record of
+ * what the operation did, from which findings are computed.
+ *
+ * Ranges are [start, end): start inclusive, end exclusive, in bytes.
+ * Memory comes from the caller's allocator; nothing here calls malloc, and
+ * nothing here makes a system call.  Not thread-safe: the caller holds a lock.
+ * In builds with SHADOW_DEBUG, shadow_validate() runs after every operation
+ * and aborts on a broken invariant.
+ */
+#ifndef VMC_SHADOW_H
+#define VMC_SHADOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rbtree.h"
+
+/* ---- VMA flags (ours; a subset of the kernel's VM_* that userspace can
+ * cause or observe).  Bits 0-2 are the PROT_* bits. */
+#define SV_READ        0x00000001u
+#define SV_WRITE       0x00000002u
+#define SV_EXEC        0x00000004u
+#define SV_SHARED      0x00000008u /* VM_SHARED: MAP_SHARED and writable-capable */
+#define SV_MAYREAD     0x00000010u
+#define SV_MAYWRITE    0x00000020u
+#define SV_MAYEXEC     0x00000040u
+#define SV_MAYSHARE    0x00000080u /* VM_MAYSHARE: any MAP_SHARED */
+#define SV_GROWSDOWN   0x00000100u
+#define SV_NORESERVE   0x00000200u
+#define SV_ACCOUNT     0x00000400u
+#define SV_LOCKED      0x00000800u
+#define SV_LOCKONFAULT 0x00001000u
+#define SV_DONTCOPY    0x00002000u /* MADV_DONTFORK */
+#define SV_DONTDUMP    0x00004000u
+#define SV_WIPEONFORK  0x00008000u
+#define SV_MERGEABLE   0x00010000u /* KSM */
+#define SV_HUGEPAGE    0x00020000u
+#define SV_NOHUGEPAGE  0x00040000u
+#define SV_SEQ_READ    0x00080000u
+#define SV_RAND_READ   0x00100000u
+#define SV_DONTEXPAND  0x00200000u
+#define SV_HUGETLB     0x00400000u
+#define SV_IO          0x00800000u /* VM_IO|VM_PFNMAP ([vvar], device maps) */
+#define SV_UFFD        0x02000000u /* registered with a userfaultfd context */
+#define SV_MAYBE_GUARD 0x04000000u /* MADV_GUARD_INSTALL was used (sticky:
+				    * ignored by merges, kept by the result) */
+#define SV_DROPPABLE   0x08000000u /* MAP_DROPPABLE */
+#define SV_STICKY      SV_MAYBE_GUARD
+#define SV_SPECIAL     (SV_IO | SV_DONTEXPAND)
+#define SV_PROT_MASK   (SV_READ | SV_WRITE | SV_EXEC)
+#define SV_ACCESS_MASK (SV_PROT_MASK | SV_SHARED) /* what /proc/maps shows */
+/* Flags that may differ between two VMAs sharing an anon_vma. */
+#define SV_ANON_COMPAT_IGNORE (SV_READ | SV_WRITE | SV_EXEC)
+
+/* What the name column of /proc/self/maps shows. */
+enum shadow_name {
+	SHADOW_NAME_ANON = 0, /* no name */
+	SHADOW_NAME_FILE,     /* a path (maybe "(deleted)") */
+	SHADOW_NAME_SHMEM,    /* MAP_SHARED|MAP_ANONYMOUS: "/dev/zero (deleted)" */
+	SHADOW_NAME_HEAP,
+	SHADOW_NAME_STACK,
+	SHADOW_NAME_VDSO,
+	SHADOW_NAME_VVAR,
+	SHADOW_NAME_VSYSCALL,
+	SHADOW_NAME_OTHER,    /* [anon:...] and other bracketed names */
+};
+
+enum shadow_origin {
+	SHADOW_ORIGIN_BASELINE = 0,
+	SHADOW_ORIGIN_TRACKED,
+	SHADOW_ORIGIN_FOREIGN,
+	SHADOW_ORIGIN_TOOL,
+};
+
+/* anon_id values: 0 = no anon_vma yet, SHADOW_ANON_UNKNOWN = cannot tell,
+ * anything else = an anon_vma identity invented by the shadow. */
+#define SHADOW_ANON_NONE    0u
+#define SHADOW_ANON_UNKNOWN 0xffffffffu
+/* file_id values: 0 = anonymous (no file), SHADOW_FILE_UNKNOWN = a file
+ * whose open file description is unknown (never merges with another). */
+#define SHADOW_FILE_UNKNOWN 0xffffffffu
+/* dev/ino unknown (shared anonymous before the kernel was asked). */
+#define SHADOW_INO_UNKNOWN  UINT64_MAX
+
+struct shadow_vma {
+	struct rb_node rb;
+	uint64_t start, end;          /* [start, end) */
+	uint32_t gap_pages;           /* free pages between prev's end and start
+				       * (saturating) */
+	uint32_t subtree_gap_pages;   /* max gap_pages in this subtree */
+	uint64_t pgoff;               /* in pages; anon private: start>>12 at
+				       * creation, as the kernel sets it */
+	uint64_t ino;                 /* file identity (0 for anon) */
+	uint32_t dev;                 /* kernel encoding: major << 20 | minor */
+	uint32_t file_id;             /* open file description id, 0 = none */
+	uint32_t flags;               /* SV_* */
+	uint32_t anon_id;             /* anon_vma identity, see above */
+};
+
+struct shadow_region {
+	struct rb_node rb;
+	uint64_t start, end;          /* [start, end) */
+	uint32_t stack_id;            /* creation stack, 0 = none */
+	uint8_t origin;               /* enum shadow_origin */
+	uint8_t call;                 /* enum shadow_call that created it */
+	uint8_t name;                 /* enum shadow_name at creation */
+	uint8_t pad;
+};
+
+enum shadow_call {
+	SHADOW_CALL_NONE = 0,
+	SHADOW_CALL_MMAP,
+	SHADOW_CALL_MUNMAP,
+	SHADOW_CALL_MREMAP,
+	SHADOW_CALL_MPROTECT,
+	SHADOW_CALL_MADVISE,
+	SHADOW_CALL_MLOCK,
+	SHADOW_CALL_MUNLOCK,
+	SHADOW_CALL_BRK,
+	SHADOW_CALL_SHMAT,
+	SHADOW_CALL_SCAN, /* absorbed from a kernel view */
+};
+
+/* Memory for nodes.  alloc returns NULL on failure; the operation then
+ * returns -ENOMEM having changed nothing it cannot undo (see each op). */
+struct shadow_allocator {
+	void *(*alloc)(void *ctx, size_t size);
+	void (*free)(void *ctx, void *p, size_t size);
+	void *ctx;
+};
+
+/* Facts about the running kernel that the rules depend on. */
+struct shadow_env {
+	uint64_t page_size;       /* 4096 */
+	uint64_t task_size;       /* 0x7ffffffff000 on x86-64 4-level */
+	uint64_t mmap_min_addr;   /* vm.mmap_min_addr */
+	uint64_t mmap_base;       /* top of the top-down search */
+	uint32_t max_map_count;   /* vm.max_map_count */
+	int overcommit;           /* vm.overcommit_memory (2 = never) */
+	uint32_t kernel_version;  /* KERNEL_VERSION(a,b,c) style: a<<16|b<<8|c */
+	int thp_anon;             /* 0 never, 1 madvise, 2 always (PMD size) */
+	uint64_t thp_size;        /* PMD huge page size (2 MiB) */
+};
+
+/* Counters kept as the kernel keeps them in mm_struct (in pages). */
+struct shadow_counters {
+	uint64_t total_vm, locked_vm, data_vm, exec_vm, stack_vm;
+	uint64_t hiwater_vm;      /* peak total_vm */
+	uint64_t map_count;       /* number of VMAs */
+	uint64_t nregions;
+	uint64_t peak_map_count;
+};
+
+struct shadow {
+	struct rb_root vmas;
+	struct rb_root regions;
+	struct shadow_allocator a;
+	struct shadow_env env;
+	struct shadow_counters c;
+	uint64_t brk_start, brk;  /* program break: [brk_start, brk) */
+	uint32_t def_flags;       /* mm->def_flags: SV_LOCKED|SV_LOCKONFAULT
+				   * after mlockall(MCL_FUTURE) */
+	uint32_t next_anon_id;
+	uint32_t next_file_id;
+	uint32_t serial;          /* calls applied */
+	uint32_t boundary_misses; /* boundaries adopted from the kernel */
+};
+
+/* ---- change records -------------------------------------------------- */
+
+enum shadow_piece_kind {
+	SHADOW_PIECE_REPLACED = 1, /* pages of this region replaced (MAP_FIXED) */
+	SHADOW_PIECE_UNMAPPED,     /* pages of this region unmapped */
+	SHADOW_PIECE_MOVED,        /* pages moved from start to dest */
+	SHADOW_PIECE_CHANGED,      /* flags or prot of these pages changed */
+	SHADOW_PIECE_HOLE,         /* a part of the range that was not mapped */
+	SHADOW_PIECE_CREATED,      /* new pages */
+};
+
+struct shadow_piece {
+	uint64_t start, end;       /* [start, end) before the operation */
+	uint64_t dest;             /* MOVED: new start */
+	uint32_t stack_id;         /* creation stack of the region */
+	uint32_t old_flags;        /* SV_* of the VMA before */
+	uint8_t kind;              /* enum shadow_piece_kind */
+	uint8_t origin;            /* enum shadow_origin of the region */
+	uint8_t name;              /* enum shadow_name */
+	uint8_t pad;
+};
+
+#define SHADOW_CHANGE_PIECES 16
+
+struct shadow_change {
+	int result;                /* what the op returned (0 / -errno) */
+	uint64_t addr;             /* resulting address (map, remap) */
+	uint32_t vmas_added, vmas_removed, vmas_split, vmas_merged;
+	uint64_t applied_end;      /* mprotect/madvise: end of the part applied
+				    * before an error (== start if none) */
+	uint32_t npieces;          /* valid entries in pieces[] */
+	uint32_t dropped;          /* pieces that did not fit */
+	bool uncertain;            /* the result depends on state the shadow
+				    * cannot see (anon_vma unknown, file
+				    * description unknown): verify the span */
+	uint64_t span_start, span_end; /* the span the op touched, plus room
+				    * for neighbours, to verify */
+	struct shadow_piece pieces[SHADOW_CHANGE_PIECES];
+};
+
+/* ---- set-up ---------------------------------------------------------- */
+
+/* Fill env with x86-64 defaults (4 KiB pages, 47-bit space, 6.18). */
+void shadow_env_default(struct shadow_env *env);
+void shadow_init(struct shadow *sh, const struct shadow_allocator *a,
+		 const struct shadow_env *env);
+/* Free every node. */
+void shadow_destroy(struct shadow *sh);
+
+/* Description of one VMA as seen by a kernel view or by a seed. */
+struct shadow_vma_desc {
+	uint64_t start, end;
+	uint32_t flags;            /* SV_*; at least prot and SV_SHARED/MAYSHARE */
+	uint64_t pgoff;            /* pages */
+	uint32_t dev;
+	uint64_t ino;
+	uint32_t file_id;
+	uint32_t anon_id;
+	uint8_t name;              /* enum shadow_name */
+};
+
+/* Insert a VMA seen in the kernel into a free range (no merging), with one
+ * region of the given origin.  Returns 0, -EEXIST if it overlaps, -ENOMEM. */
+int shadow_absorb(struct shadow *sh, const struct shadow_vma_desc *d,
+		  uint8_t origin, uint32_t stack_id);
+
+/* ---- the operations ------------------------------------------------- */
+
+/* What the caller knows about a file descriptor passed to mmap. */
+struct shadow_file {
+	bool valid;                /* fd is open (else EBADF) */
+	bool readable, writable;   /* O_RDONLY/O_WRONLY/O_RDWR as open */
+	bool append;               /* O_APPEND */
+	bool noexec;               /* on a noexec mount */
+	bool can_mmap;             /* the file supports mmap (else ENODEV) */
+	bool hugetlb;              /* on hugetlbfs */
+	uint8_t hugetlb_shift;     /* page size shift on hugetlbfs */
+	uint32_t dev;
+	uint64_t ino;
+	uint32_t file_id;          /* open file description id (0 = unknown) */
+	uint64_t size;             /* for mremap-past-object checks */
+};
+
+struct shadow_map_args {
+	uint64_t addr;             /* hint or fixed address, as passed */
+	uint64_t len;
+	int prot, flags;           /* PROT_*, MAP_* as passed */
+	uint64_t off;              /* bytes */
+	const struct shadow_file *file; /* NULL for MAP_ANONYMOUS */
+	uint64_t result;           /* address the kernel returned when it chose
+				    * one; 0 = let the shadow choose */
+	uint32_t stack_id;
+	uint8_t origin;            /* usually SHADOW_ORIGIN_TRACKED */
+	uint8_t call;              /* SHADOW_CALL_MMAP unless shmat etc. */
+};
+
+/* mmap(2).  Returns the address, or -errno (as a negative int64). */
+int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
+		   struct shadow_change *rec);
+
+/* munmap(2). */
+int shadow_unmap(struct shadow *sh, uint64_t start, uint64_t len,
+		 struct shadow_change *rec);
+
+/* mprotect(2) / pkey_mprotect(2) (pkey ignored). */
+int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
+		   struct shadow_change *rec);
+
+struct shadow_remap_args {
+	uint64_t old_addr, old_len, new_len;
+	int flags;                 /* MREMAP_* */
+	uint64_t new_addr;         /* only with MREMAP_FIXED */
+	uint64_t result;           /* address the kernel returned after a move
+				    * it placed; 0 = let the shadow choose */
+	uint32_t stack_id;
+};
+
+/* mremap(2).  Returns the address, or -errno. */
+int64_t shadow_remap(struct shadow *sh, const struct shadow_remap_args *a,
+		     struct shadow_change *rec);
+
+/* madvise(2), every advice: the flag-changing ones modify VMAs; the others
+ * are validated (errno predicted) and their side effects on anon_vma state
+ * applied (MADV_POPULATE_WRITE). */
+int shadow_advise(struct shadow *sh, uint64_t start, uint64_t len, int advice,
+		  struct shadow_change *rec);
+
+/* mlock2(2) (flags 0 or MLOCK_ONFAULT), munlock(2). */
+int shadow_lock(struct shadow *sh, uint64_t start, uint64_t len, int flags,
+		struct shadow_change *rec);
+int shadow_unlock(struct shadow *sh, uint64_t start, uint64_t len,
+		  struct shadow_change *rec);
+/* mlockall(2) / munlockall(2).  MCL_FUTURE is remembered for later maps. */
+int shadow_lockall(struct shadow *sh, int flags, struct shadow_change *rec);
+int shadow_unlockall(struct shadow *sh, struct shadow_change *rec);
+
+/* brk(2): the kernel's new break (brk returns the current break on
+ * failure).  Sets the heap region to [brk_start, result). */
+uint64_t shadow_brk(struct shadow *sh, uint64_t requested, uint64_t result,
+		    struct shadow_change *rec);
+
+/* A page was touched (write != 0: written).  Updates anon_vma state as the
+ * fault handler would.  Returns 0, or -EFAULT if the access would fault
+ * with SIGSEGV (no VMA or no permission). */
+int shadow_touch(struct shadow *sh, uint64_t addr, bool write);
+
+/* ---- queries -------------------------------------------------------- */
+
+/* VMA containing addr, or NULL. */
+struct shadow_vma *shadow_find(const struct shadow *sh, uint64_t addr);
+/* First VMA with end > addr, or NULL. */
+struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr);
+struct shadow_vma *shadow_vma_first(const struct shadow *sh);
+struct shadow_vma *shadow_vma_next(const struct shadow_vma *v);
+struct shadow_vma *shadow_vma_prev(const struct shadow_vma *v);
+
+struct shadow_region *shadow_region_find(const struct shadow *sh,
+					 uint64_t addr);
+struct shadow_region *shadow_region_find_next(const struct shadow *sh,
+					      uint64_t addr);
+struct shadow_region *shadow_region_next(const struct shadow_region *r);
+
+/* Lowest-or-highest free range of len bytes inside [low, high): top-down
+ * when topdown.  Uses the gap augmentation: O(log n).  Returns the start,
+ * or 0 when none fits. */
+uint64_t shadow_find_free(const struct shadow *sh, uint64_t len,
+			  uint64_t low, uint64_t high, bool topdown);
+
+/* Check every invariant of both trees and the counters.  Returns 0, or -1
+ * with a static description in *why. */
+int shadow_validate(const struct shadow *sh, const char **why);
+
+/* ---- adopting the kernel's view (used by diff) ----------------------- */
+
+/* Replace the VMA boundaries in [start, end) with the kernel's: the kernel
+ * descriptions given (sorted, covering exactly the mapped parts of the
+ * span) become the VMAs; regions are kept and clipped to what is mapped;
+ * pages the shadow did not know get a region of origin `origin`.  Each
+ * boundary that had to change counts as a boundary miss.  The attributes the
+ * kernel does not show (anon_id, file_id, hidden flags) are taken from the
+ * shadow VMA that covered the same address when there was one. */
+int shadow_adopt(struct shadow *sh, uint64_t start, uint64_t end,
+		 const struct shadow_vma_desc *kv, size_t n, uint8_t origin);
+
+/* Convert SV_* prot bits to and from PROT_*. */
+static inline uint32_t shadow_prot_to_flags(int prot)
+{
+	return (uint32_t)prot & SV_PROT_MASK;
+}
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * shadow_internal.h - what the files of shadow/ share, and a map of them.
+ *
+ * vma.c     the VMA tree: lookup, insert, erase, resize, split, merge, the
+ *           free-gap augmentation, accounting (mm_struct counters), validate
+ * region.c  the region tree: insert, cut a range out, move a range
+ * map.c     mmap rules        unmap.c   munmap rules
+ * protect.c mprotect rules, and vma_modify (shared with advise.c)
+ * remap.c   mremap rules      advise.c  madvise, mlock*, munlock*
+ * brk.c     brk rules         adopt.c   absorb/adopt the kernel's view
+ */
+#ifndef VMC_SHADOW_INTERNAL_H
+#define VMC_SHADOW_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "compat.h"
+#include "shadow.h"
+
+#ifndef PROT_SEM
+#define PROT_SEM 0x8
+#endif
+
+#define SH_PAGE_SHIFT 12
+#define SH_PAGE_SIZE  4096ull
+#define SH_PAGE_MASK  (~(SH_PAGE_SIZE - 1))
+#define SH_PAGE_ALIGN(x) (((x) + SH_PAGE_SIZE - 1) & SH_PAGE_MASK)
+
+static inline uint64_t vma_pages(const struct shadow_vma *v)
+{
+	return (v->end - v->start) >> SH_PAGE_SHIFT;
+}
+
+static inline bool vma_is_anon(const struct shadow_vma *v)
+{
+	return v->file_id == 0 && v->ino == 0 &&
+	       !(v->flags & SV_MAYSHARE);
+}
+
+#ifdef SHADOW_DEBUG
+void shadow_assert_valid(const struct shadow *sh, const char *where);
+#define SHADOW_VALIDATE(sh, where) shadow_assert_valid((sh), (where))
+#else
+#define SHADOW_VALIDATE(sh, where) do { } while (0)
+#endif
+
+/* ---- change records (vma.c) */
+void rec_reset(struct shadow_change *rec, uint64_t start, uint64_t end);
+void rec_piece(struct shadow_change *rec, uint8_t kind, uint64_t start,
+	       uint64_t end, const struct shadow_region *r, uint32_t old_flags);
+static inline void rec_span(struct shadow_change *rec, uint64_t start,
+			    uint64_t end)
+{
+	if (!rec)
+		return;
+	if (start < rec->span_start)
+		rec->span_start = start;
+	if (end > rec->span_end)
+		rec->span_end = end;
+}
+
+/* ---- vma.c */
+struct shadow_vma *vma_alloc(struct shadow *sh);
+void vma_free(struct shadow *sh, struct shadow_vma *v);
+/* Insert v (range and attributes set) into a free range; accounts it. */
+void vma_insert(struct shadow *sh, struct shadow_vma *v);
+/* Unlink v and account it away; does not free. */
+void vma_erase(struct shadow *sh, struct shadow_vma *v);
+/* Change v's range in place (must stay clear of its neighbours). */
+void vma_set_range(struct shadow *sh, struct shadow_vma *v, uint64_t start,
+		   uint64_t end);
+/* Change v's flags in place (accounting follows). */
+void vma_set_flags(struct shadow *sh, struct shadow_vma *v, uint32_t flags);
+/* Split v at addr (v->start < addr < v->end): v keeps [start, addr), the
+ * returned new VMA holds [addr, end).  NULL when out of memory. */
+struct shadow_vma *vma_split(struct shadow *sh, struct shadow_vma *v,
+			     uint64_t addr, struct shadow_change *rec);
+/* Could a (ending at b->start) and b be one VMA?  Sets *uncertain when the
+ * answer depends on state the shadow cannot see. */
+bool vma_mergeable(const struct shadow_vma *a, const struct shadow_vma *b,
+		   bool *uncertain);
+/* Attribute half of the test: flags, file, anon_vma, but not adjacency or
+ * pgoff. */
+bool vma_attrs_mergeable(uint32_t fa, uint32_t fb, const struct shadow_vma *a,
+			 const struct shadow_vma *b, bool *uncertain);
+bool vma_anon_compatible(uint32_t a, uint32_t b, bool *uncertain);
+/* a absorbs b (adjacent, a before b); b is erased and freed.  Returns a. */
+struct shadow_vma *vma_merge_pair(struct shadow *sh, struct shadow_vma *a,
+				  struct shadow_vma *b,
+				  struct shadow_change *rec);
+/* Remove every VMA part in [start, end), splitting at the edges.  Records
+ * UNMAPPED pieces (or `kind`) from the region tree.  Returns -ENOMEM only
+ * when a split could not allocate (nothing changed then). */
+int vma_clear_range(struct shadow *sh, uint64_t start, uint64_t end,
+		    struct shadow_change *rec);
+/* Number of extra VMAs clearing [start, end) would create (0 or 1). */
+int vma_clear_splits(const struct shadow *sh, uint64_t start, uint64_t end);
+/* Is [start, end) free of VMAs? */
+bool vma_range_free(const struct shadow *sh, uint64_t start, uint64_t end);
+/* Does [start, end) intersect any VMA? */
+static inline bool vma_range_used(const struct shadow *sh, uint64_t start,
+				  uint64_t end)
+{
+	return !vma_range_free(sh, start, end);
+}
+uint32_t shadow_new_anon_id(struct shadow *sh);
+
+/* ---- region.c */
+int region_insert(struct shadow *sh, uint64_t start, uint64_t end,
+		  uint8_t origin, uint32_t stack_id, uint8_t call, uint8_t name);
+/* Remove [start, end) from the region tree, recording pieces of `kind`. */
+int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
+	       struct shadow_change *rec);
+/* Move the regions in [start, end) by (dest - start) bytes; the destination
+ * must be free of regions.  Records MOVED pieces. */
+int region_move(struct shadow *sh, uint64_t start, uint64_t end,
+		uint64_t dest, struct shadow_change *rec);
+/* Copy the regions in [start, end) to dest (DONTUNMAP keeps the source). */
+int region_copy(struct shadow *sh, uint64_t start, uint64_t end,
+		uint64_t dest, struct shadow_change *rec);
+/* Give every page of [start, end) without a region one.  With grow, a
+ * region that ends where a gap starts inside the range grows into it
+ * (mremap growth, brk); otherwise, and for the first gap, a new region of
+ * `origin` is made. */
+int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
+		uint8_t origin, uint32_t stack_id, uint8_t call, bool grow);
+/* Record pieces of `kind` for the regions over [start, end) without
+ * changing them (mprotect, madvise). */
+void region_note(const struct shadow *sh, uint64_t start, uint64_t end,
+		 uint8_t kind, uint32_t old_flags, struct shadow_change *rec);
+
+/* ---- protect.c: the kernel's vma_modify: give [start, end) (inside v)
+ * the flags `flags`, merging with prev/next as vma_merge_existing_range
+ * does, else splitting.  Returns the VMA now holding [start, end) (maybe a
+ * merged, larger one), or NULL on ENOMEM. */
+struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
+			      uint64_t start, uint64_t end, uint32_t flags,
+			      struct shadow_change *rec);
+
+struct shadow_vma *vma_of_last(const struct shadow *sh);
+/* Record HOLE pieces for the unmapped parts of [start, end); returns the
+ * number of unmapped bytes. */
+uint64_t rec_holes(const struct shadow *sh, uint64_t start, uint64_t end,
+		   struct shadow_change *rec);
+
+/* ---- unmap.c: munmap of a validated, aligned range. */
+int shadow_do_unmap(struct shadow *sh, uint64_t start, uint64_t end,
+		    uint8_t kind, struct shadow_change *rec);
+
+/* ---- map.c */
+/* First anonymous fault: give v an anon_vma (reusing a neighbour's). */
+void vma_anon_prepare(struct shadow *sh, struct shadow_vma *v);
+/* MAP_POPULATE / mlock population side effects on v. */
+void vma_populate(struct shadow *sh, struct shadow_vma *v);
+/* The new-range merge (mmap, mremap destination, brk). */
+struct shadow_vma *vma_merge_new(struct shadow *sh, struct shadow_vma *nv,
+				 struct shadow_change *rec);
+
+#endif

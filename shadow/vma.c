@@ -1,0 +1,598 @@
+/*
+ * vma.c - the VMA tree of the shadow: an intrusive red-black tree ordered by
+ * start, with no overlaps, augmented with the largest free gap below each
+ * node (as the kernel's rb_subtree_gap was before the maple tree), so that a
+ * free range of a given size is found in O(log n).  Also: the mm_struct
+ * counters the kernel keeps (total_vm, data_vm, ...), the merge predicate,
+ * change records, and shadow_validate().
+ *
+ * gap_pages of a VMA is the number of free pages between the previous VMA's
+ * end (or address 0) and its start, saturated at UINT32_MAX (16 TiB); a
+ * search for a larger range falls back to walking.
+ */
+#include "shadow_internal.h"
+
+#define GAP_SAT UINT32_MAX
+
+static inline struct shadow_vma *vma_of(const struct rb_node *n)
+{
+	return rb_entry_safe(n, struct shadow_vma, rb);
+}
+
+static inline uint32_t subgap(const struct rb_node *n)
+{
+	return n ? vma_of(n)->subtree_gap_pages : 0;
+}
+
+static int vma_augment(struct rb_node *n)
+{
+	struct shadow_vma *v = vma_of(n);
+	uint32_t g = v->gap_pages, l = subgap(n->left), r = subgap(n->right);
+	if (l > g)
+		g = l;
+	if (r > g)
+		g = r;
+	if (g == v->subtree_gap_pages)
+		return 0;
+	v->subtree_gap_pages = g;
+	return 1;
+}
+
+static uint32_t gap_between(uint64_t prev_end, uint64_t start)
+{
+	uint64_t pages = (start - prev_end) >> SH_PAGE_SHIFT;
+	return pages >= GAP_SAT ? GAP_SAT : (uint32_t)pages;
+}
+
+/* Recompute v's own gap from its predecessor and propagate. */
+static void vma_regap(struct shadow_vma *v)
+{
+	struct shadow_vma *p = vma_of(rb_prev(&v->rb));
+	uint32_t g = gap_between(p ? p->end : 0, v->start);
+	if (g != v->gap_pages) {
+		v->gap_pages = g;
+		rb_propagate(&v->rb, vma_augment);
+	}
+}
+
+static void vma_regap_next(struct shadow_vma *v)
+{
+	struct shadow_vma *n = vma_of(rb_next(&v->rb));
+	if (n)
+		vma_regap(n);
+}
+
+/* ---- accounting: mm/mmap.c vm_stat_account(), VM_STACK = VM_GROWSDOWN */
+
+static void vma_account(struct shadow *sh, uint32_t flags, uint64_t pages,
+			int sign)
+{
+	struct shadow_counters *c = &sh->c;
+	uint64_t d = sign > 0 ? pages : (uint64_t)-pages;
+	c->total_vm += d;
+	if ((flags & (SV_EXEC | SV_WRITE | SV_GROWSDOWN)) == SV_EXEC)
+		c->exec_vm += d;
+	else if (flags & SV_GROWSDOWN)
+		c->stack_vm += d;
+	else if ((flags & (SV_WRITE | SV_SHARED | SV_GROWSDOWN)) == SV_WRITE)
+		c->data_vm += d;
+	if (flags & SV_LOCKED)
+		c->locked_vm += d;
+	if (c->total_vm > c->hiwater_vm)
+		c->hiwater_vm = c->total_vm;
+}
+
+/* ---- allocation */
+
+struct shadow_vma *vma_alloc(struct shadow *sh)
+{
+	struct shadow_vma *v = sh->a.alloc(sh->a.ctx, sizeof(*v));
+	if (v)
+		*v = (struct shadow_vma){ 0 };
+	return v;
+}
+
+void vma_free(struct shadow *sh, struct shadow_vma *v)
+{
+	sh->a.free(sh->a.ctx, v, sizeof(*v));
+}
+
+uint32_t shadow_new_anon_id(struct shadow *sh)
+{
+	uint32_t id = ++sh->next_anon_id;
+	if (id == SHADOW_ANON_UNKNOWN || id == SHADOW_ANON_NONE)
+		id = sh->next_anon_id = 1;
+	return id;
+}
+
+/* ---- lookup */
+
+struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
+{
+	struct rb_node *n = sh->vmas.node;
+	struct shadow_vma *best = NULL;
+	while (n) {
+		struct shadow_vma *v = vma_of(n);
+		if (v->end > addr) {
+			best = v;
+			if (v->start <= addr)
+				break;
+			n = n->left;
+		} else {
+			n = n->right;
+		}
+	}
+	return best;
+}
+
+struct shadow_vma *shadow_find(const struct shadow *sh, uint64_t addr)
+{
+	struct shadow_vma *v = shadow_find_next(sh, addr);
+	return v && v->start <= addr ? v : NULL;
+}
+
+struct shadow_vma *vma_of_last(const struct shadow *sh)
+{
+	return vma_of(rb_last(&sh->vmas));
+}
+
+uint64_t rec_holes(const struct shadow *sh, uint64_t start, uint64_t end,
+		   struct shadow_change *rec)
+{
+	uint64_t holes = 0, a = start;
+	for (struct shadow_vma *v = shadow_find_next(sh, start); a < end;
+	     v = v ? shadow_vma_next(v) : NULL) {
+		uint64_t s = v && v->start < end ? v->start : end;
+		if (s > a) {
+			holes += s - a;
+			rec_piece(rec, SHADOW_PIECE_HOLE, a, s, NULL, 0);
+		}
+		if (!v || v->start >= end)
+			break;
+		a = v->end;
+	}
+	return holes;
+}
+
+struct shadow_vma *shadow_vma_first(const struct shadow *sh)
+{
+	return vma_of(rb_first(&sh->vmas));
+}
+
+struct shadow_vma *shadow_vma_next(const struct shadow_vma *v)
+{
+	return vma_of(rb_next(&v->rb));
+}
+
+struct shadow_vma *shadow_vma_prev(const struct shadow_vma *v)
+{
+	return vma_of(rb_prev(&v->rb));
+}
+
+bool vma_range_free(const struct shadow *sh, uint64_t start, uint64_t end)
+{
+	struct shadow_vma *v = shadow_find_next(sh, start);
+	return !v || v->start >= end;
+}
+
+/* ---- structural changes */
+
+void vma_insert(struct shadow *sh, struct shadow_vma *v)
+{
+	struct rb_node **link = &sh->vmas.node, *parent = NULL;
+	while (*link) {
+		parent = *link;
+		link = v->start < vma_of(parent)->start ? &parent->left
+							: &parent->right;
+	}
+	v->gap_pages = 0;
+	v->subtree_gap_pages = 0;
+	rb_link_node(&v->rb, parent, link);
+	rb_insert(&sh->vmas, &v->rb, vma_augment);
+	{
+		struct shadow_vma *p = vma_of(rb_prev(&v->rb));
+		v->gap_pages = gap_between(p ? p->end : 0, v->start);
+		rb_propagate(&v->rb, vma_augment);
+	}
+	vma_regap_next(v);
+	sh->c.map_count++;
+	if (sh->c.map_count > sh->c.peak_map_count)
+		sh->c.peak_map_count = sh->c.map_count;
+	vma_account(sh, v->flags, vma_pages(v), 1);
+}
+
+void vma_erase(struct shadow *sh, struct shadow_vma *v)
+{
+	struct shadow_vma *n = vma_of(rb_next(&v->rb));
+	rb_erase(&sh->vmas, &v->rb, vma_augment);
+	if (n)
+		vma_regap(n);
+	sh->c.map_count--;
+	vma_account(sh, v->flags, vma_pages(v), -1);
+}
+
+void vma_set_range(struct shadow *sh, struct shadow_vma *v, uint64_t start,
+		   uint64_t end)
+{
+	vma_account(sh, v->flags, vma_pages(v), -1);
+	bool sc = start != v->start, ec = end != v->end;
+	v->start = start;
+	v->end = end;
+	vma_account(sh, v->flags, vma_pages(v), 1);
+	if (sc)
+		vma_regap(v);
+	if (ec)
+		vma_regap_next(v);
+}
+
+void vma_set_flags(struct shadow *sh, struct shadow_vma *v, uint32_t flags)
+{
+	vma_account(sh, v->flags, vma_pages(v), -1);
+	v->flags = flags;
+	vma_account(sh, v->flags, vma_pages(v), 1);
+}
+
+struct shadow_vma *vma_split(struct shadow *sh, struct shadow_vma *v,
+			     uint64_t addr, struct shadow_change *rec)
+{
+	struct shadow_vma *n = vma_alloc(sh);
+	if (!n)
+		return NULL;
+	*n = *v;
+	n->start = addr;
+	n->pgoff = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
+	/* Shrink v first so the new node's range is free. */
+	vma_account(sh, v->flags, vma_pages(v), -1);
+	v->end = addr;
+	vma_account(sh, v->flags, vma_pages(v), 1);
+	/* total_vm must not count n twice: vma_insert adds n's pages, and v
+	 * gave them up above. */
+	vma_insert(sh, n);
+	if (rec)
+		rec->vmas_split++;
+	return n;
+}
+
+bool vma_anon_compatible(uint32_t a, uint32_t b, bool *uncertain)
+{
+	if (a == SHADOW_ANON_NONE || b == SHADOW_ANON_NONE)
+		return true;
+	if (a == SHADOW_ANON_UNKNOWN || b == SHADOW_ANON_UNKNOWN) {
+		*uncertain = true;
+		return a == b ? false : false;
+	}
+	return a == b;
+}
+
+/* is_mergeable_vma(): flags equal but for the ones the kernel ignores
+ * (VM_SOFTDIRTY, which we do not model), same file (open file description),
+ * same userfaultfd context, no VM_SPECIAL. */
+bool vma_attrs_mergeable(uint32_t fa, uint32_t fb, const struct shadow_vma *a,
+			 const struct shadow_vma *b, bool *uncertain)
+{
+	if (((fa ^ fb) & ~SV_STICKY) || (fa & SV_SPECIAL))
+		return false;
+	if (a->file_id != b->file_id || a->ino != b->ino || a->dev != b->dev)
+		return false;
+	if (a->file_id == SHADOW_FILE_UNKNOWN) {
+		*uncertain = true;
+		return false;
+	}
+	return vma_anon_compatible(a->anon_id, b->anon_id, uncertain);
+}
+
+bool vma_mergeable(const struct shadow_vma *a, const struct shadow_vma *b,
+		   bool *uncertain)
+{
+	if (a->end != b->start)
+		return false;
+	if (a->pgoff + vma_pages(a) != b->pgoff)
+		return false;
+	return vma_attrs_mergeable(a->flags, b->flags, a, b, uncertain);
+}
+
+struct shadow_vma *vma_merge_pair(struct shadow *sh, struct shadow_vma *a,
+				  struct shadow_vma *b,
+				  struct shadow_change *rec)
+{
+	uint64_t end = b->end;
+	if (a->anon_id == SHADOW_ANON_NONE)
+		a->anon_id = b->anon_id;
+	a->flags |= b->flags & SV_STICKY;
+	vma_erase(sh, b);
+	vma_free(sh, b);
+	vma_set_range(sh, a, a->start, end);
+	if (rec)
+		rec->vmas_merged++;
+	return a;
+}
+
+int vma_clear_splits(const struct shadow *sh, uint64_t start, uint64_t end)
+{
+	struct shadow_vma *v = shadow_find(sh, start);
+	return v && v->start < start && v->end > end ? 1 : 0;
+}
+
+int vma_clear_range(struct shadow *sh, uint64_t start, uint64_t end,
+		    struct shadow_change *rec)
+{
+	struct shadow_vma *v = shadow_find_next(sh, start);
+	if (!v || v->start >= end)
+		return 0;
+	/* Split the edges first: both allocations happen before any removal
+	 * so a failure leaves the tree as it was, but for harmless splits. */
+	if (v->start < start) {
+		struct shadow_vma *n = vma_split(sh, v, start, rec);
+		if (!n)
+			return -ENOMEM;
+		v = n;
+	}
+	struct shadow_vma *last = shadow_find(sh, end - 1);
+	if (last && last->end > end) {
+		if (!vma_split(sh, last, end, rec))
+			return -ENOMEM;
+	}
+	while (v && v->start < end) {
+		struct shadow_vma *next = shadow_vma_next(v);
+		vma_erase(sh, v);
+		vma_free(sh, v);
+		if (rec)
+			rec->vmas_removed++;
+		v = next;
+	}
+	return 0;
+}
+
+/* ---- free-range search with the gap augmentation */
+
+struct gap_search {
+	uint64_t len, low, high, found;
+	uint32_t need;
+	bool topdown;
+};
+
+/* Try the gap [gs, ge) */
+static bool gap_try(struct gap_search *s, uint64_t gs, uint64_t ge)
+{
+	if (gs < s->low)
+		gs = s->low;
+	if (ge > s->high)
+		ge = s->high;
+	if (ge <= gs || ge - gs < s->len)
+		return false;
+	s->found = s->topdown ? ge - s->len : gs;
+	return true;
+}
+
+static bool gap_walk(struct gap_search *s, const struct rb_node *n)
+{
+	if (!n || vma_of(n)->subtree_gap_pages < s->need)
+		return false;
+	const struct shadow_vma *v = vma_of(n);
+	const struct rb_node *first = s->topdown ? n->right : n->left;
+	const struct rb_node *second = s->topdown ? n->left : n->right;
+	/* Subtrees wholly outside [low, high) are skipped. */
+	bool first_ok = s->topdown ? v->end < s->high : v->start > s->low;
+	bool second_ok = s->topdown ? v->start > s->low : v->end < s->high;
+	if (first_ok && gap_walk(s, first))
+		return true;
+	if (v->gap_pages >= s->need) {
+		const struct shadow_vma *p = vma_of(rb_prev(n));
+		if (gap_try(s, p ? p->end : 0, v->start))
+			return true;
+	}
+	return second_ok && gap_walk(s, second);
+}
+
+uint64_t shadow_find_free(const struct shadow *sh, uint64_t len, uint64_t low,
+			  uint64_t high, bool topdown)
+{
+	struct gap_search s = { .len = len, .low = low, .high = high,
+				.topdown = topdown };
+	uint64_t pages = len >> SH_PAGE_SHIFT;
+	if (!len || high <= low || high - low < len)
+		return 0;
+	s.need = pages >= GAP_SAT ? GAP_SAT : (uint32_t)pages;
+	const struct shadow_vma *last = vma_of(rb_last(&sh->vmas));
+	uint64_t tail = last ? last->end : 0;
+	if (topdown && gap_try(&s, tail, UINT64_MAX))
+		return s.found;
+	if (gap_walk(&s, sh->vmas.node))
+		return s.found;
+	if (!topdown && gap_try(&s, tail, UINT64_MAX))
+		return s.found;
+	return 0;
+}
+
+/* ---- change records */
+
+void rec_reset(struct shadow_change *rec, uint64_t start, uint64_t end)
+{
+	if (!rec)
+		return;
+	rec->result = 0;
+	rec->addr = 0;
+	rec->vmas_added = rec->vmas_removed = 0;
+	rec->vmas_split = rec->vmas_merged = 0;
+	rec->applied_end = start;
+	rec->npieces = rec->dropped = 0;
+	rec->uncertain = false;
+	rec->span_start = start;
+	rec->span_end = end;
+}
+
+void rec_piece(struct shadow_change *rec, uint8_t kind, uint64_t start,
+	       uint64_t end, const struct shadow_region *r, uint32_t old_flags)
+{
+	if (!rec)
+		return;
+	if (rec->npieces >= SHADOW_CHANGE_PIECES) {
+		rec->dropped++;
+		return;
+	}
+	struct shadow_piece *p = &rec->pieces[rec->npieces++];
+	*p = (struct shadow_piece){ .start = start, .end = end, .kind = kind,
+				    .old_flags = old_flags };
+	if (r) {
+		p->stack_id = r->stack_id;
+		p->origin = r->origin;
+		p->name = r->name;
+	}
+}
+
+/* ---- set-up */
+
+void shadow_env_default(struct shadow_env *env)
+{
+	*env = (struct shadow_env){
+		.page_size = SH_PAGE_SIZE,
+		.task_size = 0x7ffffffff000ull,
+		.mmap_min_addr = 65536,
+		.mmap_base = 0x7ffff7fff000ull,
+		.max_map_count = 65530,
+		.overcommit = 0,
+		.kernel_version = (6u << 16) | (18u << 8),
+		.thp_anon = 1,
+		.thp_size = 2u << 20,
+	};
+}
+
+void shadow_init(struct shadow *sh, const struct shadow_allocator *a,
+		 const struct shadow_env *env)
+{
+	*sh = (struct shadow){ 0 };
+	sh->a = *a;
+	if (env)
+		sh->env = *env;
+	else
+		shadow_env_default(&sh->env);
+}
+
+static void free_subtree(struct shadow *sh, struct rb_node *n, size_t size)
+{
+	while (n) {
+		struct rb_node *r = n->right;
+		free_subtree(sh, n->left, size);
+		sh->a.free(sh->a.ctx, n, size); /* rb is the first member */
+		n = r;
+	}
+}
+
+void shadow_destroy(struct shadow *sh)
+{
+	free_subtree(sh, sh->vmas.node, sizeof(struct shadow_vma));
+	free_subtree(sh, sh->regions.node, sizeof(struct shadow_region));
+	sh->vmas.node = sh->regions.node = NULL;
+	sh->c = (struct shadow_counters){ 0 };
+}
+
+/* ---- validation */
+
+static int validate_gaps(const struct rb_node *n, const char **why)
+{
+	if (!n)
+		return 0;
+	if (validate_gaps(n->left, why) || validate_gaps(n->right, why))
+		return -1;
+	const struct shadow_vma *v = vma_of(n);
+	uint32_t g = v->gap_pages;
+	if (subgap(n->left) > g)
+		g = subgap(n->left);
+	if (subgap(n->right) > g)
+		g = subgap(n->right);
+	if (g != v->subtree_gap_pages) {
+		*why = "subtree gap augmentation stale";
+		return -1;
+	}
+	return 0;
+}
+
+int shadow_validate(const struct shadow *sh, const char **why)
+{
+	const char *dummy;
+	if (!why)
+		why = &dummy;
+	if (rb_check(&sh->vmas, why) < 0 || rb_check(&sh->regions, why) < 0)
+		return -1;
+	if (validate_gaps(sh->vmas.node, why))
+		return -1;
+	struct shadow_counters c = { 0 };
+	uint64_t prev_end = 0;
+	for (const struct shadow_vma *v = shadow_vma_first(sh); v;
+	     v = shadow_vma_next(v)) {
+		if (v->start >= v->end || (v->start | v->end) & ~SH_PAGE_MASK) {
+			*why = "VMA empty or unaligned";
+			return -1;
+		}
+		if (v->start < prev_end) {
+			*why = "VMAs overlap or out of order";
+			return -1;
+		}
+		if (v->gap_pages != gap_between(prev_end, v->start)) {
+			*why = "VMA gap_pages stale";
+			return -1;
+		}
+		prev_end = v->end;
+		uint64_t p = vma_pages(v);
+		c.map_count++;
+		c.total_vm += p;
+		if ((v->flags & (SV_EXEC | SV_WRITE | SV_GROWSDOWN)) == SV_EXEC)
+			c.exec_vm += p;
+		else if (v->flags & SV_GROWSDOWN)
+			c.stack_vm += p;
+		else if ((v->flags & (SV_WRITE | SV_SHARED | SV_GROWSDOWN)) ==
+			 SV_WRITE)
+			c.data_vm += p;
+		if (v->flags & SV_LOCKED)
+			c.locked_vm += p;
+	}
+	if (c.map_count != sh->c.map_count || c.total_vm != sh->c.total_vm ||
+	    c.exec_vm != sh->c.exec_vm || c.stack_vm != sh->c.stack_vm ||
+	    c.data_vm != sh->c.data_vm || c.locked_vm != sh->c.locked_vm) {
+		*why = "mm counters disagree with the VMAs";
+		return -1;
+	}
+	prev_end = 0;
+	uint64_t nreg = 0;
+	for (const struct shadow_region *r = shadow_region_find_next(sh, 0); r;
+	     r = shadow_region_next(r)) {
+		if (r->start >= r->end || (r->start | r->end) & ~SH_PAGE_MASK) {
+			*why = "region empty or unaligned";
+			return -1;
+		}
+		if (r->start < prev_end) {
+			*why = "regions overlap or out of order";
+			return -1;
+		}
+		prev_end = r->end;
+		nreg++;
+		/* Every region page must be mapped. */
+		for (uint64_t a = r->start; a < r->end;) {
+			const struct shadow_vma *v = shadow_find(sh, a);
+			if (!v) {
+				*why = "region covers unmapped pages";
+				return -1;
+			}
+			a = v->end;
+		}
+	}
+	if (nreg != sh->c.nregions) {
+		*why = "region count wrong";
+		return -1;
+	}
+	return 0;
+}
+
+#ifdef SHADOW_DEBUG
+#include <stdio.h>
+#include <stdlib.h>
+void shadow_assert_valid(const struct shadow *sh, const char *where)
+{
+	const char *why = NULL;
+	if (shadow_validate(sh, &why)) {
+		fprintf(stderr, "shadow_validate failed after %s: %s\n", where,
+			why);
+		abort();
+	}
+}
+#endif

@@ -1,0 +1,482 @@
+/*
+ * fuzz_shadow.c - differential fuzzer: the shadow against the real kernel.
+ *
+ * Each seed runs in a child process of its own.  It picks a window of free
+ * address space (tests/harness.h) and performs random mmap, munmap,
+ * mprotect, mremap, madvise, mlock2/munlock calls (valid and invalid; anon
+ * and file; shared and private) inside it, touching pages at random, and
+ * applies every call to a shadow.  After every call it checks that the
+ * shadow predicted the kernel's result and errno, and compares shadow and
+ * kernel over the window: coverage and visible attributes must agree
+ * exactly; boundaries are compared separately and, when they differ, the
+ * kernel's are adopted (a boundary miss) so the run goes on.
+ *
+ *   fuzz_shadow --seeds A-B --ops N [--pages P] [--require] [-v]
+ *
+ * Last line: ops=N coverage_mismatch=N errno_mismatch=N boundary_exact=P%
+ * With --require the exit status is 1 unless both mismatch counts are 0 and
+ * boundary_exact is at least 99.5%.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+#ifndef MFD_CLOEXEC
+#include <linux/memfd.h>
+#endif
+
+struct counts {
+	uint64_t ops, coverage_mismatch, errno_mismatch, boundary_miss;
+	uint64_t by_op_boundary[8];
+	uint64_t failed_calls;
+};
+
+enum { OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MREMAP, OP_MADVISE, OP_MLOCK,
+       OP_TOUCH, OP_N };
+static const char *op_name[OP_N] = { "mmap", "munmap", "mprotect", "mremap",
+				     "madvise", "mlock", "touch" };
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	uint64_t x = rng_state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng_state = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+static uint64_t below(uint64_t n) { return n ? rnd() % n : 0; }
+static bool chance(unsigned pct) { return below(100) < pct; }
+
+static int verbose;
+
+/* ---- files: several open file descriptions of one file, and a memfd */
+#define FILE_PAGES 160
+struct ffile {
+	int fd;
+	struct shadow_file f;
+};
+enum { F_A, F_A2, F_B, F_RO, F_WO, F_MEM, F_N };
+static struct ffile files[F_N];
+
+static void files_open(void)
+{
+	char path[] = "/tmp/vmacheck-fuzz-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0 || ftruncate(fd, FILE_PAGES * H_PAGE)) {
+		perror("fuzz: temp file");
+		exit(2);
+	}
+	files[F_A].fd = fd;
+	files[F_A2].fd = dup(fd);                  /* same description */
+	files[F_B].fd = open(path, O_RDWR);        /* another description */
+	files[F_RO].fd = open(path, O_RDONLY);
+	files[F_WO].fd = open(path, O_WRONLY);
+	unlink(path);
+	files[F_MEM].fd = memfd_create("vmacheck-fuzz", 0);
+	if (files[F_MEM].fd < 0 ||
+	    ftruncate(files[F_MEM].fd, FILE_PAGES * H_PAGE)) {
+		perror("fuzz: memfd");
+		exit(2);
+	}
+	uint32_t ids[F_N] = { 1, 1, 2, 3, 4, 5 };
+	for (int i = 0; i < F_N; i++)
+		h_file_from_fd(files[i].fd, ids[i], &files[i].f);
+}
+
+/* ---- faults while touching: a page the shadow says is accessible but
+ * the kernel refuses is a coverage mismatch, caught here. */
+static sigjmp_buf touch_jmp;
+static volatile sig_atomic_t touching;
+static void on_fault(int sig)
+{
+	if (touching)
+		siglongjmp(touch_jmp, sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int random_prot(void)
+{
+	static const int p[] = { PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE,
+				 PROT_READ | PROT_WRITE, PROT_READ | PROT_EXEC,
+				 PROT_WRITE, PROT_READ | PROT_WRITE | PROT_EXEC };
+	return p[below(sizeof(p) / sizeof(p[0]))];
+}
+
+/* A page in the window, biased towards VMA edges (where the rules are). */
+static uint64_t pick_page(struct harness *h)
+{
+	if (chance(50)) {
+		uint64_t end = h_addr(h, h->pages);
+		struct shadow_vma *v =
+			shadow_find_next(&h->sh, h_addr(h, below(h->pages)));
+		if (v && v->start >= h->base && v->start < end) {
+			uint64_t e = chance(50) ? v->start : v->end;
+			if (e >= end)
+				e = v->start;
+			return (e - h->base) / H_PAGE;
+		}
+	}
+	return below(h->pages);
+}
+
+static uint64_t pick_len(struct harness *h, uint64_t page)
+{
+	uint64_t room = h->pages - page;
+	if (!room)
+		return 1;
+	uint64_t n = chance(70) ? 1 + below(8) : 1 + below(room);
+	return n > room ? room : n;
+}
+
+/* Release a mapping the kernel placed outside the window. */
+static void drop_outside(struct harness *h, int64_t r, uint64_t len)
+{
+	uint64_t end = h_addr(h, h->pages);
+	if (r <= 0)
+		return;
+	uint64_t a = (uint64_t)r;
+	if (a >= h->base && a + len <= end)
+		return;
+	h_munmap_addr(h, a, len);
+}
+
+static int64_t op_mmap(struct harness *h)
+{
+	uint64_t page = pick_page(h), n = pick_len(h, page);
+	uint64_t addr = h_addr(h, page), len = n * H_PAGE;
+	int prot = random_prot();
+	int flags = chance(15) ? MAP_SHARED : MAP_PRIVATE;
+	int kind = (int)below(100);
+	if (kind < 60)
+		flags |= MAP_FIXED;
+	else if (kind < 78)
+		flags |= MAP_FIXED_NOREPLACE;
+	/* else: a hint */
+	if (chance(8))
+		flags |= MAP_NORESERVE;
+	if (chance(5))
+		flags |= MAP_POPULATE;
+	if (chance(4))
+		flags |= MAP_STACK;
+	if (chance(2))
+		flags |= MAP_LOCKED;
+	if (chance(2) && !(flags & MAP_SHARED))
+		flags |= MAP_GROWSDOWN;
+	int fi = -1;
+	uint64_t off = 0;
+	if (chance(35)) {
+		fi = (int)below(F_N);
+		off = below(FILE_PAGES - n + 1) * H_PAGE;
+		if (chance(40) && page * H_PAGE + len <= FILE_PAGES * H_PAGE)
+			off = page * H_PAGE; /* contiguous offsets: merges */
+	} else {
+		flags |= MAP_ANONYMOUS;
+	}
+	/* Invalid calls. */
+	switch (below(40)) {
+	case 0: len = 0; break;
+	case 1: if (flags & MAP_FIXED) addr += 123; break;
+	case 2: flags &= ~(MAP_SHARED | MAP_PRIVATE); break;
+	case 3: if (fi >= 0) off += 7; break;
+	case 4: if (fi >= 0) fi = -2; break;               /* bad fd */
+	case 5: len = 1ull << 62; break;
+	case 6: flags |= MAP_SHARED_VALIDATE; flags &= ~MAP_PRIVATE; break;
+	case 7: len -= 100; break;                          /* rounds up */
+	}
+	int fd = fi >= 0 ? files[fi].fd : fi == -2 ? 999 : -1;
+	const struct shadow_file *sf = fi >= 0 ? &files[fi].f : NULL;
+	struct shadow_file bad = { .valid = false };
+	if (fi == -2)
+		sf = &bad;
+	int64_t r = h_mmap_file(h, addr, len, prot, flags, fd, off, sf);
+	drop_outside(h, r, ((len + 4095) & ~4095ull));
+	return r;
+}
+
+static int64_t op_munmap(struct harness *h)
+{
+	uint64_t page = pick_page(h), n = pick_len(h, page);
+	uint64_t addr = h_addr(h, page), len = n * H_PAGE;
+	switch (below(30)) {
+	case 0: addr += 8; break;
+	case 1: len = 0; break;
+	case 2: len -= 5; break;
+	case 3: addr = 0x800000000000ull; break;
+	}
+	return h_munmap_addr(h, addr, len);
+}
+
+static int64_t op_mprotect(struct harness *h)
+{
+	uint64_t page = pick_page(h), n = pick_len(h, page);
+	uint64_t addr = h_addr(h, page), len = n * H_PAGE;
+	int prot = random_prot();
+	switch (below(30)) {
+	case 0: addr += 8; break;
+	case 1: len = 0; break;
+	case 2: prot |= 0x40; break;
+	case 3: prot |= PROT_GROWSDOWN; break;
+	case 4: prot |= PROT_GROWSDOWN | PROT_GROWSUP; break;
+	case 5: len -= 17; break;
+	}
+	return h_mprotect_addr(h, addr, len, prot);
+}
+
+static int64_t op_mremap(struct harness *h)
+{
+	uint64_t page = pick_page(h);
+	uint64_t addr = h_addr(h, page);
+	uint64_t old_len = pick_len(h, page) * H_PAGE;
+	uint64_t new_len = (1 + below(12)) * H_PAGE;
+	uint64_t np = below(h->pages);
+	uint64_t new_addr = h_addr(h, np);
+	int flags = 0;
+	switch (below(10)) {
+	case 0: case 1: flags = 0; break;
+	case 2: case 3: flags = MREMAP_MAYMOVE; break;
+	case 4: case 5: case 6:
+		flags = MREMAP_MAYMOVE | MREMAP_FIXED;
+		if (chance(50))
+			new_len = old_len;
+		break;
+	case 7: flags = MREMAP_MAYMOVE | MREMAP_DONTUNMAP; new_len = old_len;
+		if (chance(50))
+			flags |= MREMAP_FIXED;
+		break;
+	case 8: flags = MREMAP_MAYMOVE; new_len = old_len; break;
+	case 9: flags = MREMAP_MAYMOVE; old_len = 0; break;
+	}
+	/* Keep FIXED destinations inside the window. */
+	if ((flags & MREMAP_FIXED) && np + new_len / H_PAGE > h->pages)
+		new_len = (h->pages - np) * H_PAGE;
+	if (!new_len)
+		new_len = H_PAGE;
+	switch (below(30)) {
+	case 0: flags |= 0x40; break;
+	case 1: addr += 16; break;
+	case 2: new_len = 0; break;
+	case 3: flags = MREMAP_FIXED; break;
+	case 4: flags = MREMAP_DONTUNMAP; break;
+	case 5: if (flags & MREMAP_FIXED) new_addr += 4; break;
+	case 6: old_len += 77; break;
+	}
+	int64_t r = h_mremap_addr(h, addr, old_len, new_len, flags, new_addr);
+	drop_outside(h, r, ((new_len + 4095) & ~4095ull));
+	return r;
+}
+
+static int64_t op_madvise(struct harness *h)
+{
+	static const int adv[] = {
+		MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
+		MADV_DONTNEED, MADV_FREE, MADV_REMOVE, MADV_DONTFORK,
+		MADV_DOFORK, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK,
+		MADV_KEEPONFORK, MADV_HUGEPAGE, MADV_NOHUGEPAGE,
+		MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_COLD, MADV_PAGEOUT,
+		MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_DONTNEED_LOCKED,
+		MADV_GUARD_INSTALL, MADV_GUARD_REMOVE, 77 /* invalid */,
+	};
+	uint64_t page = pick_page(h), n = pick_len(h, page);
+	uint64_t addr = h_addr(h, page), len = n * H_PAGE;
+	int a = adv[below(sizeof(adv) / sizeof(adv[0]))];
+	if (chance(3))
+		addr += 8;
+	return h_madvise_addr(h, addr, len, a);
+}
+
+static int64_t op_mlock(struct harness *h)
+{
+	uint64_t page = pick_page(h), n = pick_len(h, page);
+	if (chance(50))
+		return h_munlock(h, page, n);
+	int fl = chance(30) ? MLOCK_ONFAULT : 0;
+	if (chance(5))
+		fl = 4;
+	return h_mlock(h, page, n, fl);
+}
+
+/* Touch a page the shadow says is accessible; a fault is a mismatch. */
+static int64_t op_touch(struct harness *h, struct counts *c)
+{
+	uint64_t page = below(h->pages);
+	uint64_t a = h_addr(h, page);
+	struct shadow_vma *v = shadow_find(&h->sh, a);
+	if (!v)
+		return 0;
+	/* File pages past the end of the file raise SIGBUS: skip them. */
+	if (v->ino && v->pgoff + ((a - v->start) >> 12) >= FILE_PAGES)
+		return 0;
+	bool write = chance(60);
+	if (write ? !(v->flags & SV_WRITE) : !(v->flags & SV_PROT_MASK))
+		return 0;
+	touching = 1;
+	if (sigsetjmp(touch_jmp, 1)) {
+		touching = 0;
+		c->coverage_mismatch++;
+		snprintf(h->why, sizeof(h->why),
+			 "touch: page %llu faulted (%s) though the shadow maps "
+			 "it with flags %x", (unsigned long long)page,
+			 write ? "write" : "read", v->flags);
+		if (verbose)
+			fprintf(stderr, "  %s\n", h->why);
+		return -EFAULT;
+	}
+	h_touch(h, page, write);
+	touching = 0;
+	return 0;
+}
+
+static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
+		     struct counts *c)
+{
+	static struct harness hs;
+	struct harness *h = &hs;
+	rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
+	h_init(h, pages);
+	files_open();
+	signal(SIGSEGV, on_fault);
+	signal(SIGBUS, on_fault);
+	struct diff_item items[16];
+	for (uint64_t i = 0; i < nops; i++) {
+		uint64_t before = h->errno_mismatch;
+		int op = (int)below(100);
+		op = op < 30 ? OP_MMAP : op < 42 ? OP_MUNMAP : op < 58 ? OP_MPROTECT
+		   : op < 72 ? OP_MREMAP : op < 80 ? OP_MADVISE
+		   : op < 84 ? OP_MLOCK : OP_TOUCH;
+		int64_t r = 0;
+		switch (op) {
+		case OP_MMAP: r = op_mmap(h); break;
+		case OP_MUNMAP: r = op_munmap(h); break;
+		case OP_MPROTECT: r = op_mprotect(h); break;
+		case OP_MREMAP: r = op_mremap(h); break;
+		case OP_MADVISE: r = op_madvise(h); break;
+		case OP_MLOCK: r = op_mlock(h); break;
+		case OP_TOUCH: r = op_touch(h, c); break;
+		}
+		c->ops++;
+		if (r < 0)
+			c->failed_calls++;
+		if (h->errno_mismatch != before) {
+			c->errno_mismatch++;
+			if (verbose)
+				fprintf(stderr, "seed %llu op %llu: %s\n",
+					(unsigned long long)seed,
+					(unsigned long long)i, h->why);
+		}
+		struct diff_result res = { .items = items, .cap = 16 };
+		int cmp = h_compare(h, &res);
+		if (cmp) {
+			if (cmp == 2)
+				c->coverage_mismatch++;
+			else {
+				c->boundary_miss++;
+				c->by_op_boundary[op]++;
+			}
+			if (verbose)
+				fprintf(stderr, "seed %llu op %llu after %s: %s\n",
+					(unsigned long long)seed,
+					(unsigned long long)i, op_name[op],
+					h->why);
+			h_adopt(h);
+		}
+	}
+	h_fini(h);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: fuzz_shadow --seeds A-B --ops N [--pages P] "
+			"[--require] [-v]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t s0 = 1, s1 = 20, nops = 10000, pages = 128;
+	bool require = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
+			unsigned long long a, b;
+			int k = sscanf(argv[++i], "%llu-%llu", &a, &b);
+			if (k < 1)
+				usage();
+			s0 = a;
+			s1 = k == 2 ? b : a;
+		} else if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
+			nops = strtoull(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--pages") && i + 1 < argc) {
+			pages = strtoull(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--require")) {
+			require = true;
+		} else if (!strcmp(argv[i], "-v")) {
+			verbose = 1;
+		} else {
+			usage();
+		}
+	}
+	if (s1 < s0 || !nops || pages < 16 || pages > 480)
+		usage();
+	struct counts total = { 0 };
+	for (uint64_t s = s0; s <= s1; s++) {
+		int pfd[2];
+		if (pipe(pfd))
+			return 2;
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(pfd[0]);
+			struct counts c = { 0 };
+			run_seed(s, nops, pages, &c);
+			if (write(pfd[1], &c, sizeof(c)) != sizeof(c))
+				_exit(3);
+			_exit(0);
+		}
+		close(pfd[1]);
+		struct counts c = { 0 };
+		ssize_t got = read(pfd[0], &c, sizeof(c));
+		close(pfd[0]);
+		int st;
+		waitpid(pid, &st, 0);
+		if (got != sizeof(c) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			fprintf(stderr, "seed %llu: child died (status %#x)\n",
+				(unsigned long long)s, st);
+			total.coverage_mismatch++;
+			continue;
+		}
+		printf("seed %llu: ops=%llu coverage_mismatch=%llu "
+		       "errno_mismatch=%llu boundary_miss=%llu failed_calls=%llu\n",
+		       (unsigned long long)s, (unsigned long long)c.ops,
+		       (unsigned long long)c.coverage_mismatch,
+		       (unsigned long long)c.errno_mismatch,
+		       (unsigned long long)c.boundary_miss,
+		       (unsigned long long)c.failed_calls);
+		fflush(stdout);
+		total.ops += c.ops;
+		total.coverage_mismatch += c.coverage_mismatch;
+		total.errno_mismatch += c.errno_mismatch;
+		total.boundary_miss += c.boundary_miss;
+		for (int k = 0; k < OP_N; k++)
+			total.by_op_boundary[k] += c.by_op_boundary[k];
+	}
+	double exact = total.ops ? 100.0 * (double)(total.ops - total.boundary_miss) /
+					   (double)total.ops
+				 : 0;
+	printf("boundary misses by call:");
+	for (int k = 0; k < OP_N; k++)
+		printf(" %s=%llu", op_name[k],
+		       (unsigned long long)total.by_op_boundary[k]);
+	printf("\nops=%llu coverage_mismatch=%llu errno_mismatch=%llu "
+	       "boundary_exact=%.3f%%\n",
+	       (unsigned long long)total.ops,
+	       (unsigned long long)total.coverage_mismatch,
+	       (unsigned long long)total.errno_mismatch, exact);
+	if (require && (total.coverage_mismatch || total.errno_mismatch ||
+			exact < 99.5))
+		return 1;
+	return 0;
+}

@@ -1,0 +1,1224 @@
+/*
+ * test_shadow_advise.c - madvise(2), the mlock family and page touches in
+ * the shadow against the real kernel.
+ *
+ *  flags:  every flag-changing advice splits a range out of a VMA and its
+ *          opposite merges it back; equal flags change nothing; holes give
+ *          ENOMEM after the advice was applied to every mapped part; the
+ *          per-VMA refusals (EINVAL, EACCES) stop the walk.
+ *  other:  the advices that change no VMA: their errors, and the anon_vma
+ *          side effects (MADV_POPULATE_WRITE).
+ *  lock:   mlock2/munlock split and re-merge, stop at the first hole,
+ *          MLOCK_ONFAULT, populate, mlockall/munlockall.
+ *  touch:  a write fault gives an anon_vma (reusing a compatible
+ *          neighbour's), a read fault does not (but for a THP-able range);
+ *          the anon_vma decides whether neighbours merge.
+ * Same harness and assertions as test_shadow_map.c (see there).
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+/* ---- common prelude (the same in every test_shadow_*.c) -------------- */
+
+#define NPAGES 32
+#define RW (PROT_READ | PROT_WRITE)
+#define PRIV (MAP_PRIVATE)
+#define FIX (MAP_PRIVATE | MAP_FIXED)
+#define P(n) h_addr(h, (n))
+#define UNUSED __attribute__((unused))
+
+static struct harness *h;
+static char tmp_path[64];        /* reopens the temporary file */
+static int fds[8];               /* fds to close at teardown */
+static int nfds;
+
+static void setup(void)
+{
+	h = calloc(1, sizeof(*h));
+	ck_assert_ptr_nonnull(h);
+	h_init(h, NPAGES);
+}
+
+static void teardown(void)
+{
+	while (nfds)
+		close(fds[--nfds]);
+	tmp_path[0] = 0;
+	h_fini(h);
+	/* shadow_destroy() gave every node back. */
+	ck_assert_uint_eq(h->ta.live_objects, 0);
+	free(h);
+	h = NULL;
+}
+
+/* smaps VmFlags mnemonics -> SV_* (fs/proc/task_mmu.c show_smap_vma_flags). */
+static const struct { char m[3]; uint32_t f; } mnem[] = {
+	{ "rd", SV_READ }, { "wr", SV_WRITE }, { "ex", SV_EXEC },
+	{ "sh", SV_SHARED }, { "mr", SV_MAYREAD }, { "mw", SV_MAYWRITE },
+	{ "me", SV_MAYEXEC }, { "ms", SV_MAYSHARE }, { "gd", SV_GROWSDOWN },
+	{ "lo", SV_LOCKED }, { "io", SV_IO }, { "pf", SV_IO },
+	{ "sr", SV_SEQ_READ }, { "rr", SV_RAND_READ }, { "dc", SV_DONTCOPY },
+	{ "de", SV_DONTEXPAND }, { "ac", SV_ACCOUNT }, { "nr", SV_NORESERVE },
+	{ "ht", SV_HUGETLB }, { "hg", SV_HUGEPAGE }, { "nh", SV_NOHUGEPAGE },
+	{ "mg", SV_MERGEABLE }, { "lf", SV_LOCKONFAULT }, { "dd", SV_DONTDUMP },
+	{ "wf", SV_WIPEONFORK }, { "gu", SV_MAYBE_GUARD },
+	{ "um", SV_UFFD }, { "uw", SV_UFFD }, { "dp", SV_DROPPABLE },
+};
+/* The SV_* bits smaps can show. */
+#define SV_SMAPS_MASK                                                         \
+	(SV_READ | SV_WRITE | SV_EXEC | SV_SHARED | SV_MAYREAD | SV_MAYWRITE | \
+	 SV_MAYEXEC | SV_MAYSHARE | SV_GROWSDOWN | SV_LOCKED | SV_IO |         \
+	 SV_SEQ_READ | SV_RAND_READ | SV_DONTCOPY | SV_DONTEXPAND |            \
+	 SV_ACCOUNT | SV_NORESERVE | SV_HUGETLB | SV_HUGEPAGE | SV_NOHUGEPAGE | \
+	 SV_MERGEABLE | SV_LOCKONFAULT | SV_DONTDUMP | SV_WIPEONFORK |         \
+	 SV_MAYBE_GUARD | SV_UFFD | SV_DROPPABLE)
+
+/* VmFlags of the kernel VMA containing addr, as SV_* bits; ~0u if none. */
+UNUSED static uint32_t kernel_vmflags(uint64_t addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[4096];
+	bool in = false;
+	uint32_t out = ~0u;
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = s <= addr && addr < e;
+			continue;
+		}
+		if (!in || strncmp(line, "VmFlags:", 8))
+			continue;
+		out = 0;
+		for (char *t = strtok(line + 8, " \n"); t; t = strtok(NULL, " \n"))
+			for (size_t i = 0; i < sizeof(mnem) / sizeof(mnem[0]); i++)
+				if (!strcmp(t, mnem[i].m))
+					out |= mnem[i].f;
+		break;
+	}
+	fclose(f);
+	return out;
+}
+
+/* Shadow VMA flags at page n (the smaps-visible part). */
+UNUSED static uint32_t sflags(uint64_t n)
+{
+	struct shadow_vma *v = shadow_find(&h->sh, P(n));
+	ck_assert_msg(v != NULL, "page %llu not mapped in the shadow",
+		      (unsigned long long)n);
+	return v->flags & SV_SMAPS_MASK;
+}
+
+UNUSED static struct shadow_vma *svma(uint64_t n)
+{
+	struct shadow_vma *v = shadow_find(&h->sh, P(n));
+	ck_assert_msg(v != NULL, "page %llu not mapped in the shadow",
+		      (unsigned long long)n);
+	return v;
+}
+
+/* Every assertion a scenario makes about the whole window:
+ *  1. the shadow predicted every result and errno;
+ *  2. kernel and shadow both draw `want` (padded with holes);
+ *  3. h_compare() finds no difference, boundaries included;
+ *  4. each VMA's hidden flags agree with smaps VmFlags. */
+static void expect_at(const char *want, int line)
+{
+	char w[NPAGES + 1], s[NPAGES + 1], k[NPAGES + 1];
+	size_t n = strlen(want);
+	ck_assert_msg(n <= NPAGES, "line %d: layout too long", line);
+	memcpy(w, want, n);
+	memset(w + n, '.', NPAGES - n);
+	w[NPAGES] = 0;
+	ck_assert_msg(h->errno_mismatch == 0, "line %d: %s", line, h->why);
+	ck_assert_int_eq(h_read_kernel(h), 0);
+	h_draw(h, true, k);
+	h_draw(h, false, s);
+	ck_assert_msg(!strcmp(k, w),
+		      "line %d: kernel %s, expected %s (shadow %s)", line, k,
+		      w, s);
+	ck_assert_msg(!strcmp(s, w),
+		      "line %d: shadow %s, expected %s (kernel %s)", line, s,
+		      w, k);
+	ck_assert_msg(h_compare(h, NULL) == 0, "line %d: %s", line, h->why);
+	for (struct shadow_vma *v = shadow_find_next(&h->sh, P(0));
+	     v && v->start < P(NPAGES); v = shadow_vma_next(v)) {
+		uint32_t kf = kernel_vmflags(v->start);
+		uint32_t sf = v->flags & SV_SMAPS_MASK;
+		ck_assert_msg(kf == sf,
+			      "line %d: page %lld: VmFlags kernel %#x shadow "
+			      "%#x (differ %#x)", line,
+			      (long long)(v->start - P(0)) / (long long)H_PAGE,
+			      kf, sf, kf ^ sf);
+	}
+}
+#define EXPECT(want) expect_at((want), __LINE__)
+#define OK(call) ck_assert_msg((call) >= 0, "%s: %s", #call, h->why)
+
+/* A temporary file of npages pages (each page filled with its index).  It
+ * is unlinked at once (a failing test in fork mode never reaches its
+ * teardown) and reopened through /proc/self/fd. */
+UNUSED static void make_file(uint64_t npages)
+{
+	char path[] = "/tmp/vmacheck-test-XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_lt(nfds, 8);
+	fds[nfds++] = fd;
+	snprintf(tmp_path, sizeof(tmp_path), "/proc/self/fd/%d", fd);
+	char page[H_PAGE];
+	for (uint64_t i = 0; i < npages; i++) {
+		memset(page, (int)i, sizeof(page));
+		ck_assert_int_eq(pwrite(fd, page, sizeof(page),
+					(off_t)(i * H_PAGE)),
+				 (ssize_t)sizeof(page));
+	}
+}
+UNUSED static int track_fd(int fd)
+{
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_lt(nfds, 8);
+	fds[nfds++] = fd;
+	return fd;
+}
+/* open() of the temporary file, described for the shadow with file_id id;
+ * closed at teardown. */
+UNUSED static int open_file(int oflags, uint32_t id, struct shadow_file *f)
+{
+	int fd = track_fd(open(tmp_path, oflags | O_CLOEXEC));
+	h_file_from_fd(fd, id, f);
+	return fd;
+}
+UNUSED static int64_t fmap(uint64_t page, uint64_t npages, int prot, int flags,
+		    int fd, uint64_t off_pages, const struct shadow_file *f)
+{
+	return h_mmap_file(h, P(page), npages * H_PAGE, prot, flags, fd,
+			   off_pages * H_PAGE, f);
+}
+
+static int npieces(uint8_t kind)
+{
+	int n = 0;
+	for (uint32_t i = 0; i < h->rec.npieces; i++)
+		n += h->rec.pieces[i].kind == kind;
+	return n;
+}
+
+/* The VMA flags smaps shows for each advice. */
+static const struct {
+	int adv, undo;
+	uint32_t flag;
+	bool remerge; /* undo makes the flags equal to the neighbours' */
+	const char *name;
+} adv_cases[] = {
+	{ MADV_SEQUENTIAL, MADV_NORMAL, SV_SEQ_READ, true, "SEQUENTIAL" },
+	{ MADV_RANDOM, MADV_NORMAL, SV_RAND_READ, true, "RANDOM" },
+	{ MADV_DONTFORK, MADV_DOFORK, SV_DONTCOPY, true, "DONTFORK" },
+	{ MADV_DONTDUMP, MADV_DODUMP, SV_DONTDUMP, true, "DONTDUMP" },
+	{ MADV_WIPEONFORK, MADV_KEEPONFORK, SV_WIPEONFORK, true, "WIPEONFORK" },
+	{ MADV_MERGEABLE, MADV_UNMERGEABLE, SV_MERGEABLE, true, "MERGEABLE" },
+	{ MADV_HUGEPAGE, MADV_NOHUGEPAGE, SV_HUGEPAGE, false, "HUGEPAGE" },
+	{ MADV_NOHUGEPAGE, MADV_HUGEPAGE, SV_NOHUGEPAGE, false, "NOHUGEPAGE" },
+};
+#define N_ADV_CASES (int)(sizeof(adv_cases) / sizeof(adv_cases[0]))
+
+/* Two adjacent unmerged VMAs with equal flags: see test_shadow_protect.c.
+ *  AAAAAAAA  mlock [0,4)  AAAAbbbb  DONTUNMAP [0,4) -> 16, munmap 16..20
+ *  AAAAbbbb  (both rw, unlocked, no anon_vma, linear pgoff)
+ */
+static void make_unmerged_pair(void)
+{
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	OK(h_mlock(h, 0, 4, 0));
+	OK(h_mremap(h, 0, 4, 4, MREMAP_MAYMOVE | MREMAP_FIXED |
+		    MREMAP_DONTUNMAP, 16));
+	ck_assert_int_eq(h_munmap(h, 16, 4), 0);
+	EXPECT("AAAAbbbb");
+	ck_assert_uint_eq(svma(0)->flags, svma(4)->flags);
+}
+
+/* ---- flags: advices that change VMA flags -------------------------------- */
+
+START_TEST(advice_splits_and_undo_merges)
+{
+	/*  0   4   8
+	 *  AAAAAAAA        rw
+	 *  AAbbCCCC        madvise [2,4) ADV: b gets the flag
+	 *  AAAAAAAA        madvise [2,4) UNDO: merged back (when the undo
+	 *                  restores the neighbours' flags)
+	 *  AAAAAAAA        madvise [0,8) ADV: A's part merges with b (which
+	 *                  is unchanged) and C's part joins: one VMA again
+	 */
+	int adv = adv_cases[_i].adv, undo = adv_cases[_i].undo;
+	uint32_t fl = adv_cases[_i].flag;
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	ck_assert_msg(h_madvise(h, 2, 2, adv) == 0, "%s: %s",
+		      adv_cases[_i].name, h->why);
+	EXPECT("AAbbCCCC");
+	ck_assert_uint_eq(sflags(2) & fl, fl);
+	ck_assert_uint_eq(sflags(0) & fl, 0);
+	ck_assert_uint_eq(sflags(4) & fl, 0);
+	ck_assert_uint_eq(h->rec.vmas_split, 2);
+	ck_assert_int_eq(npieces(SHADOW_PIECE_CHANGED), 1);
+	ck_assert_int_eq(h_madvise(h, 2, 2, undo), 0);
+	if (adv_cases[_i].remerge) {
+		EXPECT("AAAAAAAA");
+		ck_assert_uint_eq(h->rec.vmas_merged, 2);
+		ck_assert_uint_eq(sflags(2) & fl, 0);
+		/* The advice on the whole range: one VMA with the flag. */
+		ck_assert_int_eq(h_madvise(h, 0, 8, adv), 0);
+		EXPECT("AAAAAAAA");
+		ck_assert_uint_eq(sflags(0) & fl, fl);
+	} else {
+		EXPECT("AAbbCCCC");
+		ck_assert_int_eq(h_madvise(h, 0, 8, undo), 0);
+		EXPECT("AAAAAAAA");
+	}
+}
+END_TEST
+
+START_TEST(advice_edge_merges)
+{
+	/*  AAAAAAAA  [0,4) ADV  AAAAbbbb  [4,6) ADV  AAAAAAbb (merge left)
+	 *            [6,8) ADV  AAAAAAAA (the whole rest: merge left)
+	 */
+	int adv = adv_cases[_i].adv;
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 0, 4, adv), 0);
+	EXPECT("AAAAbbbb");
+	ck_assert_int_eq(h_madvise(h, 4, 2, adv), 0);
+	EXPECT("AAAAAAbb");
+	ck_assert_uint_eq(h->rec.vmas_merged, 1);
+	ck_assert_int_eq(h_madvise(h, 6, 2, adv), 0);
+	EXPECT("AAAAAAAA");
+}
+END_TEST
+
+START_TEST(advice_equal_flags_no_split)
+{
+	/*  AAAAAAAA        NORMAL, DOFORK, DODUMP, KEEPONFORK, UNMERGEABLE on
+	 *                  a fresh VMA: nothing to change, no split
+	 */
+	static const int advs[] = { MADV_NORMAL, MADV_DOFORK, MADV_DODUMP,
+				    MADV_KEEPONFORK, MADV_UNMERGEABLE };
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	for (size_t i = 0; i < sizeof(advs) / sizeof(advs[0]); i++) {
+		ck_assert_int_eq(h_madvise(h, 2, 2, advs[i]), 0);
+		EXPECT("AAAAAAAA");
+		ck_assert_uint_eq(h->rec.vmas_split, 0);
+		ck_assert_int_eq(npieces(SHADOW_PIECE_CHANGED), 0);
+	}
+	/* Applying an advice twice: the second changes nothing. */
+	ck_assert_int_eq(h_madvise(h, 2, 2, MADV_DONTDUMP), 0);
+	ck_assert_int_eq(h_madvise(h, 2, 2, MADV_DONTDUMP), 0);
+	EXPECT("AAbbCCCC");
+	ck_assert_uint_eq(h->rec.vmas_split, 0);
+}
+END_TEST
+
+START_TEST(advice_noop_never_merges)
+{
+	/*  AAAAbbbb        equal, adjacent, unmerged
+	 *  AAAAbbbb        madvise [0,8) NORMAL: no change, no merge
+	 *  AAAAAAAA        madvise [0,8) DONTDUMP: A changes, then b changes
+	 *                  and merges into A
+	 */
+	make_unmerged_pair();
+	ck_assert_int_eq(h_madvise(h, 0, 8, MADV_NORMAL), 0);
+	EXPECT("AAAAbbbb");
+	ck_assert_int_eq(h_madvise(h, 0, 8, MADV_DONTDUMP), 0);
+	EXPECT("AAAAAAAA");
+}
+END_TEST
+
+START_TEST(advice_sequential_then_random)
+{
+	/*  AAAAAAAA  [0,8) SEQUENTIAL  [2,4) RANDOM  AAbbCCCC (rr replaces sr)
+	 *            [2,4) SEQUENTIAL  AAAAAAAA
+	 */
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 0, 8, MADV_SEQUENTIAL), 0);
+	ck_assert_int_eq(h_madvise(h, 2, 2, MADV_RANDOM), 0);
+	EXPECT("AAbbCCCC");
+	ck_assert_uint_eq(sflags(2) & (SV_SEQ_READ | SV_RAND_READ),
+			  SV_RAND_READ);
+	ck_assert_int_eq(h_madvise(h, 2, 2, MADV_SEQUENTIAL), 0);
+	EXPECT("AAAAAAAA");
+}
+END_TEST
+
+START_TEST(advice_whole_vma_three_way)
+{
+	/*  AAAAbbbbCCCC    b DONTDUMP; madvise b DODUMP: 3-way merge */
+	OK(h_mmap(h, 0, 12, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 4, 4, MADV_DONTDUMP), 0);
+	EXPECT("AAAAbbbbCCCC");
+	ck_assert_int_eq(h_madvise(h, 4, 4, MADV_DODUMP), 0);
+	EXPECT("AAAAAAAAAAAA");
+	ck_assert_uint_eq(h->rec.vmas_merged, 2);
+}
+END_TEST
+
+START_TEST(advice_holes_enomem_after_applying)
+{
+	/*  0   4   8
+	 *  AAAA..bbbb      madvise [2,10) DONTDUMP: the hole gives ENOMEM,
+	 *  AAbb..CCCC      but the advice went on past it: [2,4) and C both
+	 *                  changed
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 6, 4, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 2, 8, MADV_DONTDUMP), -ENOMEM);
+	EXPECT("AAbb..CCCC");
+	ck_assert_uint_eq(sflags(2) & SV_DONTDUMP, SV_DONTDUMP);
+	ck_assert_uint_eq(sflags(6) & SV_DONTDUMP, SV_DONTDUMP);
+	ck_assert_uint_eq(sflags(0) & SV_DONTDUMP, 0);
+}
+END_TEST
+
+START_TEST(advice_hole_at_start_and_end)
+{
+	/*  ..AAAA..        madvise [0,8) DONTFORK: holes at both ends: ENOMEM,
+	 *                  A changed
+	 */
+	OK(h_mmap(h, 2, 4, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 0, 8, MADV_DONTFORK), -ENOMEM);
+	EXPECT("..AAAA");
+	ck_assert_uint_eq(sflags(2) & SV_DONTCOPY, SV_DONTCOPY);
+	/* Only a tail hole. */
+	ck_assert_int_eq(h_madvise(h, 2, 6, MADV_DOFORK), -ENOMEM);
+	ck_assert_uint_eq(sflags(2) & SV_DONTCOPY, 0);
+	/* All hole. */
+	ck_assert_int_eq(h_madvise(h, 8, 4, MADV_DOFORK), -ENOMEM);
+	EXPECT("..AAAA");
+}
+END_TEST
+
+START_TEST(advice_wipeonfork_file_or_shared)
+{
+	/*  0   4   8
+	 *  AAAAbbbbCCCC    anon | shared anon | private file
+	 *  madvise [0,12) WIPEONFORK: A changed, b refused: EINVAL, C not
+	 *  reached; on C alone: EINVAL
+	 */
+	struct shadow_file f;
+	make_file(4);
+	int fd = open_file(O_RDONLY, 1, &f);
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 4, 4, RW, MAP_SHARED | MAP_FIXED));
+	OK(fmap(8, 4, RW, FIX, fd, 0, &f));
+	ck_assert_int_eq(h_madvise(h, 0, 12, MADV_WIPEONFORK), -EINVAL);
+	EXPECT("AAAAbbbbCCCC");
+	ck_assert_uint_eq(sflags(0) & SV_WIPEONFORK, SV_WIPEONFORK);
+	ck_assert_uint_eq(h->rec.applied_end, P(4));
+	ck_assert_int_eq(h_madvise(h, 8, 4, MADV_WIPEONFORK), -EINVAL);
+	EXPECT("AAAAbbbbCCCC");
+}
+END_TEST
+
+START_TEST(advice_mergeable_shared_ignored)
+{
+	/*  AAAA shared anon: MADV_MERGEABLE succeeds and changes nothing */
+	OK(h_mmap(h, 0, 4, RW, MAP_SHARED | MAP_FIXED));
+	ck_assert_int_eq(h_madvise(h, 0, 2, MADV_MERGEABLE), 0);
+	EXPECT("AAAA");
+	ck_assert_uint_eq(sflags(0) & SV_MERGEABLE, 0);
+}
+END_TEST
+
+START_TEST(advice_file_flags)
+{
+	/*  AAAAAAAA private file; [2,4) RANDOM: AAbbCCCC (offsets kept);
+	 *  NORMAL: merged back
+	 */
+	struct shadow_file f;
+	make_file(8);
+	int fd = open_file(O_RDONLY, 1, &f);
+	OK(fmap(0, 8, PROT_READ, FIX, fd, 0, &f));
+	ck_assert_int_eq(h_madvise(h, 2, 2, MADV_RANDOM), 0);
+	EXPECT("AAbbCCCC");
+	ck_assert_uint_eq(svma(4)->pgoff, 4);
+	ck_assert_int_eq(h_madvise(h, 2, 2, MADV_NORMAL), 0);
+	EXPECT("AAAAAAAA");
+}
+END_TEST
+
+/* ---- other: advices that change no VMA ----------------------------------- */
+
+START_TEST(err_bad_advice_first)
+{
+	/*  ....            unknown advice: EINVAL before anything, even with
+	 *                  len 0, an unaligned start or a hole
+	 */
+	ck_assert_int_eq(h_madvise(h, 0, 4, 12345), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 0, 0, 12345), -EINVAL);
+	ck_assert_int_eq(h_madvise_addr(h, P(0) + 1, 0, 12345), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 0, 4, 99), -EINVAL);
+	EXPECT("");
+}
+END_TEST
+
+START_TEST(err_unaligned_and_len)
+{
+	/*  AAAA            unaligned start: EINVAL; len 0: 0 (even over a
+	 *                  hole); len -1 or -4096: EINVAL
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	ck_assert_int_eq(h_madvise_addr(h, P(0) + 1, H_PAGE, MADV_NORMAL),
+			 -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 8, 0, MADV_DONTDUMP), 0);
+	ck_assert_int_eq(h_madvise_addr(h, P(0), UINT64_MAX, MADV_NORMAL),
+			 -EINVAL);
+	ck_assert_int_eq(h_madvise_addr(h, P(0), (uint64_t)-H_PAGE,
+					MADV_NORMAL), -EINVAL);
+	EXPECT("AAAA");
+}
+END_TEST
+
+START_TEST(dontneed_locked_einval)
+{
+	/*  AAAA locked: DONTNEED EINVAL, DONTNEED_LOCKED fine; FREE, COLD,
+	 *  PAGEOUT EINVAL; WILLNEED fine
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX | MAP_LOCKED));
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_DONTNEED), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_DONTNEED_LOCKED), 0);
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_FREE), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_COLD), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_PAGEOUT), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_WILLNEED), 0);
+	EXPECT("AAAA");
+}
+END_TEST
+
+START_TEST(free_file_or_shared_einval)
+{
+	/*  AAAAbbbb        private file | shared anon: MADV_FREE needs an
+	 *                  anonymous VMA: EINVAL on both; DONTNEED is fine
+	 */
+	struct shadow_file f;
+	make_file(4);
+	int fd = open_file(O_RDONLY, 1, &f);
+	OK(fmap(0, 4, PROT_READ, FIX, fd, 0, &f));
+	OK(h_mmap(h, 4, 4, RW, MAP_SHARED | MAP_FIXED));
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_FREE), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 4, 4, MADV_FREE), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 0, 8, MADV_DONTNEED), 0);
+	EXPECT("AAAAbbbb");
+}
+END_TEST
+
+START_TEST(free_ok_hole_locked)
+{
+	/*  AAAA..bbbb      A rw, b locked: MADV_FREE over [0,10): the hole is
+	 *                  remembered, b refuses: EINVAL wins
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 6, 4, RW, FIX | MAP_LOCKED));
+	ck_assert_int_eq(h_madvise(h, 0, 10, MADV_FREE), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_FREE), 0);
+	ck_assert_int_eq(h_madvise(h, 0, 6, MADV_FREE), -ENOMEM);
+	EXPECT("AAAA..bbbb");
+}
+END_TEST
+
+START_TEST(remove_rules)
+{
+	/*  AAAAbbbbCCCC    private anon | shared anon | shared r file
+	 *  MADV_REMOVE: EINVAL (no file) | 0 | EACCES (not writable)
+	 */
+	struct shadow_file f;
+	make_file(4);
+	int fd = open_file(O_RDONLY, 1, &f);
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 4, 4, RW, MAP_SHARED | MAP_FIXED));
+	OK(fmap(8, 4, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0, &f));
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_REMOVE), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 4, 4, MADV_REMOVE), 0);
+	ck_assert_int_eq(h_madvise(h, 8, 4, MADV_REMOVE), -EACCES);
+	EXPECT("AAAAbbbbCCCC");
+}
+END_TEST
+
+START_TEST(populate_errors)
+{
+	/*  AAAAbbbbCCCC    rw | r | none
+	 *  POPULATE_WRITE on r: EINVAL; POPULATE_READ on none: EINVAL;
+	 *  over a hole: ENOMEM
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 4, 4, PROT_READ, FIX));
+	OK(h_mmap(h, 8, 4, PROT_NONE, FIX));
+	ck_assert_int_eq(h_madvise(h, 4, 4, MADV_POPULATE_WRITE), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 8, 4, MADV_POPULATE_READ), -EINVAL);
+	ck_assert_int_eq(h_madvise(h, 12, 4, MADV_POPULATE_READ), -ENOMEM);
+	ck_assert_int_eq(h_madvise(h, 0, 8, MADV_POPULATE_READ), 0);
+	EXPECT("AAAAbbbbCCCC");
+}
+END_TEST
+
+START_TEST(populate_write_gives_anon_vma)
+{
+	/*  0   4   8   12
+	 *  AAAA....CCCC    POPULATE_WRITE on A and on C separately: two
+	 *                  anon_vmas; POPULATE_READ gives none
+	 *  AAAAAAAAcccc    a fresh mapping in the hole merges with A only
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 8, 4, MADV_POPULATE_READ), 0);
+	ck_assert_uint_eq(svma(8)->anon_id, SHADOW_ANON_NONE);
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_POPULATE_WRITE), 0);
+	ck_assert_int_eq(h_madvise(h, 8, 4, MADV_POPULATE_WRITE), 0);
+	ck_assert_uint_ne(svma(0)->anon_id, SHADOW_ANON_NONE);
+	ck_assert_uint_ne(svma(0)->anon_id, svma(8)->anon_id);
+	OK(h_mmap(h, 4, 4, RW, FIX));
+	EXPECT("AAAAAAAAbbbb");
+}
+END_TEST
+
+START_TEST(dontneed_keeps_anon_vma)
+{
+	/*  AAAA....CCCC    both written, A then MADV_DONTNEED: the anon_vma
+	 *  AAAAAAAAcccc    stays, so the hole still merges with A only
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	h_touch(h, 0, true);
+	h_touch(h, 8, true);
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_DONTNEED), 0);
+	OK(h_mmap(h, 4, 4, RW, FIX));
+	EXPECT("AAAAAAAAbbbb");
+}
+END_TEST
+
+START_TEST(guard_install_whole_vma_sticky)
+{
+	/*  AAAAAAAA        GUARD_INSTALL on [2,4): no split; the whole VMA
+	 *                  gets VM_MAYBE_GUARD ("gu")
+	 *  AAAAAAAAAAAA    a fresh mapping next to it merges (gu is ignored
+	 *                  by merges, kept by the result)
+	 *  GUARD_REMOVE does not clear it
+	 */
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 2, 2, MADV_GUARD_INSTALL), 0);
+	EXPECT("AAAAAAAA");
+	ck_assert_uint_eq(sflags(0) & SV_MAYBE_GUARD, SV_MAYBE_GUARD);
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	EXPECT("AAAAAAAAAAAA");
+	ck_assert_uint_eq(sflags(8) & SV_MAYBE_GUARD, SV_MAYBE_GUARD);
+	ck_assert_int_eq(h_madvise(h, 2, 2, MADV_GUARD_REMOVE), 0);
+	EXPECT("AAAAAAAAAAAA");
+	ck_assert_uint_eq(sflags(0) & SV_MAYBE_GUARD, SV_MAYBE_GUARD);
+}
+END_TEST
+
+START_TEST(guard_merge_into_guarded_next)
+{
+	/*  ....AAAA        A guarded
+	 *  AAAAAAAA        a fresh mapping below merges into it
+	 */
+	OK(h_mmap(h, 4, 4, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 4, 1, MADV_GUARD_INSTALL), 0);
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	EXPECT("AAAAAAAA");
+	ck_assert_uint_eq(sflags(0) & SV_MAYBE_GUARD, SV_MAYBE_GUARD);
+}
+END_TEST
+
+START_TEST(guard_install_locked_einval)
+{
+	/*  AAAA locked: GUARD_INSTALL EINVAL */
+	OK(h_mmap(h, 0, 4, RW, FIX | MAP_LOCKED));
+	ck_assert_int_eq(h_madvise(h, 0, 4, MADV_GUARD_INSTALL), -EINVAL);
+	EXPECT("AAAA");
+}
+END_TEST
+
+START_TEST(guard_install_gives_anon_vma)
+{
+	/*  0   4   8   12
+	 *  AAAA....CCCC    GUARD_INSTALL on A (it prepares an anon_vma so
+	 *                  that fork copies the markers), C written
+	 *  AAAAAAAAbbbb    a fresh mapping in the hole merges with A only
+	 */
+	/* KNOWN MISMATCH: the shadow does not give A an anon_vma on
+	 * MADV_GUARD_INSTALL, so it merges all three. */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 0, 1, MADV_GUARD_INSTALL), 0);
+	h_touch(h, 8, true);
+	OK(h_mmap(h, 4, 4, RW, FIX));
+	EXPECT("AAAAAAAAbbbb");
+}
+END_TEST
+
+START_TEST(guard_split_keeps_flag)
+{
+	/* KNOWN MISMATCH: after GUARD_INSTALL the kernel VMA has an anon_vma,
+	 * so [2,4) made r keeps VM_ACCOUNT; the shadow drops it. */
+	/*  AAAAAAAA guarded; mprotect [2,4) r: AAbbCCCC, every piece has gu;
+	 *  back to rw: merged again
+	 */
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 0, 1, MADV_GUARD_INSTALL), 0);
+	ck_assert_int_eq(h_mprotect(h, 2, 2, PROT_READ), 0);
+	EXPECT("AAbbCCCC");
+	ck_assert_int_eq(h_mprotect(h, 2, 2, RW), 0);
+	EXPECT("AAAAAAAA");
+}
+END_TEST
+
+/* ---- lock: mlock2 / munlock / mlockall ----------------------------------- */
+
+/* munlock, mlockall and munlockall by raw system call: ASan intercepts the
+ * libc functions and turns them into no-ops (harness.h's h_munlock() calls
+ * libc munlock(), so it is not used here). */
+static int munlock_pages(uint64_t page, uint64_t npages)
+{
+	errno = 0;
+	int r = (int)syscall(SYS_munlock, P(page), npages * H_PAGE);
+	int e = r ? errno : 0;
+	int p = shadow_unlock(&h->sh, P(page), npages * H_PAGE, &h->rec);
+	h_expect(h, "munlock", r, e, p);
+	return r ? -e : 0;
+}
+static int sys_mlockall(int flags)
+{
+	return (int)syscall(SYS_mlockall, flags);
+}
+static int sys_munlockall(void)
+{
+	return (int)syscall(SYS_munlockall);
+}
+
+/* mlock2 at a byte address (the harness takes pages). */
+static int lock_addr(uint64_t addr, uint64_t len, int flags)
+{
+	errno = 0;
+	int r = (int)syscall(SYS_mlock2, addr, len, flags);
+	int e = r ? errno : 0;
+	int p = shadow_lock(&h->sh, addr, len, flags, &h->rec);
+	h_expect(h, "mlock2", r, e, p);
+	return r ? -e : 0;
+}
+
+START_TEST(mlock_splits_and_munlock_merges)
+{
+	/*  AAAAAAAA  mlock [2,4)  AAbbCCCC  munlock [2,4)  AAAAAAAA */
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 2, 2, 0), 0);
+	EXPECT("AAbbCCCC");
+	ck_assert_uint_eq(sflags(2) & (SV_LOCKED | SV_LOCKONFAULT), SV_LOCKED);
+	ck_assert_uint_eq(h->sh.c.locked_vm, 2);
+	ck_assert_int_eq(munlock_pages(2, 2), 0);
+	EXPECT("AAAAAAAA");
+	ck_assert_uint_eq(h->sh.c.locked_vm, 0);
+}
+END_TEST
+
+START_TEST(munlock_three_pieces_merge)
+{
+	/*  AAAAAAAAAAAA  r: mlock [0,4) and [8,12) on fault, [4,8) plainly
+	 *                (r: read-populated, no anon_vma anywhere)
+	 *  AAAAbbbbCCCC  "lo lf" | "lo" | "lo lf"
+	 *  AAAAAAAAAAAA  munlock [0,12): one VMA again
+	 */
+	OK(h_mmap(h, 0, 12, PROT_READ, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 4, MLOCK_ONFAULT), 0);
+	ck_assert_int_eq(h_mlock(h, 4, 4, 0), 0);
+	ck_assert_int_eq(h_mlock(h, 8, 4, MLOCK_ONFAULT), 0);
+	EXPECT("AAAAbbbbCCCC");
+	ck_assert_int_eq(munlock_pages(0, 12), 0);
+	EXPECT("AAAAAAAAAAAA");
+}
+END_TEST
+
+START_TEST(munlock_populated_pieces_stay_apart)
+{
+	/*  AAAAbbbbCCCC  rw: mlock [0,4) (populated: anon_vma X), [4,8) on
+	 *                fault (none), [8,12) (populated: its own, Y)
+	 *  AAAAAAAAbbbb  munlock [0,12): [4,8) joins X, Y cannot
+	 */
+	OK(h_mmap(h, 0, 12, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 4, 0), 0);
+	ck_assert_int_eq(h_mlock(h, 4, 4, MLOCK_ONFAULT), 0);
+	ck_assert_int_eq(h_mlock(h, 8, 4, 0), 0);
+	EXPECT("AAAAbbbbCCCC");
+	ck_assert_uint_ne(svma(0)->anon_id, svma(8)->anon_id);
+	ck_assert_int_eq(munlock_pages(0, 12), 0);
+	EXPECT("AAAAAAAAbbbb");
+}
+END_TEST
+
+START_TEST(mlock_stops_at_hole)
+{
+	/*  0   4   8
+	 *  AAAA..bbbb      mlock [2,10): [2,4) locked, the hole: ENOMEM, and
+	 *  AAbb..CCCC      unlike madvise, b is NOT locked
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 6, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 2, 8, 0), -ENOMEM);
+	EXPECT("AAbb..CCCC");
+	ck_assert_uint_eq(sflags(2) & SV_LOCKED, SV_LOCKED);
+	ck_assert_uint_eq(sflags(6) & SV_LOCKED, 0);
+}
+END_TEST
+
+START_TEST(mlock_tail_hole)
+{
+	/*  AAAA..          mlock [0,6): A locked, ENOMEM for the tail */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 6, 0), -ENOMEM);
+	EXPECT("AAAA");
+	ck_assert_uint_eq(sflags(0) & SV_LOCKED, SV_LOCKED);
+	ck_assert_int_eq(munlock_pages(0, 6), -ENOMEM);
+	EXPECT("AAAA");
+	ck_assert_uint_eq(sflags(0) & SV_LOCKED, 0);
+}
+END_TEST
+
+START_TEST(mlock_unmapped_start)
+{
+	/*  ..AAAA          mlock [0,6): start unmapped: ENOMEM, nothing */
+	OK(h_mmap(h, 2, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 6, 0), -ENOMEM);
+	ck_assert_int_eq(munlock_pages(0, 6), -ENOMEM);
+	EXPECT("..AAAA");
+	ck_assert_uint_eq(sflags(2) & SV_LOCKED, 0);
+}
+END_TEST
+
+START_TEST(mlock_len_zero_and_unaligned)
+{
+	/*  AAAAAAAA        mlock len 0: 0 even unmapped; an unaligned start
+	 *  AAbbbbbb        is rounded down and the length up: mlock(page 0 +
+	 *                  100, 1 page) locks pages 0 and 1
+	 */
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 16, 0, 0), 0);
+	ck_assert_int_eq(lock_addr(P(0) + 100, H_PAGE, 0), 0);
+	EXPECT("AAbbbbbb");
+	ck_assert_uint_eq(sflags(0) & SV_LOCKED, SV_LOCKED);
+	ck_assert_uint_eq(h->sh.c.locked_vm, 2);
+}
+END_TEST
+
+START_TEST(mlock_bad_flags)
+{
+	/*  AAAA            mlock2 flags 2: EINVAL */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 4, 2), -EINVAL);
+	ck_assert_int_eq(h_mlock(h, 0, 4, MLOCK_ONFAULT | 4), -EINVAL);
+	EXPECT("AAAA");
+}
+END_TEST
+
+START_TEST(mlock_onfault_no_populate)
+{
+	/*  0   4   8   12
+	 *  AAAA....CCCC    A, C rw mlocked ONFAULT: lo lf, nothing populated
+	 *  AAAAAAAAAAAA    a fresh locked-onfault mapping in the hole: all
+	 *                  three merge (no anon_vma anywhere)
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 4, MLOCK_ONFAULT), 0);
+	ck_assert_int_eq(h_mlock(h, 8, 4, MLOCK_ONFAULT), 0);
+	ck_assert_uint_eq(sflags(0) & (SV_LOCKED | SV_LOCKONFAULT),
+			  SV_LOCKED | SV_LOCKONFAULT);
+	ck_assert_uint_eq(svma(0)->anon_id, SHADOW_ANON_NONE);
+	OK(h_mmap(h, 4, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 4, 4, MLOCK_ONFAULT), 0);
+	EXPECT("AAAAAAAAAAAA");
+}
+END_TEST
+
+START_TEST(mlock_populate_gives_anon_vma)
+{
+	/*  0   4   8   12
+	 *  AAAA....CCCC    A, C rw mlocked (populated with write faults: two
+	 *                  anon_vmas)
+	 *  AAAAAAAAcccc    the hole, mlocked too: merges with A only
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 4, 0), 0);
+	ck_assert_int_eq(h_mlock(h, 8, 4, 0), 0);
+	ck_assert_uint_ne(svma(0)->anon_id, SHADOW_ANON_NONE);
+	OK(h_mmap(h, 4, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 4, 4, 0), 0);
+	EXPECT("AAAAAAAAbbbb");
+}
+END_TEST
+
+START_TEST(mlock_read_only_no_anon_vma)
+{
+	/*  AAAA....CCCC    r mlocked: read faults, no anon_vma
+	 *  AAAAAAAAAAAA
+	 */
+	OK(h_mmap(h, 0, 4, PROT_READ, FIX));
+	OK(h_mmap(h, 8, 4, PROT_READ, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 4, 0), 0);
+	ck_assert_int_eq(h_mlock(h, 8, 4, 0), 0);
+	ck_assert_uint_eq(svma(0)->anon_id, SHADOW_ANON_NONE);
+	OK(h_mmap(h, 4, 4, PROT_READ, FIX | MAP_LOCKED));
+	EXPECT("AAAAAAAAAAAA");
+}
+END_TEST
+
+START_TEST(mlock_onfault_then_lock_populates)
+{
+	/*  AAAA onfault, then mlock (no flag): lf dropped, populated */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	ck_assert_int_eq(h_mlock(h, 0, 4, MLOCK_ONFAULT), 0);
+	ck_assert_int_eq(h_mlock(h, 0, 4, 0), 0);
+	EXPECT("AAAA");
+	ck_assert_uint_eq(sflags(0) & (SV_LOCKED | SV_LOCKONFAULT), SV_LOCKED);
+	ck_assert_uint_ne(svma(0)->anon_id, SHADOW_ANON_NONE);
+}
+END_TEST
+
+START_TEST(munlock_noop_never_merges)
+{
+	/*  AAAAbbbb        equal, adjacent, unmerged
+	 *  AAAAbbbb        munlock [0,8): nothing to change, no merge
+	 *  AAAAAAAA        mlock [0,8): A changes, then b joins it
+	 */
+	make_unmerged_pair();
+	ck_assert_int_eq(munlock_pages(0, 8), 0);
+	EXPECT("AAAAbbbb");
+	ck_assert_int_eq(h_mlock(h, 0, 8, 0), 0);
+	EXPECT("AAAAAAAA");
+}
+END_TEST
+
+START_TEST(mlock_shared_anon)
+{
+	/*  AAAA shared anon mlocked: lo, never an anon_vma */
+	OK(h_mmap(h, 0, 4, RW, MAP_SHARED | MAP_FIXED));
+	ck_assert_int_eq(h_mlock(h, 0, 4, 0), 0);
+	EXPECT("AAAA");
+	ck_assert_uint_eq(sflags(0) & SV_LOCKED, SV_LOCKED);
+	ck_assert_uint_eq(svma(0)->anon_id, SHADOW_ANON_NONE);
+}
+END_TEST
+
+START_TEST(mlockall_future_then_munlockall)
+{
+	/*  ....bbbb        b rw, mapped before mlockall
+	 *  AAAAbbbb        mlockall(MCL_FUTURE|MCL_ONFAULT); A mapped: born
+	 *                  locked on fault
+	 *  AAAAAAAA        munlockall(): A unlocked, now equal to b: merged
+	 */
+	OK(h_mmap(h, 4, 4, RW, FIX));
+	ck_assert_int_eq(sys_mlockall(MCL_FUTURE | MCL_ONFAULT), 0);
+	ck_assert_int_eq(shadow_lockall(&h->sh, MCL_FUTURE | MCL_ONFAULT,
+					&h->rec), 0);
+	int64_t r = h_mmap(h, 0, 4, RW, FIX);
+	int e1 = sys_munlockall();
+	int e2 = shadow_unlockall(&h->sh, &h->rec);
+	ck_assert_int_eq(r, (int64_t)P(0));
+	ck_assert_int_eq(e1, 0);
+	ck_assert_int_eq(e2, 0);
+	EXPECT("AAAAAAAA");
+	ck_assert_uint_eq(h->sh.def_flags, 0);
+}
+END_TEST
+
+START_TEST(mlockall_future_mapping_is_locked)
+{
+	/*  AAAA..          under mlockall(MCL_FUTURE|MCL_ONFAULT) a new
+	 *                  mapping carries lo lf
+	 */
+	ck_assert_int_eq(sys_mlockall(MCL_FUTURE | MCL_ONFAULT), 0);
+	ck_assert_int_eq(shadow_lockall(&h->sh, MCL_FUTURE | MCL_ONFAULT,
+					&h->rec), 0);
+	int64_t r = h_mmap(h, 0, 4, RW, FIX);
+	uint32_t kf = kernel_vmflags(P(0));
+	sys_munlockall();
+	ck_assert_int_eq(r, (int64_t)P(0));
+	ck_assert_uint_eq(kf & (SV_LOCKED | SV_LOCKONFAULT),
+			  SV_LOCKED | SV_LOCKONFAULT);
+	ck_assert_uint_eq(sflags(0) & (SV_LOCKED | SV_LOCKONFAULT),
+			  SV_LOCKED | SV_LOCKONFAULT);
+	shadow_unlockall(&h->sh, &h->rec);
+	EXPECT("AAAA");
+}
+END_TEST
+
+START_TEST(mlockall_bad_flags)
+{
+	/*  mlockall(0), (MCL_ONFAULT), (0x100): EINVAL */
+	static const int bad[] = { 0, MCL_ONFAULT, 0x100 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		ck_assert_int_eq(sys_mlockall(bad[i]), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		ck_assert_int_eq(shadow_lockall(&h->sh, bad[i], &h->rec),
+				 -EINVAL);
+	}
+}
+END_TEST
+
+/* ---- touch: faults and the anon_vma -------------------------------------- */
+
+START_TEST(touch_write_sets_read_does_not)
+{
+	/*  AAAA rw: a read leaves no anon_vma, a write gives one; touching a
+	 *  hole or a PROT_NONE page is refused by the shadow (-EFAULT)
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 4, 4, PROT_NONE, FIX));
+	ck_assert_int_eq(shadow_touch(&h->sh, P(0), false), 0);
+	ck_assert_uint_eq(svma(0)->anon_id, SHADOW_ANON_NONE);
+	ck_assert_int_eq(shadow_touch(&h->sh, P(1), true), 0);
+	ck_assert_uint_ne(svma(0)->anon_id, SHADOW_ANON_NONE);
+	ck_assert_int_eq(shadow_touch(&h->sh, P(4), false), -EFAULT);
+	ck_assert_int_eq(shadow_touch(&h->sh, P(8), false), -EFAULT);
+	EXPECT("AAAAbbbb");
+}
+END_TEST
+
+START_TEST(touch_split_halves_remerge)
+{
+	/*  AAAAAAAA written    mprotect [4,8) r: AAAAbbbb, both halves share
+	 *  the anon_vma;       mprotect back: AAAAAAAA
+	 */
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	h_touch(h, 0, true);
+	ck_assert_int_eq(h_mprotect(h, 4, 4, PROT_READ), 0);
+	EXPECT("AAAAbbbb");
+	ck_assert_uint_eq(svma(0)->anon_id, svma(4)->anon_id);
+	ck_assert_int_eq(h_mprotect(h, 4, 4, RW), 0);
+	EXPECT("AAAAAAAA");
+}
+END_TEST
+
+START_TEST(touch_separately_faulted_never_merge)
+{
+	/*  0   4   8   12
+	 *  AAAA....CCCC    A and C written apart: two anon_vmas
+	 *  AAAAbbbbCCCC    b r mapped in the hole (no merge: prot)
+	 *  AAAAAAAAcccc    b made rw: joins A; C stays apart
+	 *  AAAAAAAAcccc    r and back to rw over everything: still two
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	h_touch(h, 0, true);
+	h_touch(h, 8, true);
+	OK(h_mmap(h, 4, 4, PROT_READ, FIX));
+	EXPECT("AAAAbbbbCCCC");
+	ck_assert_int_eq(h_mprotect(h, 4, 4, RW), 0);
+	EXPECT("AAAAAAAAbbbb");
+	ck_assert_int_eq(h_mprotect(h, 0, 12, PROT_READ), 0);
+	ck_assert_int_eq(h_mprotect(h, 0, 12, RW), 0);
+	EXPECT("AAAAAAAAbbbb");
+}
+END_TEST
+
+START_TEST(touch_reuses_neighbour_anon_vma)
+{
+	/*  AAAAbbbb        A rw written, b rwx (prot differs: two VMAs)
+	 *                  b's first write reuses A's anon_vma (access bits
+	 *                  are ignored by anon_vma_compatible)
+	 *  AAAAAAAA        so b made rw merges with A
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 4, 4, RW | PROT_EXEC, FIX));
+	h_touch(h, 0, true);
+	h_touch(h, 4, true);
+	ck_assert_uint_eq(svma(0)->anon_id, svma(4)->anon_id);
+	ck_assert_int_eq(h_mprotect(h, 4, 4, RW), 0);
+	EXPECT("AAAAAAAA");
+}
+END_TEST
+
+START_TEST(touch_reuses_next_first)
+{
+	/*  AAAAbbbbCCCC    A rw written, C rw written apart (two anon_vmas),
+	 *                  b rwx between them, then written: reuses the NEXT
+	 *                  one's (C's) first
+	 *  AAAAbbbbbbbb    b made rw merges with C, not A
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	h_touch(h, 0, true);
+	h_touch(h, 8, true);
+	OK(h_mmap(h, 4, 4, RW | PROT_EXEC, FIX));
+	h_touch(h, 4, true);
+	ck_assert_uint_eq(svma(4)->anon_id, svma(8)->anon_id);
+	ck_assert_int_eq(h_mprotect(h, 4, 4, RW), 0);
+	EXPECT("AAAAbbbbbbbb");
+}
+END_TEST
+
+START_TEST(touch_read_faulted_neighbour_merges)
+{
+	/*  AAAA....CCCC    A read only touched (zero page), C written
+	 *  AAAAAAAAAAAA    the hole filled: all merge (A has no anon_vma)
+	 */
+	OK(h_mmap(h, 0, 4, RW, FIX));
+	OK(h_mmap(h, 8, 4, RW, FIX));
+	h_touch(h, 0, false);
+	h_touch(h, 8, true);
+	OK(h_mmap(h, 4, 4, RW, FIX));
+	EXPECT("AAAAAAAAAAAA");
+}
+END_TEST
+
+START_TEST(touch_file_cow_sets_anon_vma)
+{
+	/*  AAAAAAAA private rw file, page 0 written (COW): anon_vma; a read
+	 *  of a private r file does not
+	 */
+	struct shadow_file f;
+	make_file(8);
+	int fd = open_file(O_RDONLY, 1, &f);
+	OK(fmap(0, 4, RW, FIX, fd, 0, &f));
+	OK(fmap(4, 4, PROT_READ, FIX, fd, 4, &f));
+	h_touch(h, 0, true);
+	h_touch(h, 4, false);
+	ck_assert_uint_ne(svma(0)->anon_id, SHADOW_ANON_NONE);
+	ck_assert_uint_eq(svma(4)->anon_id, SHADOW_ANON_NONE);
+	EXPECT("AAAAbbbb");
+}
+END_TEST
+
+/* A bigger window for the THP case: 1024 pages hold one aligned 2 MiB. */
+static void setup_big(void)
+{
+	h = calloc(1, sizeof(*h));
+	ck_assert_ptr_nonnull(h);
+	h_init(h, 1024);
+}
+
+START_TEST(touch_thp_read_fault_sets_anon_vma)
+{
+	/*  [2 MiB aligned, MADV_HUGEPAGE] rw; one read fault: the huge zero
+	 *  page path prepares an anon_vma first (THP "madvise" mode here), so
+	 *  the VMA made r keeps VM_ACCOUNT
+	 */
+	uint64_t a = (h->base + (2ull << 20) - 1) & ~((2ull << 20) - 1);
+	uint64_t pg = (a - h->base) / H_PAGE;
+	ck_assert_uint_le(pg + 512, 1024);
+	OK(h_mmap(h, pg, 512, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, pg, 512, MADV_HUGEPAGE), 0);
+	h_touch(h, pg + 1, false);
+	ck_assert_uint_ne(svma(pg)->anon_id, SHADOW_ANON_NONE);
+	ck_assert_int_eq(h_mprotect(h, pg, 512, PROT_READ), 0);
+	ck_assert_msg(h->errno_mismatch == 0, "%s", h->why);
+	ck_assert_msg(h_compare(h, NULL) == 0, "%s", h->why);
+	ck_assert_uint_eq(kernel_vmflags(a) & SV_SMAPS_MASK, sflags(pg));
+	ck_assert_uint_eq(sflags(pg) & SV_ACCOUNT, SV_ACCOUNT);
+}
+END_TEST
+
+START_TEST(touch_thp_small_vma_read_no_anon_vma)
+{
+	/*  MADV_HUGEPAGE on a VMA smaller than 2 MiB: a read maps the small
+	 *  zero page: no anon_vma, r drops VM_ACCOUNT
+	 */
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 0, 8, MADV_HUGEPAGE), 0);
+	h_touch(h, 1, false);
+	ck_assert_uint_eq(svma(0)->anon_id, SHADOW_ANON_NONE);
+	ck_assert_int_eq(h_mprotect(h, 0, 8, PROT_READ), 0);
+	EXPECT("AAAAAAAA");
+	ck_assert_uint_eq(sflags(0) & SV_ACCOUNT, 0);
+}
+END_TEST
+
+static Suite *advise_suite(void)
+{
+	Suite *s = suite_create("shadow_advise");
+	TCase *tc;
+
+	tc = tcase_create("flags");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, advice_splits_and_undo_merges, 0, N_ADV_CASES);
+	tcase_add_loop_test(tc, advice_edge_merges, 0, N_ADV_CASES);
+	tcase_add_test(tc, advice_equal_flags_no_split);
+	tcase_add_test(tc, advice_noop_never_merges);
+	tcase_add_test(tc, advice_sequential_then_random);
+	tcase_add_test(tc, advice_whole_vma_three_way);
+	tcase_add_test(tc, advice_holes_enomem_after_applying);
+	tcase_add_test(tc, advice_hole_at_start_and_end);
+	tcase_add_test(tc, advice_wipeonfork_file_or_shared);
+	tcase_add_test(tc, advice_mergeable_shared_ignored);
+	tcase_add_test(tc, advice_file_flags);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("other");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, err_bad_advice_first);
+	tcase_add_test(tc, err_unaligned_and_len);
+	tcase_add_test(tc, dontneed_locked_einval);
+	tcase_add_test(tc, free_file_or_shared_einval);
+	tcase_add_test(tc, free_ok_hole_locked);
+	tcase_add_test(tc, remove_rules);
+	tcase_add_test(tc, populate_errors);
+	tcase_add_test(tc, populate_write_gives_anon_vma);
+	tcase_add_test(tc, dontneed_keeps_anon_vma);
+	tcase_add_test(tc, guard_install_whole_vma_sticky);
+	tcase_add_test(tc, guard_merge_into_guarded_next);
+	tcase_add_test(tc, guard_install_locked_einval);
+	tcase_add_test(tc, guard_install_gives_anon_vma);
+	tcase_add_test(tc, guard_split_keeps_flag);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lock");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, mlock_splits_and_munlock_merges);
+	tcase_add_test(tc, munlock_three_pieces_merge);
+	tcase_add_test(tc, munlock_populated_pieces_stay_apart);
+	tcase_add_test(tc, mlock_stops_at_hole);
+	tcase_add_test(tc, mlock_tail_hole);
+	tcase_add_test(tc, mlock_unmapped_start);
+	tcase_add_test(tc, mlock_len_zero_and_unaligned);
+	tcase_add_test(tc, mlock_bad_flags);
+	tcase_add_test(tc, mlock_onfault_no_populate);
+	tcase_add_test(tc, mlock_populate_gives_anon_vma);
+	tcase_add_test(tc, mlock_read_only_no_anon_vma);
+	tcase_add_test(tc, mlock_onfault_then_lock_populates);
+	tcase_add_test(tc, munlock_noop_never_merges);
+	tcase_add_test(tc, mlock_shared_anon);
+	tcase_add_test(tc, mlockall_future_then_munlockall);
+	tcase_add_test(tc, mlockall_future_mapping_is_locked);
+	tcase_add_test(tc, mlockall_bad_flags);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("touch");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, touch_write_sets_read_does_not);
+	tcase_add_test(tc, touch_split_halves_remerge);
+	tcase_add_test(tc, touch_separately_faulted_never_merge);
+	tcase_add_test(tc, touch_reuses_neighbour_anon_vma);
+	tcase_add_test(tc, touch_reuses_next_first);
+	tcase_add_test(tc, touch_read_faulted_neighbour_merges);
+	tcase_add_test(tc, touch_file_cow_sets_anon_vma);
+	tcase_add_test(tc, touch_thp_small_vma_read_no_anon_vma);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("touch_thp");
+	tcase_add_checked_fixture(tc, setup_big, teardown);
+	tcase_add_test(tc, touch_thp_read_fault_sets_anon_vma);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(advise_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
