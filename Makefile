@@ -62,16 +62,16 @@ $(B)/libshadow-dbg.a: $(SHADOW_DOBJ)
 $(B)/asan/libshadow.a: $(SHADOW_AOBJ)
 	rm -f $@; ar rcs $@ $^
 
-$(B)/tests/test_%: tests/test_%.c tests/testutil.h $(B)/libshadow-dbg.a | $(B)/tests
+$(B)/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h $(B)/libshadow-dbg.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Itests $< -o $@ $(B)/libshadow-dbg.a $(CHECK_LIBS)
-$(B)/asan/tests/test_%: tests/test_%.c tests/testutil.h $(B)/asan/libshadow.a | $(B)/asan/tests
+$(B)/asan/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h $(B)/asan/libshadow.a | $(B)/asan/tests
 	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Itests $< -o $@ $(B)/asan/libshadow.a $(CHECK_LIBS)
 
 # The fuzzer runs against the debug library (validate after every op).
-$(B)/tests/fuzz_shadow: tests/fuzz_shadow.c tests/testutil.h $(B)/libshadow-dbg.a | $(B)/tests
+$(B)/tests/fuzz_shadow: tests/fuzz_shadow.c tests/testutil.h tests/harness.h $(B)/libshadow-dbg.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Itests $< -o $@ $(B)/libshadow-dbg.a
 # The fuzzer without per-op validation, for long runs.
-$(B)/tests/fuzz_shadow_fast: tests/fuzz_shadow.c tests/testutil.h $(B)/libshadow.a | $(B)/tests
+$(B)/tests/fuzz_shadow_fast: tests/fuzz_shadow.c tests/testutil.h tests/harness.h $(B)/libshadow.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
 $(B)/tests/bench_shadow: tests/bench_shadow.c tests/testutil.h $(B)/libshadow.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a

@@ -57,11 +57,13 @@ int shadow_absorb(struct shadow *sh, const struct shadow_vma_desc *d,
 	struct shadow_vma *v = vma_alloc(sh);
 	if (!v)
 		return -ENOMEM;
+	if (region_insert(sh, d->start, d->end, origin, stack_id,
+			  SHADOW_CALL_SCAN, d->name)) {
+		vma_free(sh, v);
+		return -ENOMEM;
+	}
 	fill_from_desc(v, d);
 	vma_insert(sh, v);
-	if (region_insert(sh, d->start, d->end, origin, stack_id,
-			  SHADOW_CALL_SCAN, d->name))
-		return -ENOMEM;
 	SHADOW_VALIDATE(sh, "shadow_absorb");
 	return 0;
 }
@@ -162,7 +164,7 @@ int shadow_adopt(struct shadow *sh, uint64_t start, uint64_t end,
 		vma_insert(sh, nv);
 		if (unknown_pages &&
 		    region_fill(sh, d->start, d->end, origin, 0,
-				SHADOW_CALL_SCAN, false))
+				SHADOW_CALL_SCAN, REGION_GROW_NONE))
 			err = -ENOMEM;
 	}
 	/* Regions over pages no longer mapped were cut above; regions that

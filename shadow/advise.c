@@ -74,6 +74,8 @@ static int advise_one(struct shadow *sh, struct shadow_vma **vp,
 			return -EINVAL;
 		if (!(f & SV_MAYBE_GUARD))
 			v->flags |= SV_MAYBE_GUARD; /* whole VMA, no split */
+		if (!(f & SV_MAYSHARE))
+			vma_anon_prepare(sh, v); /* the PTE markers need it */
 		return 0;
 	case MADV_GUARD_REMOVE:
 		if (f & (SV_SPECIAL | SV_HUGETLB))
@@ -152,16 +154,19 @@ static int advise_populate(struct shadow *sh, uint64_t start, uint64_t end,
 			return -EINVAL;
 		if (!(v->flags & SV_PROT_MASK))
 			return -EINVAL;
-		if (write && !(v->flags & SV_WRITE))
+		if (write ? !(v->flags & SV_WRITE) : !(v->flags & SV_READ))
 			return -EINVAL;
-		if (!(v->flags & SV_MAYSHARE)) {
+		uint64_t e = v->end < end ? v->end : end;
+		uint64_t bad = shadow_past_object(sh, v, start, e);
+		if (bad != start && !(v->flags & SV_MAYSHARE)) {
 			if (write)
 				vma_anon_prepare(sh, v);
 			else
-				for (uint64_t a = start;
-				     a < end && a < v->end; a += sh->env.thp_size)
-					shadow_touch(sh, a, false);
+				vma_read_fault_range(sh, v, start,
+						     bad ? bad : e);
 		}
+		if (bad)
+			return -EFAULT;
 		start = v->end;
 	}
 	return 0;
@@ -273,10 +278,16 @@ static int lock_range(struct shadow *sh, uint64_t start, uint64_t len,
 	if (!err && tmp < end)
 		err = -ENOMEM;
 	if (!err && (lk & SV_LOCKED)) {
-		for (v = shadow_find(sh, start); v && v->start < end;
-		     v = shadow_vma_next(v))
-			if (!(v->flags & SV_IO))
-				vma_populate(sh, v);
+		/* __mm_populate(); its EFAULT is mlock's ENOMEM. */
+		for (v = shadow_find_next(sh, start); v && v->start < end;
+		     v = shadow_vma_next(v)) {
+			uint64_t s = v->start > start ? v->start : start;
+			uint64_t e = v->end < end ? v->end : end;
+			if (vma_populate_range(sh, v, s, e)) {
+				err = -ENOMEM;
+				break;
+			}
+		}
 	}
 	rec_span(rec, start, end);
 	if (rec)

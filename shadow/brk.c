@@ -14,8 +14,14 @@ uint64_t shadow_brk(struct shadow *sh, uint64_t requested, uint64_t result,
 	uint64_t old = sh->brk;
 	rec_reset(rec, old, result);
 	if (!sh->brk_start) {
-		/* First sight of the break: nothing to model yet. */
-		sh->brk_start = sh->brk = result;
+		/* First sight of the break: the heap is the anonymous VMA
+		 * ending at it, if there is one (shadow_set_brk() is exact). */
+		struct shadow_vma *h = shadow_find(sh, SH_PAGE_ALIGN(result) - 1);
+		sh->brk_start = h && h->end == SH_PAGE_ALIGN(result) &&
+					vma_is_anon(h)
+					? h->start
+					: result;
+		sh->brk = result;
 		return result;
 	}
 	uint64_t oldbrk = SH_PAGE_ALIGN(old), newbrk = SH_PAGE_ALIGN(result);
@@ -43,8 +49,8 @@ uint64_t shadow_brk(struct shadow *sh, uint64_t requested, uint64_t result,
 					rec->vmas_added++;
 			}
 		}
-		region_fill(sh, sh->brk_start > oldbrk ? oldbrk : sh->brk_start,
-			    newbrk, SHADOW_ORIGIN_TRACKED, 0, SHADOW_CALL_BRK, true);
+		region_fill(sh, oldbrk, newbrk, SHADOW_ORIGIN_TRACKED, 0,
+			    SHADOW_CALL_BRK, REGION_GROW_ALL);
 		if (fl & SV_LOCKED) {
 			struct shadow_vma *v = shadow_find(sh, oldbrk);
 			if (v)
@@ -56,4 +62,10 @@ uint64_t shadow_brk(struct shadow *sh, uint64_t requested, uint64_t result,
 	sh->serial++;
 	SHADOW_VALIDATE(sh, "shadow_brk");
 	return result;
+}
+
+void shadow_set_brk(struct shadow *sh, uint64_t start_brk, uint64_t brk)
+{
+	sh->brk_start = start_brk;
+	sh->brk = brk;
 }

@@ -58,6 +58,7 @@ int shadow_diff(const struct shadow *sh, const struct kview *kv,
 	while (k < kv->n && kv->v[k].end <= start)
 		k++;
 	uint64_t a = start;
+	bool prev_both = false;
 	while (a < end) {
 		if (v && v->end <= a)
 			v = shadow_vma_next(v);
@@ -85,7 +86,7 @@ int shadow_diff(const struct shadow *sh, const struct kview *kv,
 					 e->flags & VISIBLE);
 			/* A boundary one side has and the other lacks. */
 			bool sb = v->start == a, kb = e->start == a;
-			if (a != start && sb != kb)
+			if (prev_both && sb != kb)
 				add_item(res, DIFF_BOUNDARY, a, a,
 					 v->flags & VISIBLE, e->flags & VISIBLE);
 		} else if (sin) {
@@ -95,6 +96,7 @@ int shadow_diff(const struct shadow *sh, const struct kview *kv,
 			add_item(res, DIFF_UNKNOWN_TO_SHADOW, a, b, 0,
 				 e->flags & VISIBLE);
 		}
+		prev_both = sin && kin;
 		if (b <= a)
 			break;
 		a = b;

@@ -104,14 +104,45 @@ struct shadow_vma *vma_merge_new(struct shadow *sh, struct shadow_vma *nv,
 /* populate_vma_page_range(): MAP_POPULATE / VM_LOCKED fault the pages in,
  * writing when the mapping is private and writable (which gives it an
  * anon_vma); VM_LOCKONFAULT and PROT_NONE populate nothing. */
-void vma_populate(struct shadow *sh, struct shadow_vma *v)
+int vma_populate_range(struct shadow *sh, struct shadow_vma *v,
+		       uint64_t start, uint64_t end)
 {
-	if (v->flags & SV_LOCKONFAULT)
-		return;
+	if (v->flags & (SV_LOCKONFAULT | SV_IO))
+		return 0;
+	/* GUP refuses PROT_NONE even with FOLL_FORCE (check_vma_flags). */
 	if (!(v->flags & SV_PROT_MASK))
-		return;
+		return -EFAULT;
+	uint64_t bad = shadow_past_object(sh, v, start, end);
+	if (bad == start)
+		return -EFAULT;
 	if ((v->flags & (SV_WRITE | SV_SHARED | SV_MAYSHARE)) == SV_WRITE)
 		vma_anon_prepare(sh, v);
+	return bad ? -EFAULT : 0;
+}
+
+void vma_populate(struct shadow *sh, struct shadow_vma *v)
+{
+	vma_populate_range(sh, v, v->start, v->end);
+}
+
+/* generic_get_unmapped_area_topdown(): is the hint usable as it is?  The
+ * stack guard gap below a GROWSDOWN VMA counts as taken. */
+static bool hint_ok(const struct shadow *sh, uint64_t addr, uint64_t len)
+{
+	if (!addr || addr > sh->env.task_size - len ||
+	    addr < sh->env.mmap_min_addr)
+		return false;
+	struct shadow_vma *nx = shadow_find_next(sh, addr);
+	if (nx) {
+		uint64_t gap_start = nx->start;
+		if (nx->flags & SV_GROWSDOWN)
+			gap_start = gap_start > sh->env.stack_guard_gap
+					    ? gap_start - sh->env.stack_guard_gap
+					    : 0;
+		if (addr + len > gap_start)
+			return false;
+	}
+	return true;
 }
 
 static uint64_t huge_align(uint64_t len, unsigned shift)
@@ -180,6 +211,8 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 		vm |= SV_LOCKED;
 	if (flags & MAP_STACK)
 		vm |= SV_NOHUGEPAGE; /* 6.7+: MAP_STACK implies VM_NOHUGEPAGE */
+	if (flags & MAP_SYNC)
+		vm |= SV_SYNC;
 	if (hshift)
 		vm |= SV_HUGETLB;
 
@@ -195,8 +228,7 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 			return -EINVAL;
 	} else if (a->result) {
 		addr = a->result;
-	} else if (!addr || addr > sh->env.task_size - len ||
-		   vma_range_used(sh, addr, addr + len)) {
+	} else if (!hint_ok(sh, addr, len)) {
 		addr = shadow_find_free(sh, len, sh->env.mmap_min_addr,
 					sh->env.mmap_base, true);
 		if (!addr)
@@ -211,13 +243,19 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 	uint8_t name = SHADOW_NAME_ANON;
 	if (!anon) {
 		int type = flags & MAP_TYPE;
+		/* file_mmap_ok(): offsets up to MAX_LFS_FILESIZE. */
+		uint64_t maxsize = f->regular ? (uint64_t)INT64_MAX : UINT64_MAX;
+		if (len > maxsize ||
+		    pgoff > ((maxsize - len) >> SH_PAGE_SHIFT))
+			return -EOVERFLOW;
 		if (type == MAP_SHARED) {
 			flags &= LEGACY_MAP_MASK;
 			type = MAP_SHARED_VALIDATE;
 		}
 		switch (type) {
 		case MAP_SHARED_VALIDATE:
-			if (flags & ~(LEGACY_MAP_MASK | MAP_SHARED_VALIDATE))
+			if (flags & ~(LEGACY_MAP_MASK | MAP_SHARED_VALIDATE |
+				      (f->shmem ? 0 : MAP_SYNC)))
 				return -EOPNOTSUPP;
 			if ((prot & PROT_WRITE) && !f->writable)
 				return -EACCES;
@@ -243,10 +281,15 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 		default:
 			return -EINVAL;
 		}
+		/* Only DAX files take VM_SYNC; we know of none. */
+		if ((vm & SV_SYNC) && !f->shmem)
+			return -EOPNOTSUPP;
 		file_id = f->file_id ? f->file_id : SHADOW_FILE_UNKNOWN;
 		dev = f->dev;
 		ino = f->ino;
 		name = SHADOW_NAME_FILE;
+		if (f->regular || f->shmem)
+			shadow_set_object_size(sh, ino, file_id, f->size);
 	} else {
 		switch (flags & MAP_TYPE) {
 		case MAP_SHARED:
@@ -258,6 +301,15 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 			file_id = ++sh->next_file_id | 0x80000000u;
 			ino = SHADOW_INO_UNKNOWN;
 			name = SHADOW_NAME_SHMEM;
+			shadow_set_object_size(sh, 0, file_id, len);
+			break;
+		case MAP_DROPPABLE:
+			/* Locked or stack memory cannot be droppable. */
+			if ((flags & MAP_LOCKED) || (vm & SV_GROWSDOWN))
+				return -EINVAL;
+			vm |= SV_DROPPABLE | SV_WIPEONFORK | SV_DONTDUMP |
+			      SV_NORESERVE;
+			pgoff = addr >> SH_PAGE_SHIFT;
 			break;
 		case MAP_PRIVATE:
 			pgoff = addr >> SH_PAGE_SHIFT;

@@ -153,14 +153,22 @@ static int region_transfer(struct shadow *sh, uint64_t start, uint64_t end,
 	struct shadow_region *last = shadow_region_find(sh, end - 1);
 	if (last && last->end > end && !reg_split(sh, last, end))
 		return -ENOMEM;
-	/* Detach [start, end) into a singly linked list through rb.left. */
+	/* Detach [start, end) (or copies of it) into a singly linked list
+	 * through rb.left.  Copies are all made before any is linked, so an
+	 * allocation failure changes nothing. */
 	struct shadow_region *head = NULL, **tailp = &head;
 	while (r && r->start < end) {
 		struct shadow_region *next = shadow_region_next(r);
 		if (keep_source) {
 			struct shadow_region *c = reg_alloc(sh);
-			if (!c)
-				break; /* the copies made so far still land */
+			if (!c) {
+				while (head) {
+					c = (struct shadow_region *)head->rb.left;
+					reg_free(sh, head);
+					head = c;
+				}
+				return -ENOMEM;
+			}
 			*c = *r;
 			r = c;
 		} else {
@@ -211,7 +219,7 @@ void region_note(const struct shadow *sh, uint64_t start, uint64_t end,
 }
 
 int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
-		uint8_t origin, uint32_t stack_id, uint8_t call, bool grow)
+		uint8_t origin, uint32_t stack_id, uint8_t call, int grow)
 {
 	uint64_t a = start;
 	while (a < end) {
@@ -219,7 +227,8 @@ int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
 		uint64_t gap_end = r && r->start < end ? r->start : end;
 		if (gap_end > a) {
 			struct shadow_region *p = shadow_region_find(sh, a - 1);
-			if (grow && a > start && p && p->end == a) {
+			if (grow && (a > start || grow == REGION_GROW_ALL) && p &&
+			    p->end == a) {
 				/* Grow the region just moved or copied. */
 				p->end = gap_end;
 			} else if (region_insert(sh, a, gap_end, origin,

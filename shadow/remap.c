@@ -114,14 +114,24 @@ static int64_t move_vma(struct shadow *sh, struct shadow_vma *v,
 	struct shadow_region *src = shadow_region_find(sh, addr);
 	if (src)
 		origin = src->origin;
-	if (dontunmap)
-		region_copy(sh, addr, addr + old_len, new_addr, rec);
-	else
-		region_move(sh, addr, addr + old_len, new_addr, rec);
+	/* Everything that can fail for lack of memory comes first: the
+	 * source's edge splits (harmless alone) and the region transfer. */
+	if (!dontunmap && old_len) {
+		if (v->start < addr && !vma_split(sh, v, addr, rec))
+			goto nomem;
+		v = shadow_find(sh, addr);
+		if (v->end > addr + old_len &&
+		    !vma_split(sh, v, addr + old_len, rec))
+			goto nomem;
+	}
+	if (dontunmap ? region_copy(sh, addr, addr + old_len, new_addr, rec)
+		      : region_move(sh, addr, addr + old_len, new_addr, rec))
+		goto nomem;
 	struct shadow_vma *dst = vma_merge_new(sh, nv, rec);
 	uint32_t dflags = dst->flags;
 	if (!dontunmap) {
-		vma_clear_range(sh, addr, addr + old_len, rec);
+		if (old_len)
+			vma_clear_range(sh, addr, addr + old_len, rec);
 	} else {
 		/* dontunmap_complete(): the source VMA stays, unlocked; when it
 		 * was moved whole it loses its anon_vma. */
@@ -136,7 +146,7 @@ static int64_t move_vma(struct shadow *sh, struct shadow_vma *v,
 		}
 	}
 	region_fill(sh, new_addr, new_addr + new_len, origin, r->stack_id,
-		    SHADOW_CALL_MREMAP, true);
+		    SHADOW_CALL_MREMAP, REGION_GROW_INSIDE);
 	if ((dflags & SV_LOCKED) && new_len > old_len) {
 		struct shadow_vma *d = shadow_find(sh, new_addr);
 		if (d)
@@ -144,6 +154,9 @@ static int64_t move_vma(struct shadow *sh, struct shadow_vma *v,
 	}
 	rec_span(rec, new_addr, new_addr + new_len);
 	return (int64_t)new_addr;
+nomem:
+	vma_free(sh, nv);
+	return -ENOMEM;
 }
 
 /* mremap_to(): FIXED and/or DONTUNMAP. */
@@ -218,7 +231,7 @@ static int64_t remap_at(struct shadow *sh, struct shadow_vma *v,
 		struct shadow_vma *g = vma_merge_new(sh, nv, rec);
 		region_fill(sh, r->addr, r->addr + r->new_len,
 			    SHADOW_ORIGIN_TRACKED, r->stack_id,
-			    SHADOW_CALL_MREMAP, true);
+			    SHADOW_CALL_MREMAP, REGION_GROW_INSIDE);
 		if (g->flags & SV_LOCKED)
 			vma_populate(sh, g);
 		rec_span(rec, r->addr, r->addr + r->new_len);
@@ -246,11 +259,11 @@ static int64_t remap_move(struct shadow *sh, const struct remap_req *req,
 	uint64_t target = req->new_addr, last_end = 0, cursor = addr;
 	int64_t res = -EFAULT;
 	bool seen = false;
-	for (;;) {
+	while (cursor < end) {
 		struct shadow_vma *v = shadow_find_next(sh, cursor);
 		if (!v || v->start >= end)
 			break;
-		uint64_t a = v->start > addr ? v->start : addr;
+		uint64_t a = v->start > cursor ? v->start : cursor;
 		uint64_t e = v->end < end ? v->end : end;
 		if (!seen && addr < v->start)
 			return -EFAULT;

@@ -65,6 +65,7 @@
 #define SV_MAYBE_GUARD 0x04000000u /* MADV_GUARD_INSTALL was used (sticky:
 				    * ignored by merges, kept by the result) */
 #define SV_DROPPABLE   0x08000000u /* MAP_DROPPABLE */
+#define SV_SYNC        0x10000000u /* MAP_SYNC */
 #define SV_STICKY      SV_MAYBE_GUARD
 #define SV_SPECIAL     (SV_IO | SV_DONTEXPAND)
 #define SV_PROT_MASK   (SV_READ | SV_WRITE | SV_EXEC)
@@ -117,6 +118,13 @@ struct shadow_vma {
 	uint32_t anon_id;             /* anon_vma identity, see above */
 };
 
+/* The size of a mapped object (a file, a shared anonymous object), known
+ * from the call that mapped it: pages past it raise SIGBUS when touched. */
+struct shadow_obj {
+	uint64_t key;             /* ino, or file_id | 1 << 63; 0 = empty */
+	uint64_t pages;           /* size in pages, rounded up */
+};
+
 struct shadow_region {
 	struct rb_node rb;
 	uint64_t start, end;          /* [start, end) */
@@ -156,10 +164,12 @@ struct shadow_env {
 	uint64_t mmap_min_addr;   /* vm.mmap_min_addr */
 	uint64_t mmap_base;       /* top of the top-down search */
 	uint32_t max_map_count;   /* vm.max_map_count */
+	uint64_t stack_guard_gap; /* bytes kept free below a GROWSDOWN VMA */
 	int overcommit;           /* vm.overcommit_memory (2 = never) */
 	uint32_t kernel_version;  /* KERNEL_VERSION(a,b,c) style: a<<16|b<<8|c */
 	int thp_anon;             /* 0 never, 1 madvise, 2 always (PMD size) */
 	uint64_t thp_size;        /* PMD huge page size (2 MiB) */
+	uint64_t stack_rlimit;    /* RLIMIT_STACK: how far a stack may grow */
 };
 
 /* Counters kept as the kernel keeps them in mm_struct (in pages). */
@@ -184,6 +194,8 @@ struct shadow {
 	uint32_t next_file_id;
 	uint32_t serial;          /* calls applied */
 	uint32_t boundary_misses; /* boundaries adopted from the kernel */
+	struct shadow_obj *objs;  /* object sizes: open-addressed table */
+	uint32_t nobjs, objs_cap;
 };
 
 /* ---- change records -------------------------------------------------- */
@@ -262,6 +274,8 @@ struct shadow_file {
 	bool noexec;               /* on a noexec mount */
 	bool can_mmap;             /* the file supports mmap (else ENODEV) */
 	bool hugetlb;              /* on hugetlbfs */
+	bool shmem;                /* tmpfs/memfd (no MAP_SYNC support check) */
+	bool regular;              /* S_ISREG or S_ISBLK: offsets to 2^63 */
 	uint8_t hugetlb_shift;     /* page size shift on hugetlbfs */
 	uint32_t dev;
 	uint64_t ino;
@@ -327,10 +341,30 @@ int shadow_unlockall(struct shadow *sh, struct shadow_change *rec);
 uint64_t shadow_brk(struct shadow *sh, uint64_t requested, uint64_t result,
 		    struct shadow_change *rec);
 
-/* A page was touched (write != 0: written).  Updates anon_vma state as the
- * fault handler would.  Returns 0, or -EFAULT if the access would fault
- * with SIGSEGV (no VMA or no permission). */
+/* Tell the shadow where the heap starts (mm->start_brk, field 47 of
+ * /proc/self/stat) and where the break is now. */
+void shadow_set_brk(struct shadow *sh, uint64_t start_brk, uint64_t brk);
+
+/* A page was touched (write != 0: written).  Does what the fault handler
+ * would: prepares the anon_vma, grows a GROWSDOWN VMA down to the page.
+ * Returns 0, -EFAULT when the access raises SIGSEGV (no VMA, no
+ * permission), or -EIO when it raises SIGBUS (past the end of the mapped
+ * object).  A stack grows before the access is checked, as in the
+ * kernel; nothing else changes on a fault. */
 int shadow_touch(struct shadow *sh, uint64_t addr, bool write);
+
+/* Record the size of the object behind file_id (or behind ino when ino is
+ * not 0) as the caller learnt it (fstat); `bytes` UINT64_MAX = unknown. */
+void shadow_set_object_size(struct shadow *sh, uint64_t ino, uint32_t file_id,
+			    uint64_t bytes);
+/* Pages of the object behind v, or UINT64_MAX when unknown / anonymous. */
+uint64_t shadow_object_pages(const struct shadow *sh,
+			     const struct shadow_vma *v);
+/* First page address in [start, end) of v past the end of its object (a
+ * touch there raises SIGBUS), or 0 if none. */
+uint64_t shadow_past_object(const struct shadow *sh,
+			    const struct shadow_vma *v, uint64_t start,
+			    uint64_t end);
 
 /* ---- queries -------------------------------------------------------- */
 

@@ -121,12 +121,13 @@ int region_move(struct shadow *sh, uint64_t start, uint64_t end,
 /* Copy the regions in [start, end) to dest (DONTUNMAP keeps the source). */
 int region_copy(struct shadow *sh, uint64_t start, uint64_t end,
 		uint64_t dest, struct shadow_change *rec);
-/* Give every page of [start, end) without a region one.  With grow, a
- * region that ends where a gap starts inside the range grows into it
- * (mremap growth, brk); otherwise, and for the first gap, a new region of
- * `origin` is made. */
+/* Give every page of [start, end) without a region one.  A region that
+ * ends where a gap starts grows into it when grow is REGION_GROW_INSIDE
+ * and the gap starts inside the range (mremap growth), or always with
+ * REGION_GROW_ALL (brk); otherwise a new region of `origin` is made. */
+enum { REGION_GROW_NONE, REGION_GROW_INSIDE, REGION_GROW_ALL };
 int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
-		uint8_t origin, uint32_t stack_id, uint8_t call, bool grow);
+		uint8_t origin, uint32_t stack_id, uint8_t call, int grow);
 /* Record pieces of `kind` for the regions over [start, end) without
  * changing them (mprotect, madvise). */
 void region_note(const struct shadow *sh, uint64_t start, uint64_t end,
@@ -153,8 +154,16 @@ int shadow_do_unmap(struct shadow *sh, uint64_t start, uint64_t end,
 /* ---- map.c */
 /* First anonymous fault: give v an anon_vma (reusing a neighbour's). */
 void vma_anon_prepare(struct shadow *sh, struct shadow_vma *v);
-/* MAP_POPULATE / mlock population side effects on v. */
+/* MAP_POPULATE / mlock population of v (whole, errors ignored) or of
+ * [start, end) inside v: -EFAULT when a page past the end of the object
+ * stops it (the pages before it were faulted in). */
 void vma_populate(struct shadow *sh, struct shadow_vma *v);
+int vma_populate_range(struct shadow *sh, struct shadow_vma *v,
+		       uint64_t start, uint64_t end);
+/* ---- fault.c: read faults over [start, end) of v (populate). */
+void vma_read_fault_range(struct shadow *sh, struct shadow_vma *v,
+			  uint64_t start, uint64_t end);
+
 /* The new-range merge (mmap, mremap destination, brk). */
 struct shadow_vma *vma_merge_new(struct shadow *sh, struct shadow_vma *nv,
 				 struct shadow_change *rec);

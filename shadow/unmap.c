@@ -12,8 +12,10 @@ int shadow_do_unmap(struct shadow *sh, uint64_t start, uint64_t end,
 		    uint8_t kind, struct shadow_change *rec)
 {
 	struct shadow_vma *v = shadow_find_next(sh, start);
-	if (!v || v->start >= end)
+	if (!v || v->start >= end) {
+		rec_holes(sh, start, end, rec);
 		return 0;
+	}
 	if (v->start < start && end < v->end &&
 	    sh->c.map_count >= sh->env.max_map_count)
 		return -ENOMEM;

@@ -259,7 +259,7 @@ bool vma_anon_compatible(uint32_t a, uint32_t b, bool *uncertain)
 		return true;
 	if (a == SHADOW_ANON_UNKNOWN || b == SHADOW_ANON_UNKNOWN) {
 		*uncertain = true;
-		return a == b ? false : false;
+		return false;
 	}
 	return a == b;
 }
@@ -450,10 +450,12 @@ void shadow_env_default(struct shadow_env *env)
 		.mmap_min_addr = 65536,
 		.mmap_base = 0x7ffff7fff000ull,
 		.max_map_count = 65530,
+		.stack_guard_gap = 256ull << 12,
 		.overcommit = 0,
 		.kernel_version = (6u << 16) | (18u << 8),
 		.thp_anon = 1,
 		.thp_size = 2u << 20,
+		.stack_rlimit = 8ull << 20,
 	};
 }
 
@@ -483,6 +485,11 @@ void shadow_destroy(struct shadow *sh)
 	free_subtree(sh, sh->vmas.node, sizeof(struct shadow_vma));
 	free_subtree(sh, sh->regions.node, sizeof(struct shadow_region));
 	sh->vmas.node = sh->regions.node = NULL;
+	if (sh->objs)
+		sh->a.free(sh->a.ctx, sh->objs,
+			   sh->objs_cap * sizeof(struct shadow_obj));
+	sh->objs = NULL;
+	sh->objs_cap = sh->nobjs = 0;
 	sh->c = (struct shadow_counters){ 0 };
 }
 
@@ -596,3 +603,87 @@ void shadow_assert_valid(const struct shadow *sh, const char *where)
 	}
 }
 #endif
+
+/* ---- object sizes: a small open-addressed table in allocator memory */
+
+static uint64_t obj_key(uint64_t ino, uint32_t file_id)
+{
+	if (ino && ino != SHADOW_INO_UNKNOWN)
+		return ino;
+	return file_id ? (uint64_t)file_id | (1ull << 63) : 0;
+}
+
+static struct shadow_obj *obj_slot(const struct shadow *sh, uint64_t key)
+{
+	if (!sh->objs_cap)
+		return NULL;
+	uint32_t mask = sh->objs_cap - 1;
+	for (uint32_t i = (uint32_t)(key * 0x9E3779B97F4A7C15ull >> 40) & mask;;
+	     i = (i + 1) & mask) {
+		struct shadow_obj *o = &sh->objs[i];
+		if (o->key == key || o->key == 0)
+			return o;
+	}
+}
+
+void shadow_set_object_size(struct shadow *sh, uint64_t ino, uint32_t file_id,
+			    uint64_t bytes)
+{
+	uint64_t key = obj_key(ino, file_id);
+	if (!key || (file_id == SHADOW_FILE_UNKNOWN && !ino))
+		return;
+	if ((sh->nobjs + 1) * 2 > sh->objs_cap) {
+		uint32_t cap = sh->objs_cap ? sh->objs_cap * 2 : 64;
+		struct shadow_obj *old = sh->objs;
+		uint32_t ocap = sh->objs_cap;
+		struct shadow_obj *n = sh->a.alloc(sh->a.ctx, cap * sizeof(*n));
+		if (!n)
+			return; /* sizes stay unknown: no prediction */
+		for (uint32_t i = 0; i < cap; i++)
+			n[i] = (struct shadow_obj){ 0 };
+		sh->objs = n;
+		sh->objs_cap = cap;
+		for (uint32_t i = 0; i < ocap; i++)
+			if (old[i].key)
+				*obj_slot(sh, old[i].key) = old[i];
+		if (old)
+			sh->a.free(sh->a.ctx, old, ocap * sizeof(*old));
+	}
+	struct shadow_obj *o = obj_slot(sh, key);
+	if (!o->key)
+		sh->nobjs++;
+	o->key = key;
+	o->pages = bytes == UINT64_MAX ? UINT64_MAX
+				       : (bytes + SH_PAGE_SIZE - 1) >> SH_PAGE_SHIFT;
+}
+
+uint64_t shadow_object_pages(const struct shadow *sh, const struct shadow_vma *v)
+{
+	if (!(v->flags & SV_MAYSHARE) && !v->ino && !v->dev &&
+	    v->file_id == 0)
+		return UINT64_MAX;
+	uint64_t key = obj_key(v->ino, v->file_id);
+	struct shadow_obj *o = key ? obj_slot(sh, key) : NULL;
+	if (!o || o->key != key) {
+		/* Shared anon before the kernel's ino was adopted, or after. */
+		key = obj_key(0, v->file_id);
+		o = key ? obj_slot(sh, key) : NULL;
+	}
+	return o && o->key == key ? o->pages : UINT64_MAX;
+}
+
+uint64_t shadow_past_object(const struct shadow *sh, const struct shadow_vma *v,
+			    uint64_t start, uint64_t end)
+{
+	uint64_t pages = shadow_object_pages(sh, v);
+	if (pages == UINT64_MAX)
+		return 0;
+	/* File page of `start` is pgoff + (start - v->start) / page. */
+	uint64_t first_bad = v->start + ((pages > v->pgoff ? pages - v->pgoff : 0)
+					 << SH_PAGE_SHIFT);
+	if (pages <= v->pgoff)
+		first_bad = v->start;
+	if (first_bad < start)
+		first_bad = start;
+	return first_bad < end ? first_bad : 0;
+}

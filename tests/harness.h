@@ -25,6 +25,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -48,7 +50,8 @@ struct harness {
 	struct kview_entry ent[H_MAX_KV];
 	char names[H_MAX_KV * 64];
 	char iobuf[65536];
-	char why[512];             /* last mismatch, human-readable */
+	char call[160];            /* the last call, for messages */
+	char why[3072];             /* last mismatch, human-readable */
 	uint64_t errno_mismatch;   /* calls whose result the shadow mispredicted */
 	uint64_t last_ret;         /* kernel result of the last call */
 	int last_err;              /* kernel errno of the last call, 0 if ok */
@@ -74,6 +77,9 @@ static inline void h_file_from_fd(int fd, uint32_t file_id,
 	f->writable = (fl & O_ACCMODE) != O_RDONLY;
 	f->append = fl & O_APPEND;
 	f->can_mmap = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+	f->regular = f->can_mmap;
+	struct statfs sfs;
+	f->shmem = fstatfs(fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
 	f->dev = (major(st.st_dev) << 20) | minor(st.st_dev);
 	f->ino = st.st_ino;
 	f->file_id = file_id;
@@ -150,7 +156,8 @@ static inline int64_t h_mmap_file(struct harness *h, uint64_t addr,
 	};
 	int64_t p = shadow_map(&h->sh, &a, &h->rec);
 	h->last_ret = (uint64_t)r;
-	h_expect(h, "mmap", r == MAP_FAILED ? -1 : (int64_t)(uint64_t)r, e, p);
+	snprintf(h->call, sizeof(h->call), "mmap(%#llx, %#llx, %d, %#x, %d, %#llx)", (unsigned long long)addr, (unsigned long long)len, prot, flags, fd, (unsigned long long)off);
+	h_expect(h, h->call, r == MAP_FAILED ? -1 : (int64_t)(uint64_t)r, e, p);
 	return r == MAP_FAILED ? -e : (int64_t)(uint64_t)r;
 }
 
@@ -169,7 +176,8 @@ static inline int h_munmap_addr(struct harness *h, uint64_t addr,
 	int r = munmap((void *)addr, len);
 	int e = r ? errno : 0;
 	int p = shadow_unmap(&h->sh, addr, len, &h->rec);
-	h_expect(h, "munmap", r, e, p);
+	snprintf(h->call, sizeof(h->call), "munmap(%#llx, %#llx)", (unsigned long long)addr, (unsigned long long)len);
+	h_expect(h, h->call, r, e, p);
 	return r ? -e : 0;
 }
 
@@ -185,7 +193,8 @@ static inline int h_mprotect_addr(struct harness *h, uint64_t addr,
 	int r = mprotect((void *)addr, len, prot);
 	int e = r ? errno : 0;
 	int p = shadow_protect(&h->sh, addr, len, prot, &h->rec);
-	h_expect(h, "mprotect", r, e, p);
+	snprintf(h->call, sizeof(h->call), "mprotect(%#llx, %#llx, %#x)", (unsigned long long)addr, (unsigned long long)len, prot);
+	h_expect(h, h->call, r, e, p);
 	return r ? -e : 0;
 }
 
@@ -210,7 +219,8 @@ static inline int64_t h_mremap_addr(struct harness *h, uint64_t old,
 	};
 	int64_t p = shadow_remap(&h->sh, &a, &h->rec);
 	h->last_ret = (uint64_t)r;
-	h_expect(h, "mremap", r == MAP_FAILED ? -1 : (int64_t)(uint64_t)r, e,
+	snprintf(h->call, sizeof(h->call), "mremap(%#llx, %#llx, %#llx, %#x, %#llx)", (unsigned long long)old, (unsigned long long)old_len, (unsigned long long)new_len, flags, (unsigned long long)new_addr);
+	h_expect(h, h->call, r == MAP_FAILED ? -1 : (int64_t)(uint64_t)r, e,
 		 p);
 	return r == MAP_FAILED ? -e : (int64_t)(uint64_t)r;
 }
@@ -230,7 +240,8 @@ static inline int h_madvise_addr(struct harness *h, uint64_t addr,
 	int r = madvise((void *)addr, len, adv);
 	int e = r ? errno : 0;
 	int p = shadow_advise(&h->sh, addr, len, adv, &h->rec);
-	h_expect(h, "madvise", r, e, p);
+	snprintf(h->call, sizeof(h->call), "madvise(%#llx, %#llx, %d)", (unsigned long long)addr, (unsigned long long)len, adv);
+	h_expect(h, h->call, r, e, p);
 	return r ? -e : 0;
 }
 
@@ -249,14 +260,16 @@ static inline int h_mlock(struct harness *h, uint64_t page, uint64_t npages,
 	int e = r ? errno : 0;
 	int p = shadow_lock(&h->sh, h_addr(h, page), npages * H_PAGE, flags,
 			    &h->rec);
-	h_expect(h, "mlock2", r, e, p);
+	snprintf(h->call, sizeof(h->call), "mlock2(page %llu, %llu pages, %d)", (unsigned long long)page, (unsigned long long)npages, flags);
+	h_expect(h, h->call, r, e, p);
 	return r ? -e : 0;
 }
 
 static inline int h_munlock(struct harness *h, uint64_t page, uint64_t npages)
 {
 	errno = 0;
-	int r = munlock((void *)h_addr(h, page), npages * H_PAGE);
+	/* Raw: ASan intercepts munlock() as a no-op. */
+	int r = (int)syscall(SYS_munlock, h_addr(h, page), npages * H_PAGE);
 	int e = r ? errno : 0;
 	int p = shadow_unlock(&h->sh, h_addr(h, page), npages * H_PAGE,
 			      &h->rec);
