@@ -35,9 +35,11 @@ FUZZ_OPS   ?= 10000
 SEEDS ?= 1-100
 OPS   ?= 100000
 
-.PHONY: all deps check check-unit check-asan check-fuzz fuzz bench clean
+.PHONY: all deps check check-unit check-asan check-fuzz fuzz bench demo clean
 
-all: $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow
+EXAMPLES := $(B)/examples/shadow_demo
+
+all: $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -76,8 +78,14 @@ $(B)/tests/fuzz_shadow_fast: tests/fuzz_shadow.c tests/testutil.h tests/harness.
 $(B)/tests/bench_shadow: tests/bench_shadow.c tests/testutil.h $(B)/libshadow.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
 
-$(B)/obj/shadow $(B)/dbg/shadow $(B)/asan/shadow $(B)/tests $(B)/asan/tests:
+$(B)/examples/shadow_demo: examples/shadow_demo.c tests/harness.h tests/testutil.h $(B)/libshadow.a | $(B)/examples
+	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
+
+$(B)/obj/shadow $(B)/dbg/shadow $(B)/asan/shadow $(B)/tests $(B)/asan/tests $(B)/examples:
 	mkdir -p $@
+
+demo: $(EXAMPLES)
+	$(B)/examples/shadow_demo
 
 check: check-unit check-asan check-fuzz
 

@@ -157,7 +157,7 @@ int shadow_adopt(struct shadow *sh, uint64_t start, uint64_t end,
 			}
 		}
 		sh->boundary_misses++;
-		if (vma_clear_range(sh, d->start, d->end, NULL)) {
+		if (vma_remove_range(sh, d->start, d->end, NULL)) {
 			vma_free(sh, nv);
 			return -ENOMEM;
 		}

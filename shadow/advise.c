@@ -76,11 +76,11 @@ static int advise_one(struct shadow *sh, struct shadow_vma **vp,
 			v->flags |= SV_MAYBE_GUARD; /* whole VMA, no split */
 		if (!(f & SV_MAYSHARE))
 			vma_anon_prepare(sh, v); /* the PTE markers need it */
-		return 0;
+		return guard_add(sh, start, end);
 	case MADV_GUARD_REMOVE:
 		if (f & (SV_SPECIAL | SV_HUGETLB))
 			return -EINVAL;
-		return 0;
+		return guard_cut(sh, start, end);
 	case MADV_NORMAL:
 		nf = f & ~(SV_SEQ_READ | SV_RAND_READ);
 		break;
@@ -158,6 +158,9 @@ static int advise_populate(struct shadow *sh, uint64_t start, uint64_t end,
 			return -EINVAL;
 		uint64_t e = v->end < end ? v->end : end;
 		uint64_t bad = shadow_past_object(sh, v, start, e);
+		uint64_t g = guard_first(sh, start, bad ? bad : e);
+		if (g)
+			bad = g;
 		if (bad != start && !(v->flags & SV_MAYSHARE)) {
 			if (write)
 				vma_anon_prepare(sh, v);

@@ -83,8 +83,10 @@ int shadow_touch(struct shadow *sh, uint64_t addr, bool write)
 	 * anything else needs some access at all. */
 	if (write ? !(v->flags & SV_WRITE) : !(v->flags & SV_PROT_MASK))
 		return -EFAULT;
-	if (shadow_past_object(sh, v, addr & SH_PAGE_MASK,
-			       (addr & SH_PAGE_MASK) + SH_PAGE_SIZE))
+	uint64_t pg = addr & SH_PAGE_MASK;
+	if (guard_first(sh, pg, pg + SH_PAGE_SIZE))
+		return -EFAULT;
+	if (shadow_past_object(sh, v, pg, pg + SH_PAGE_SIZE))
 		return -EIO;
 	if (v->flags & SV_MAYSHARE)
 		return 0;

@@ -113,6 +113,9 @@ int vma_populate_range(struct shadow *sh, struct shadow_vma *v,
 	if (!(v->flags & SV_PROT_MASK))
 		return -EFAULT;
 	uint64_t bad = shadow_past_object(sh, v, start, end);
+	uint64_t g = guard_first(sh, start, bad ? bad : end);
+	if (g)
+		bad = g;
 	if (bad == start)
 		return -EFAULT;
 	if ((v->flags & (SV_WRITE | SV_SHARED | SV_MAYSHARE)) == SV_WRITE)

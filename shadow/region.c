@@ -11,10 +11,18 @@ static inline struct shadow_region *reg_of(const struct rb_node *n)
 	return rb_entry_safe(n, struct shadow_region, rb);
 }
 
-struct shadow_region *shadow_region_find_next(const struct shadow *sh,
-					      uint64_t addr)
+/* A tree of ranges: the regions, or the guard ranges. */
+struct rset {
+	struct rb_root *root;
+	uint64_t *n;
+};
+#define REGIONS(sh) (&(struct rset){ &(sh)->regions, &(sh)->c.nregions })
+#define GUARDS(sh)  (&(struct rset){ &(sh)->guards, &(sh)->nguards })
+
+static struct shadow_region *rs_find_next(const struct rb_root *root,
+					  uint64_t addr)
 {
-	struct rb_node *n = sh->regions.node;
+	struct rb_node *n = root->node;
 	struct shadow_region *best = NULL;
 	while (n) {
 		struct shadow_region *r = reg_of(n);
@@ -30,11 +38,22 @@ struct shadow_region *shadow_region_find_next(const struct shadow *sh,
 	return best;
 }
 
+static struct shadow_region *rs_find(const struct rb_root *root, uint64_t addr)
+{
+	struct shadow_region *r = rs_find_next(root, addr);
+	return r && r->start <= addr ? r : NULL;
+}
+
+struct shadow_region *shadow_region_find_next(const struct shadow *sh,
+					      uint64_t addr)
+{
+	return rs_find_next(&sh->regions, addr);
+}
+
 struct shadow_region *shadow_region_find(const struct shadow *sh,
 					 uint64_t addr)
 {
-	struct shadow_region *r = shadow_region_find_next(sh, addr);
-	return r && r->start <= addr ? r : NULL;
+	return rs_find(&sh->regions, addr);
 }
 
 struct shadow_region *shadow_region_next(const struct shadow_region *r)
@@ -42,23 +61,23 @@ struct shadow_region *shadow_region_next(const struct shadow_region *r)
 	return reg_of(rb_next(&r->rb));
 }
 
-static void reg_link(struct shadow *sh, struct shadow_region *r)
+static void reg_link(struct rset *t, struct shadow_region *r)
 {
-	struct rb_node **link = &sh->regions.node, *parent = NULL;
+	struct rb_node **link = &t->root->node, *parent = NULL;
 	while (*link) {
 		parent = *link;
 		link = r->start < reg_of(parent)->start ? &parent->left
 							: &parent->right;
 	}
 	rb_link_node(&r->rb, parent, link);
-	rb_insert(&sh->regions, &r->rb, NULL);
-	sh->c.nregions++;
+	rb_insert(t->root, &r->rb, NULL);
+	(*t->n)++;
 }
 
-static void reg_unlink(struct shadow *sh, struct shadow_region *r)
+static void reg_unlink(struct rset *t, struct shadow_region *r)
 {
-	rb_erase(&sh->regions, &r->rb, NULL);
-	sh->c.nregions--;
+	rb_erase(t->root, &r->rb, NULL);
+	(*t->n)--;
 }
 
 static struct shadow_region *reg_alloc(struct shadow *sh)
@@ -80,13 +99,13 @@ int region_insert(struct shadow *sh, uint64_t start, uint64_t end,
 	*r = (struct shadow_region){ .start = start, .end = end,
 				     .stack_id = stack_id, .origin = origin,
 				     .call = call, .name = name };
-	reg_link(sh, r);
+	reg_link(REGIONS(sh), r);
 	return 0;
 }
 
 /* Split r at addr; r keeps [start, addr), the new one [addr, end).  The new
  * node takes r's place in order, so a plain insert is right. */
-static struct shadow_region *reg_split(struct shadow *sh,
+static struct shadow_region *reg_split(struct shadow *sh, struct rset *t,
 				       struct shadow_region *r, uint64_t addr)
 {
 	struct shadow_region *n = reg_alloc(sh);
@@ -95,19 +114,19 @@ static struct shadow_region *reg_split(struct shadow *sh,
 	*n = *r;
 	n->start = addr;
 	r->end = addr;
-	reg_link(sh, n);
+	reg_link(t, n);
 	return n;
 }
 
-int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
-	       struct shadow_change *rec)
+static int rs_cut(struct shadow *sh, struct rset *t, uint64_t start,
+		  uint64_t end, uint8_t kind, struct shadow_change *rec)
 {
-	struct shadow_region *r = shadow_region_find_next(sh, start);
+	struct shadow_region *r = rs_find_next(t->root, start);
 	if (!r || r->start >= end)
 		return 0;
 	if (r->start < start && r->end > end) {
 		/* One region around the whole range: needs one new node. */
-		struct shadow_region *tail = reg_split(sh, r, end);
+		struct shadow_region *tail = reg_split(sh, t, r, end);
 		if (!tail)
 			return -ENOMEM;
 		rec_piece(rec, kind, start, end, r, 0);
@@ -128,30 +147,36 @@ int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
 			break;
 		}
 		rec_piece(rec, kind, r->start, r->end, r, 0);
-		reg_unlink(sh, r);
+		reg_unlink(t, r);
 		reg_free(sh, r);
 		r = next;
 	}
 	return 0;
 }
 
+int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
+	       struct shadow_change *rec)
+{
+	return rs_cut(sh, REGIONS(sh), start, end, kind, rec);
+}
+
 /* Collect the regions of [start, end) (clipped) into a detached list, then
  * relink them at the destination.  Splits at the edges first. */
-static int region_transfer(struct shadow *sh, uint64_t start, uint64_t end,
-			   uint64_t dest, bool keep_source,
-			   struct shadow_change *rec)
+static int rs_transfer(struct shadow *sh, struct rset *t, uint64_t start,
+		       uint64_t end, uint64_t dest, bool keep_source,
+		       struct shadow_change *rec)
 {
-	struct shadow_region *r = shadow_region_find_next(sh, start);
+	struct shadow_region *r = rs_find_next(t->root, start);
 	if (!r || r->start >= end)
 		return 0;
 	if (r->start < start) {
-		struct shadow_region *n = reg_split(sh, r, start);
+		struct shadow_region *n = reg_split(sh, t, r, start);
 		if (!n)
 			return -ENOMEM;
 		r = n;
 	}
-	struct shadow_region *last = shadow_region_find(sh, end - 1);
-	if (last && last->end > end && !reg_split(sh, last, end))
+	struct shadow_region *last = rs_find(t->root, end - 1);
+	if (last && last->end > end && !reg_split(sh, t, last, end))
 		return -ENOMEM;
 	/* Detach [start, end) (or copies of it) into a singly linked list
 	 * through rb.left.  Copies are all made before any is linked, so an
@@ -172,7 +197,7 @@ static int region_transfer(struct shadow *sh, uint64_t start, uint64_t end,
 			*c = *r;
 			r = c;
 		} else {
-			reg_unlink(sh, r);
+			reg_unlink(t, r);
 		}
 		r->rb.left = NULL;
 		*tailp = r;
@@ -187,7 +212,7 @@ static int region_transfer(struct shadow *sh, uint64_t start, uint64_t end,
 			rec->pieces[rec->npieces - 1].dest = r->start + delta;
 		r->start += delta;
 		r->end += delta;
-		reg_link(sh, r);
+		reg_link(t, r);
 		r = next;
 	}
 	return 0;
@@ -196,13 +221,69 @@ static int region_transfer(struct shadow *sh, uint64_t start, uint64_t end,
 int region_move(struct shadow *sh, uint64_t start, uint64_t end,
 		uint64_t dest, struct shadow_change *rec)
 {
-	return region_transfer(sh, start, end, dest, false, rec);
+	return rs_transfer(sh, REGIONS(sh), start, end, dest, false, rec);
 }
 
 int region_copy(struct shadow *sh, uint64_t start, uint64_t end,
 		uint64_t dest, struct shadow_change *rec)
 {
-	return region_transfer(sh, start, end, dest, true, rec);
+	return rs_transfer(sh, REGIONS(sh), start, end, dest, true, rec);
+}
+
+/* ---- guard ranges (MADV_GUARD_INSTALL): pages that fault with SIGSEGV
+ * whatever the VMA allows.  They survive DONTNEED, FREE and mprotect, go
+ * with their pages on mremap, and end with an unmap or GUARD_REMOVE. */
+
+int guard_add(struct shadow *sh, uint64_t start, uint64_t end)
+{
+	if (rs_cut(sh, GUARDS(sh), start, end, 0, NULL))
+		return -ENOMEM;
+	/* Coalesce with touching neighbours. */
+	struct shadow_region *p = rs_find(&sh->guards, start - 1);
+	struct shadow_region *n = rs_find(&sh->guards, end);
+	if (p && p->end == start) {
+		p->end = end;
+		if (n && n->start == end) {
+			p->end = n->end;
+			reg_unlink(GUARDS(sh), n);
+			reg_free(sh, n);
+		}
+		return 0;
+	}
+	if (n && n->start == end) {
+		n->start = start;
+		return 0;
+	}
+	struct shadow_region *r = reg_alloc(sh);
+	if (!r)
+		return -ENOMEM;
+	*r = (struct shadow_region){ .start = start, .end = end };
+	reg_link(GUARDS(sh), r);
+	return 0;
+}
+
+int guard_cut(struct shadow *sh, uint64_t start, uint64_t end)
+{
+	if (!sh->nguards)
+		return 0;
+	return rs_cut(sh, GUARDS(sh), start, end, 0, NULL);
+}
+
+int guard_move(struct shadow *sh, uint64_t start, uint64_t end, uint64_t dest)
+{
+	if (!sh->nguards)
+		return 0;
+	return rs_transfer(sh, GUARDS(sh), start, end, dest, false, NULL);
+}
+
+uint64_t guard_first(const struct shadow *sh, uint64_t start, uint64_t end)
+{
+	if (!sh->nguards)
+		return 0;
+	struct shadow_region *g = rs_find_next(&sh->guards, start);
+	if (!g || g->start >= end)
+		return 0;
+	return g->start > start ? g->start : start;
 }
 
 void region_note(const struct shadow *sh, uint64_t start, uint64_t end,
@@ -226,7 +307,7 @@ int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
 		struct shadow_region *r = shadow_region_find_next(sh, a);
 		uint64_t gap_end = r && r->start < end ? r->start : end;
 		if (gap_end > a) {
-			struct shadow_region *p = shadow_region_find(sh, a - 1);
+			struct shadow_region *p = rs_find(&sh->regions, a - 1);
 			if (grow && (a > start || grow == REGION_GROW_ALL) && p &&
 			    p->end == a) {
 				/* Grow the region just moved or copied. */

@@ -127,6 +127,9 @@ static int64_t move_vma(struct shadow *sh, struct shadow_vma *v,
 	if (dontunmap ? region_copy(sh, addr, addr + old_len, new_addr, rec)
 		      : region_move(sh, addr, addr + old_len, new_addr, rec))
 		goto nomem;
+	/* Page tables move, guard markers with them (DONTUNMAP too). */
+	if (old_len && guard_move(sh, addr, addr + old_len, new_addr))
+		goto nomem;
 	struct shadow_vma *dst = vma_merge_new(sh, nv, rec);
 	uint32_t dflags = dst->flags;
 	if (!dontunmap) {

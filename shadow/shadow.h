@@ -71,7 +71,7 @@
 #define SV_PROT_MASK   (SV_READ | SV_WRITE | SV_EXEC)
 #define SV_ACCESS_MASK (SV_PROT_MASK | SV_SHARED) /* what /proc/maps shows */
 /* Flags that may differ between two VMAs sharing an anon_vma. */
-#define SV_ANON_COMPAT_IGNORE (SV_READ | SV_WRITE | SV_EXEC)
+#define SV_ANON_COMPAT_IGNORE (SV_READ | SV_WRITE | SV_EXEC | SV_STICKY)
 
 /* What the name column of /proc/self/maps shows. */
 enum shadow_name {
@@ -184,6 +184,8 @@ struct shadow_counters {
 struct shadow {
 	struct rb_root vmas;
 	struct rb_root regions;
+	struct rb_root guards;    /* MADV_GUARD_INSTALL ranges (region nodes) */
+	uint64_t nguards;
 	struct shadow_allocator a;
 	struct shadow_env env;
 	struct shadow_counters c;

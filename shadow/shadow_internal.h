@@ -96,6 +96,9 @@ struct shadow_vma *vma_merge_pair(struct shadow *sh, struct shadow_vma *a,
  * when a split could not allocate (nothing changed then). */
 int vma_clear_range(struct shadow *sh, uint64_t start, uint64_t end,
 		    struct shadow_change *rec);
+/* The same without touching guard ranges (the pages stay mapped: adopt). */
+int vma_remove_range(struct shadow *sh, uint64_t start, uint64_t end,
+		     struct shadow_change *rec);
 /* Number of extra VMAs clearing [start, end) would create (0 or 1). */
 int vma_clear_splits(const struct shadow *sh, uint64_t start, uint64_t end);
 /* Is [start, end) free of VMAs? */
@@ -128,6 +131,12 @@ int region_copy(struct shadow *sh, uint64_t start, uint64_t end,
 enum { REGION_GROW_NONE, REGION_GROW_INSIDE, REGION_GROW_ALL };
 int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
 		uint8_t origin, uint32_t stack_id, uint8_t call, int grow);
+/* Guard ranges: add, cut, move with their pages; the first guarded page
+ * in [start, end), or 0. */
+int guard_add(struct shadow *sh, uint64_t start, uint64_t end);
+int guard_cut(struct shadow *sh, uint64_t start, uint64_t end);
+int guard_move(struct shadow *sh, uint64_t start, uint64_t end, uint64_t dest);
+uint64_t guard_first(const struct shadow *sh, uint64_t start, uint64_t end);
 /* Record pieces of `kind` for the regions over [start, end) without
  * changing them (mprotect, madvise). */
 void region_note(const struct shadow *sh, uint64_t start, uint64_t end,

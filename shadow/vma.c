@@ -316,6 +316,14 @@ int vma_clear_splits(const struct shadow *sh, uint64_t start, uint64_t end)
 int vma_clear_range(struct shadow *sh, uint64_t start, uint64_t end,
 		    struct shadow_change *rec)
 {
+	if (guard_cut(sh, start, end))
+		return -ENOMEM;
+	return vma_remove_range(sh, start, end, rec);
+}
+
+int vma_remove_range(struct shadow *sh, uint64_t start, uint64_t end,
+		     struct shadow_change *rec)
+{
 	struct shadow_vma *v = shadow_find_next(sh, start);
 	if (!v || v->start >= end)
 		return 0;
@@ -484,7 +492,9 @@ void shadow_destroy(struct shadow *sh)
 {
 	free_subtree(sh, sh->vmas.node, sizeof(struct shadow_vma));
 	free_subtree(sh, sh->regions.node, sizeof(struct shadow_region));
-	sh->vmas.node = sh->regions.node = NULL;
+	free_subtree(sh, sh->guards.node, sizeof(struct shadow_region));
+	sh->vmas.node = sh->regions.node = sh->guards.node = NULL;
+	sh->nguards = 0;
 	if (sh->objs)
 		sh->a.free(sh->a.ctx, sh->objs,
 			   sh->objs_cap * sizeof(struct shadow_obj));
@@ -585,6 +595,31 @@ int shadow_validate(const struct shadow *sh, const char **why)
 	}
 	if (nreg != sh->c.nregions) {
 		*why = "region count wrong";
+		return -1;
+	}
+	/* Guard ranges: ordered, apart, over mapped pages. */
+	prev_end = 0;
+	nreg = 0;
+	for (const struct rb_node *n = rb_first(&sh->guards); n; n = rb_next(n)) {
+		const struct shadow_region *g =
+			rb_entry(n, struct shadow_region, rb);
+		if (g->start >= g->end || g->start < prev_end) {
+			*why = "guard ranges overlap or are empty";
+			return -1;
+		}
+		prev_end = g->end;
+		nreg++;
+		for (uint64_t a = g->start; a < g->end;) {
+			const struct shadow_vma *v = shadow_find(sh, a);
+			if (!v) {
+				*why = "guard range over unmapped pages";
+				return -1;
+			}
+			a = v->end;
+		}
+	}
+	if (nreg != sh->nguards) {
+		*why = "guard count wrong";
 		return -1;
 	}
 	return 0;

@@ -335,6 +335,31 @@ static int64_t op_touch(struct harness *h, struct counts *c)
 	return got;
 }
 
+/* The VMAs of both sides around addr, for the verbose log. */
+static void dump_window(struct harness *h, uint64_t addr)
+{
+	uint64_t lo = addr > h->base + 8 * H_PAGE ? addr - 8 * H_PAGE : h->base;
+	uint64_t hi = addr + 8 * H_PAGE;
+	for (struct shadow_vma *v = shadow_find_next(&h->sh, lo);
+	     v && v->start < hi; v = shadow_vma_next(v))
+		fprintf(stderr, "    shadow [%llu,%llu) flags %#x pgoff %#llx "
+				"anon %u file %u\n",
+			(unsigned long long)((v->start - h->base) / H_PAGE),
+			(unsigned long long)((v->end - h->base) / H_PAGE),
+			v->flags, (unsigned long long)v->pgoff, v->anon_id,
+			v->file_id);
+	for (size_t k = 0; k < h->kv.n; k++) {
+		const struct kview_entry *e = &h->kv.v[k];
+		if (e->end <= lo || e->start >= hi)
+			continue;
+		fprintf(stderr, "    kernel [%llu,%llu) flags %#x off %#llx ino %llu\n",
+			(unsigned long long)((e->start - h->base) / H_PAGE),
+			(unsigned long long)((e->end - h->base) / H_PAGE),
+			e->flags, (unsigned long long)e->offset,
+			(unsigned long long)e->ino);
+	}
+}
+
 static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 		     struct counts *c)
 {
@@ -381,11 +406,14 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 				c->boundary_miss++;
 				c->by_op_boundary[op]++;
 			}
-			if (verbose)
-				fprintf(stderr, "seed %llu op %llu after %s: %s\n",
+			if (verbose) {
+				fprintf(stderr, "seed %llu op %llu after %s: %s\n"
+					"  last call %s\n",
 					(unsigned long long)seed,
 					(unsigned long long)i, op_name[op],
-					h->why);
+					h->why, h->call);
+				dump_window(h, items[0].start);
+			}
 			h_adopt(h);
 		}
 	}

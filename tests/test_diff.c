@@ -164,8 +164,6 @@ START_TEST(partial_coverage)
 	 *  difference; they are not BOUNDARY items: diff.h defines BOUNDARY
 	 *  as "same pages and attributes, VMA boundaries differ")
 	 */
-	/* KNOWN MISMATCH (diff.c): a BOUNDARY item is reported at 2, where
-	 * the page before is mapped on one side only. */
 	smap(0, 8, RW, 0);
 	kanon(2, 6, KRW);
 	ck_assert_int_eq(diff_all(), 2);
@@ -401,8 +399,6 @@ START_TEST(all_kinds_at_once)
 	 *  MISSING [0,2), BOUNDARY 4, ATTR [8,12), UNKNOWN [12,16),
 	 *  MISSING [16,20)
 	 */
-	/* KNOWN MISMATCH (diff.c): an extra BOUNDARY at 2, see
-	 * partial_coverage. */
 	smap(0, 8, RW, 0);
 	smap(8, 4, PROT_READ, 0);
 	smap(16, 4, RW, 0);

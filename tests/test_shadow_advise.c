@@ -646,8 +646,6 @@ START_TEST(guard_install_gives_anon_vma)
 	 *                  that fork copies the markers), C written
 	 *  AAAAAAAAbbbb    a fresh mapping in the hole merges with A only
 	 */
-	/* KNOWN MISMATCH: the shadow does not give A an anon_vma on
-	 * MADV_GUARD_INSTALL, so it merges all three. */
 	OK(h_mmap(h, 0, 4, RW, FIX));
 	OK(h_mmap(h, 8, 4, RW, FIX));
 	ck_assert_int_eq(h_madvise(h, 0, 1, MADV_GUARD_INSTALL), 0);
@@ -659,8 +657,6 @@ END_TEST
 
 START_TEST(guard_split_keeps_flag)
 {
-	/* KNOWN MISMATCH: after GUARD_INSTALL the kernel VMA has an anon_vma,
-	 * so [2,4) made r keeps VM_ACCOUNT; the shadow drops it. */
 	/*  AAAAAAAA guarded; mprotect [2,4) r: AAbbCCCC, every piece has gu;
 	 *  back to rw: merged again
 	 */

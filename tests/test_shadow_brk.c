@@ -253,10 +253,6 @@ START_TEST(grow_after_mremap_home_again)
 }
 END_TEST
 
-/* KNOWN MISMATCH (shadow-only, aborts debug builds): shadow_brk() fills
- * regions over [brk_start, newbrk) instead of [oldbrk, newbrk), so pages
- * below the old break that are no longer mapped (moved away, munmapped)
- * get a region: "region covers unmapped pages". */
 START_TEST(grow_after_unfaulted_move_new_vma)
 {
 	/*  AAA.....        heap [0,3), not written, moved away to page 20
@@ -287,7 +283,6 @@ START_TEST(grow_after_hole_in_heap)
 	 *  A.bbbbbb        brk(8): the last heap VMA ends at the break:
 	 *                  extended; page 1 stays a hole without a region
 	 */
-	/* KNOWN MISMATCH: see grow_after_unfaulted_move_new_vma. */
 	first_sight();
 	brk_to(A(6), A(6));
 	ck_assert_int_eq(shadow_unmap(&sh, A(1), PG, NULL), 0);
@@ -342,10 +337,6 @@ END_TEST
 
 START_TEST(absorbed_heap_grows)
 {
-	/* KNOWN MISMATCH: the first shadow_brk() call takes the current break
-	 * as brk_start, so a [heap] that started below it (absorbed at init)
-	 * is not "the heap VMA" for do_brk_flags(): the shadow adds a new VMA
-	 * where the kernel (vma_prev_limit(mm->start_brk)) extends [heap]. */
 	/*  AAA.....        a [heap] found at init (baseline), then brk grows
 	 *  AAAAA...        it: same VMA, and the baseline region grows over
 	 *                  the new pages

@@ -638,10 +638,6 @@ END_TEST
 
 START_TEST(dontunmap_partial_unlocks_whole_vma)
 {
-	/* KNOWN MISMATCH: remap_move() re-finds the source VMA (DONTUNMAP
-	 * leaves it in place and the range ends inside it) and moves [0,2)
-	 * again and again: the shadow ends with 2-page VMAs all over [2,16).
-	 */
 	/*  AAAA locked      DONTUNMAP [0,2) -> 16: the old VMA stays one
 	 *  AAAA............bb   4-page VMA and loses VM_LOCKED entirely; the
 	 *                       destination is locked
@@ -697,8 +693,6 @@ END_TEST
 
 START_TEST(dup_shared_old_len_zero)
 {
-	/* KNOWN MISMATCH: the shadow splits the source at page 4 (move_vma
-	 * calls vma_clear_range(addr, addr + 0), which splits at addr). */
 	/*  AAAAAAAA shared anon; mremap(4, 0, 4, FIXED, 16): a second mapping
 	 *  AAAAAAAA........bbbb  of pages 4..8 of the same object; the
 	 *                        source is untouched (not split)

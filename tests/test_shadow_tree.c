@@ -508,12 +508,6 @@ static int64_t run_op(int op)
 }
 #define N_OPS 16
 
-/* KNOWN MISMATCH (shadow-only): op 10 (mremap move) with its 2nd or 3rd
- * allocation failing: move_vma() ignores the region_move() failure, moves
- * the VMA, returns success and leaves regions over unmapped pages (debug
- * builds abort in SHADOW_VALIDATE).  Op 13 (DONTUNMAP of part of a VMA)
- * returns -ENOMEM for late failures because of the remap_move() loop bug
- * (see test_shadow_remap.c dontunmap_partial_unlocks_whole_vma). */
 START_TEST(enomem_each_allocation)
 {
 	int op = _i;

@@ -237,9 +237,6 @@ END_TEST
 START_TEST(unmap_hole_is_fine)
 {
 	/*  ........        munmap of nothing: 0, a HOLE piece, no change */
-	/* KNOWN MISMATCH (shadow-only): shadow_do_unmap() returns before
-	 * rec_holes() when no VMA intersects the range, so a munmap of pure
-	 * hole records no HOLE piece (one that touches a VMA records them). */
 	ck_assert_int_eq(h_munmap(h, 0, 8), 0);
 	EXPECT("");
 	ck_assert_int_eq(npieces(SHADOW_PIECE_UNMAPPED), 0);
@@ -252,7 +249,6 @@ END_TEST
 START_TEST(unmap_twice)
 {
 	/*  AAAA -> .... -> ....   the second munmap finds only a hole */
-	/* KNOWN MISMATCH (shadow-only): no HOLE piece, as above. */
 	OK(h_mmap(h, 0, 4, RW, FIX));
 	ck_assert_int_eq(h_munmap(h, 0, 4), 0);
 	ck_assert_int_eq(h_munmap(h, 0, 4), 0);
