@@ -74,8 +74,10 @@ static int advise_one(struct shadow *sh, struct shadow_vma **vp,
 			return -EINVAL;
 		if (!(f & SV_MAYBE_GUARD))
 			v->flags |= SV_MAYBE_GUARD; /* whole VMA, no split */
-		if (!(f & SV_MAYSHARE))
-			vma_anon_prepare(sh, v); /* the PTE markers need it */
+		/* Anonymous VMAs get an anon_vma for the markers; file-backed
+		 * ones rely on VM_MAYBE_GUARD instead (checked on 6.18). */
+		if (anon)
+			vma_anon_prepare(sh, v);
 		return guard_add(sh, start, end);
 	case MADV_GUARD_REMOVE:
 		if (f & (SV_SPECIAL | SV_HUGETLB))

@@ -9,7 +9,8 @@
  *    "always", or "madvise" with MADV_HUGEPAGE), whose huge-zero-page path
  *    prepares the anon_vma first;
  *  - shared mappings never get one;
- *  - a fault just below a GROWSDOWN VMA grows it down to the page, unless
+ *  - a fault just below a GROWSDOWN VMA prepares its anon_vma and grows it
+ *    down to the page, unless
  *    that would come within the stack guard gap of the VMA below or past
  *    RLIMIT_STACK;
  *  - a page past the end of the mapped object raises SIGBUS.
@@ -61,6 +62,8 @@ static int stack_grow(struct shadow *sh, struct shadow_vma *v, uint64_t addr)
 	if (v->end - a > sh->env.stack_rlimit)
 		return -EFAULT;
 	uint64_t grow = (v->start - a) >> SH_PAGE_SHIFT;
+	/* expand_downwards() makes sure the anon_vma exists first. */
+	vma_anon_prepare(sh, v);
 	struct shadow_region *r = shadow_region_find(sh, v->start);
 	if (r && r->start == v->start)
 		r->start = a; /* the gap was free: order is kept */

@@ -54,6 +54,24 @@ static bool chance(unsigned pct) { return below(100) < pct; }
 
 static int verbose;
 
+/* The last calls, for the verbose log of a mismatch. */
+#define HIST 48
+static char hist[HIST][200];
+static unsigned hist_n;
+static void hist_add(const struct harness *h, const char *op)
+{
+	snprintf(hist[hist_n++ % HIST], sizeof(hist[0]), "%s %s -> %s", op,
+		 op[0] == 't' ? "" : h->call,
+		 h->last_err ? strerror(h->last_err) : "ok");
+}
+static void hist_dump(void)
+{
+	unsigned from = hist_n > HIST ? hist_n - HIST : 0;
+	for (unsigned i = from; i < hist_n; i++)
+		fprintf(stderr, "      %3d: %s\n", (int)(i - hist_n),
+			hist[i % HIST]);
+}
+
 /* ---- files: several open file descriptions of one file, and a memfd */
 #define FILE_PAGES 160
 struct ffile {
@@ -388,6 +406,8 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 		case OP_TOUCH: r = op_touch(h, c); break;
 		}
 		c->ops++;
+		if (verbose > 1)
+			hist_add(h, op_name[op]);
 		if (r < 0)
 			c->failed_calls++;
 		if (h->errno_mismatch != before) {
@@ -413,6 +433,8 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 					(unsigned long long)i, op_name[op],
 					h->why, h->call);
 				dump_window(h, items[0].start);
+				if (verbose > 1)
+					hist_dump();
 			}
 			h_adopt(h);
 		}
@@ -447,6 +469,8 @@ int main(int argc, char **argv)
 			require = true;
 		} else if (!strcmp(argv[i], "-v")) {
 			verbose = 1;
+		} else if (!strcmp(argv[i], "-vv")) {
+			verbose = 2;
 		} else {
 			usage();
 		}
