@@ -16,7 +16,7 @@ struct test_alloc {
 	size_t fail_after; /* 0 = never fail; else fail the Nth alloc from now */
 };
 
-static void *test_alloc_fn(void *ctx, size_t size)
+static inline void *test_alloc_fn(void *ctx, size_t size)
 {
 	struct test_alloc *t = ctx;
 	if (t->fail_after) {
@@ -33,7 +33,7 @@ static void *test_alloc_fn(void *ctx, size_t size)
 	return p;
 }
 
-static void test_free_fn(void *ctx, void *p, size_t size)
+static inline void test_free_fn(void *ctx, void *p, size_t size)
 {
 	struct test_alloc *t = ctx;
 	if (!p)
@@ -98,7 +98,7 @@ static inline int test_slab_init(struct test_slab *s, size_t max_nodes)
 	return 0;
 }
 
-static void *test_slab_alloc(void *ctx, size_t size)
+static inline void *test_slab_alloc(void *ctx, size_t size)
 {
 	struct test_slab *s = ctx;
 	for (int k = 0; k < TEST_SLAB_CLASSES; k++) {
@@ -127,7 +127,7 @@ static void *test_slab_alloc(void *ctx, size_t size)
 	return test_alloc_fn(&s->t, size);
 }
 
-static void test_slab_free(void *ctx, void *p, size_t size)
+static inline void test_slab_free(void *ctx, void *p, size_t size)
 {
 	struct test_slab *s = ctx;
 	if (!p)
