@@ -217,7 +217,7 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 	if (flags & MAP_SYNC)
 		vm |= SV_SYNC;
 	if (hshift)
-		vm |= SV_HUGETLB;
+		vm |= SV_HUGETLB | (hshift == 30 ? SV_HUGE_1G : 0);
 
 	/* __get_unmapped_area */
 	if (len > sh->env.task_size - sh->env.mmap_min_addr)

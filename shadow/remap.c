@@ -34,7 +34,7 @@ static int prep_vma(struct shadow *sh, struct remap_req *r,
 	if (!v)
 		return -EFAULT;
 	if (v->flags & SV_HUGETLB) {
-		uint64_t hs = sh->env.thp_size;
+		uint64_t hs = v->flags & SV_HUGE_1G ? 1ull << 30 : 2ull << 20;
 		r->old_len = (r->old_len + hs - 1) & ~(hs - 1);
 		r->new_len = (r->new_len + hs - 1) & ~(hs - 1);
 		if ((r->addr & (hs - 1)) || (r->new_addr & (hs - 1)) ||

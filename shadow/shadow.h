@@ -66,6 +66,7 @@
 				    * ignored by merges, kept by the result) */
 #define SV_DROPPABLE   0x08000000u /* MAP_DROPPABLE */
 #define SV_SYNC        0x10000000u /* MAP_SYNC */
+#define SV_HUGE_1G     0x20000000u /* with SV_HUGETLB: 1 GiB pages (else 2 MiB) */
 #define SV_STICKY      SV_MAYBE_GUARD
 #define SV_SPECIAL     (SV_IO | SV_DONTEXPAND)
 #define SV_PROT_MASK   (SV_READ | SV_WRITE | SV_EXEC)
