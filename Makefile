@@ -18,7 +18,11 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 DEB_PACKAGES := build-essential pkg-config libunwind-dev uthash-dev check libdw-dev libelf-dev
 
+UNWIND_LIBS := $(shell pkg-config --libs libunwind 2>/dev/null || echo -lunwind)
+
 SHADOW_SRC := $(wildcard shadow/*.c)
+PRELOAD_SRC := $(wildcard preload/*.c)
+PRELOAD_HDR := $(wildcard preload/*.h)
 SHADOW_HDR := $(wildcard shadow/*.h)
 TEST_SRC   := $(wildcard tests/test_*.c)
 TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
@@ -29,6 +33,11 @@ ASAN_TESTS := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRC))
 SHADOW_OBJ   := $(patsubst shadow/%.c,$(B)/obj/shadow/%.o,$(SHADOW_SRC))
 SHADOW_DOBJ  := $(patsubst shadow/%.c,$(B)/dbg/shadow/%.o,$(SHADOW_SRC))
 SHADOW_AOBJ  := $(patsubst shadow/%.c,$(B)/asan/shadow/%.o,$(SHADOW_SRC))
+# The preload's parts (built with hidden visibility: the library exports
+# only the interposed symbols and include/vmacheck.h).
+PRELOAD_OBJ  := $(patsubst preload/%.c,$(B)/obj/preload/%.o,$(PRELOAD_SRC))
+PRELOAD_AOBJ := $(patsubst preload/%.c,$(B)/asan/preload/%.o,$(PRELOAD_SRC))
+PRELOADFLAGS := -fvisibility=hidden -Ipreload
 
 FUZZ_SEEDS ?= 1-20
 FUZZ_OPS   ?= 10000
@@ -57,6 +66,15 @@ $(B)/dbg/shadow/%.o: shadow/%.c $(SHADOW_HDR) | $(B)/dbg/shadow
 $(B)/asan/shadow/%.o: shadow/%.c $(SHADOW_HDR) | $(B)/asan/shadow
 	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -c $< -o $@
 
+$(B)/obj/preload/%.o: preload/%.c $(PRELOAD_HDR) $(SHADOW_HDR) | $(B)/obj/preload
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(PRELOADFLAGS) -c $< -o $@
+$(B)/asan/preload/%.o: preload/%.c $(PRELOAD_HDR) $(SHADOW_HDR) | $(B)/asan/preload
+	$(CC) -O1 -g $(BASEFLAGS) $(PRELOADFLAGS) $(SAN) -c $< -o $@
+$(B)/libvmc-core.a: $(PRELOAD_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/asan/libvmc-core.a: $(PRELOAD_AOBJ)
+	rm -f $@; ar rcs $@ $^
+
 $(B)/libshadow.a: $(SHADOW_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/libshadow-dbg.a: $(SHADOW_DOBJ)
@@ -64,10 +82,10 @@ $(B)/libshadow-dbg.a: $(SHADOW_DOBJ)
 $(B)/asan/libshadow.a: $(SHADOW_AOBJ)
 	rm -f $@; ar rcs $@ $^
 
-$(B)/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h $(B)/libshadow-dbg.a | $(B)/tests
-	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Itests $< -o $@ $(B)/libshadow-dbg.a $(CHECK_LIBS)
-$(B)/asan/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h $(B)/asan/libshadow.a | $(B)/asan/tests
-	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Itests $< -o $@ $(B)/asan/libshadow.a $(CHECK_LIBS)
+$(B)/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h $(B)/libshadow-dbg.a $(B)/libvmc-core.a | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Ipreload -Itests $< -o $@ $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(UNWIND_LIBS) $(CHECK_LIBS)
+$(B)/asan/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h $(B)/asan/libshadow.a $(B)/asan/libvmc-core.a | $(B)/asan/tests
+	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Ipreload -Itests $< -o $@ $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(UNWIND_LIBS) $(CHECK_LIBS)
 
 # The fuzzer runs against the debug library (validate after every op).
 $(B)/tests/fuzz_shadow: tests/fuzz_shadow.c tests/testutil.h tests/harness.h $(B)/libshadow-dbg.a | $(B)/tests
@@ -81,7 +99,7 @@ $(B)/tests/bench_shadow: tests/bench_shadow.c tests/testutil.h $(B)/libshadow.a 
 $(B)/examples/shadow_demo: examples/shadow_demo.c tests/harness.h tests/testutil.h $(B)/libshadow.a | $(B)/examples
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
 
-$(B)/obj/shadow $(B)/dbg/shadow $(B)/asan/shadow $(B)/tests $(B)/asan/tests $(B)/examples:
+$(B)/obj/shadow $(B)/dbg/shadow $(B)/asan/shadow $(B)/tests $(B)/asan/tests $(B)/examples $(B)/obj/preload $(B)/asan/preload:
 	mkdir -p $@
 
 demo: $(EXAMPLES)

@@ -1,0 +1,199 @@
+/*
+ * preload_internal.h - the map of libvmacheck.so, and the contracts between
+ * its files.  Everything here runs inside an arbitrary program: no libc
+ * allocation, no stdio, no getenv; system calls go through shadow/rawsys.h
+ * (raw, errno untouched) unless a line says otherwise.  Each function says
+ * whether it is MT-safe and async-signal-safe.
+ *
+ * arena.c    the tool's memory: raw mmap, slabs per size, huge pages
+ * options.c  VMACHECK_OPTIONS parsed from environ
+ * stack.c    call stacks (libunwind), interned; the module map
+ * journal.c  the per-process event journal (a shared file mapping)
+ * jsonw.c    a JSON writer into caller memory (results, journal payloads)
+ * (to come: interpose.c the symbols, runtime.c init/lock/hooks, check.c)
+ */
+#ifndef VMC_PRELOAD_INTERNAL_H
+#define VMC_PRELOAD_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shadow.h"
+
+/* ---- arena.c ---------------------------------------------------------
+ * Memory for the shadow's nodes, uthash tables, stacks and buffers, mapped
+ * with raw mmap so that no hook ever reaches malloc.  Small sizes (<= 256
+ * bytes, rounded to 16) come from slabs carved by one bump pointer out of
+ * large chunks (64 MiB reserved with MAP_NORESERVE, MADV_HUGEPAGE) with a
+ * free list per size class and no per-object header; larger sizes get a
+ * mapping of their own.  Every mapping the arena makes is tool memory: the
+ * runtime asks vmc_arena_owns() to classify it (origin `tool`).
+ * MT-safe (one spinlock), async-signal-safe provided the caller's re-entry
+ * guard keeps a signal handler from entering while the lock is held.
+ * After fork the child owns a copy; vmc_arena_atfork_child() resets the
+ * lock.  Allocation failure returns NULL. */
+void *vmc_arena_alloc(size_t size);
+void *vmc_arena_calloc(size_t n, size_t size);
+void vmc_arena_free(void *p, size_t size);
+/* Is any byte of [addr, addr+len) arena memory? */
+bool vmc_arena_owns(uint64_t addr, uint64_t len);
+/* Call fn for every mapping the arena holds (start, end exclusive). */
+void vmc_arena_for_each_mapping(void (*fn)(uint64_t start, uint64_t end,
+					   void *ctx), void *ctx);
+struct vmc_arena_stats {
+	uint64_t mapped_bytes;     /* reserved address space */
+	uint64_t committed_bytes;  /* carved so far (bump) + large blocks */
+	uint64_t live_bytes, peak_live_bytes;
+	uint64_t nmappings;
+};
+void vmc_arena_get_stats(struct vmc_arena_stats *st);
+void vmc_arena_atfork_child(void);
+/* The allocator to give shadow_init(). */
+extern const struct shadow_allocator vmc_shadow_allocator;
+/* uthash in the arena: include "preload_internal.h" before <uthash.h>. */
+#define uthash_malloc(sz) vmc_arena_alloc(sz)
+#define uthash_free(ptr, sz) vmc_arena_free((ptr), (sz))
+#define uthash_fatal(msg) vmc_fatal(msg)
+#define HASH_NONFATAL_OOM 1
+
+/* Print "vmacheck: <msg>" on fd 2 by raw write; never returns for
+ * vmc_fatal (raw exit_group(127)).  Async-signal-safe. */
+void vmc_say(const char *msg);
+_Noreturn void vmc_fatal(const char *msg);
+
+/* ---- options.c -------------------------------------------------------
+ * VMACHECK_OPTIONS="key=value:key=value" (':' ',' or whitespace separate
+ * pairs; "check=every:N" is one pair).  Keys are the command's long
+ * options: out-dir, check (exit | every:N | call), stack-depth (0..64),
+ * suppressions, error-exitcode (0..255), uffd (off | on | touch), json,
+ * text, sarif, and max-map-share (1..100, percent of vm.max_map_count for
+ * map-count-pressure).  Underscores are accepted for dashes. */
+enum vmc_check_mode { VMC_CHECK_EXIT, VMC_CHECK_EVERY, VMC_CHECK_CALL };
+enum vmc_uffd_mode { VMC_UFFD_OFF, VMC_UFFD_ON, VMC_UFFD_TOUCH };
+
+struct vmc_options {
+	char out_dir[PATH_MAX];      /* default "vmacheck-out" */
+	enum vmc_check_mode check;   /* default VMC_CHECK_EVERY */
+	uint64_t check_every;        /* default 4096 */
+	int stack_depth;             /* default 16, 0 = off */
+	char suppressions[PATH_MAX];
+	int error_exitcode;          /* default 99 */
+	enum vmc_uffd_mode uffd;     /* default off */
+	char json[PATH_MAX], text[PATH_MAX], sarif[PATH_MAX];
+	int max_map_share;           /* default 50 */
+};
+
+void vmc_options_default(struct vmc_options *o);
+/* Parse s into o (starting from its current values).  On the first bad
+ * key or value returns -EINVAL with a one-line message in err (no
+ * newline) naming the pair: "bad option 'stack-depth=x': not a number
+ * from 0 to 64".  Async-signal-safe, no allocation. */
+int vmc_options_parse(const char *s, struct vmc_options *o, char *err,
+		      size_t errlen);
+/* The value of NAME in envp (NULL-terminated "NAME=value" strings), or
+ * NULL.  Reads the array as it is (no getenv, no locks). */
+const char *vmc_env_get(char *const *envp, const char *name);
+
+/* ---- stack.c ---------------------------------------------------------
+ * Call stacks by libunwind's unw_backtrace() (local unwinding), depth set
+ * by vmc_stack_init().  Each distinct stack is stored once in the arena
+ * (uthash, keyed by its frames) and named by a 32-bit id (0 = none).
+ * Debian 12's libunwind maps memory through libc's mmap: the caller holds
+ * the re-entry guard around vmc_stack_capture(), so those calls pass
+ * through the hooks as tool memory.  MT-safe (own lock); not
+ * async-signal-safe (libunwind may take locks): a hook interrupted by a
+ * signal records no stack. */
+int vmc_stack_init(int depth);
+/* Capture the calling thread's stack, dropping the `skip` innermost
+ * frames (the tool's own), and intern it. */
+uint32_t vmc_stack_capture(int skip);
+/* Frames of stack id (innermost first); returns their number. */
+int vmc_stack_get(uint32_t id, uintptr_t *ips, int max);
+uint32_t vmc_stack_count(void);
+
+/* The module map: what is loaded where, with build-ids, so that the
+ * command can symbolize offline.  Refreshed at init and after dlopen and
+ * dlclose (dl_iterate_phdr: takes the loader lock, so never from a
+ * signal handler). */
+#define VMC_BUILD_ID_MAX 32
+struct vmc_module {
+	uintptr_t base;            /* load bias */
+	uintptr_t start, end;      /* lowest and highest PT_LOAD address */
+	uint8_t build_id[VMC_BUILD_ID_MAX];
+	uint8_t build_id_len;
+	char path[PATH_MAX];
+};
+int vmc_modules_refresh(void);
+/* The module containing ip, or NULL. */
+const struct vmc_module *vmc_module_for(uintptr_t ip);
+int vmc_module_count(void);
+const struct vmc_module *vmc_module_at(int i);
+
+/* ---- jsonw.c ---------------------------------------------------------
+ * A JSON writer into caller memory: no allocation, output truncated (and
+ * `overflow` set) when the buffer is full.  Strings are escaped (control
+ * characters, quotes, backslashes, invalid UTF-8 as \ufffd).  Commas are
+ * placed automatically.  Async-signal-safe. */
+struct jsonw {
+	char *buf;
+	size_t len, cap;
+	bool overflow;
+	int depth;
+	uint64_t need_comma;       /* bit per depth level */
+	bool after_key;
+};
+void jsonw_init(struct jsonw *w, char *buf, size_t cap);
+void jsonw_obj_begin(struct jsonw *w);
+void jsonw_obj_end(struct jsonw *w);
+void jsonw_arr_begin(struct jsonw *w);
+void jsonw_arr_end(struct jsonw *w);
+void jsonw_key(struct jsonw *w, const char *key);
+void jsonw_str(struct jsonw *w, const char *s);
+void jsonw_strn(struct jsonw *w, const char *s, size_t n);
+void jsonw_u64(struct jsonw *w, uint64_t v);
+void jsonw_i64(struct jsonw *w, int64_t v);
+void jsonw_hex(struct jsonw *w, uint64_t v);   /* "0x..." as a string */
+void jsonw_bool(struct jsonw *w, bool v);
+void jsonw_null(struct jsonw *w);
+
+/* ---- journal.c -------------------------------------------------------
+ * The per-process journal: <out_dir>/vmacheck.<pid>.journal, a file grown
+ * in 1 MiB steps (ftruncate) and mapped MAP_SHARED, so an event is on its
+ * way to the file as soon as its bytes are stored: a crash or SIGKILL
+ * loses nothing written.  Layout (little-endian): a 64-byte header
+ * (magic "VMCJRNL1", version, pid, ppid, start time) then records, each
+ * { u32 len (of the whole record, 8-aligned), u16 type, u16 flags (bit 0:
+ * complete, stored last with a release store) , payload }.  A reader
+ * stops at the first record without the complete bit.  The writer takes
+ * a spinlock per record (MT-safe); async-signal-safe when the caller's
+ * guard prevents re-entry. */
+enum vmc_jrec_type {
+	VMC_JREC_PROCESS = 1, /* JSON: exe, argv, options */
+	VMC_JREC_MODULE,      /* JSON: path, base, start, end, build_id */
+	VMC_JREC_STACK,       /* binary: u32 id, u32 n, u64 ips[n] */
+	VMC_JREC_CALL,        /* binary: struct vmc_jcall */
+	VMC_JREC_FINDING,     /* JSON: one finding as in DESIGN.md */
+	VMC_JREC_STATS,       /* JSON: the "stats" object */
+	VMC_JREC_EXIT,        /* JSON: ended, status */
+};
+struct vmc_jcall {
+	uint64_t serial;
+	uint64_t args[6];
+	int64_t result;
+	int32_t err;               /* errno, 0 when the call succeeded */
+	uint16_t call;             /* enum shadow_call */
+	uint16_t pad;
+	uint32_t stack_id;
+	uint32_t tid;
+	uint64_t time_ns;
+};
+int vmc_journal_open(const char *dir, pid_t pid, pid_t ppid);
+int vmc_journal_append(uint16_t type, const void *payload, uint32_t len);
+void vmc_journal_close(void);
+/* In a fork child: close the parent's mapping, open our own. */
+int vmc_journal_reopen_child(const char *dir, pid_t pid, pid_t ppid);
+
+#endif
