@@ -137,9 +137,10 @@ static int advise_one(struct shadow *sh, struct shadow_vma **vp,
 	if (nf == f)
 		return 0;
 	region_note(sh, start, end, SHADOW_PIECE_CHANGED, f, rec);
-	v = vma_modify(sh, v, start, end, nf, rec);
-	if (!v)
-		return -EAGAIN; /* split failure is EAGAIN from madvise */
+	int merr;
+	v = vma_modify(sh, v, start, end, nf, rec, &merr);
+	if (!v) /* madvise turns a split's ENOMEM into EAGAIN */
+		return merr == -ENOMEM ? -EAGAIN : merr;
 	*vp = v;
 	return 0;
 }
@@ -245,7 +246,8 @@ static struct shadow_vma *lock_fixup(struct shadow *sh, struct shadow_vma *v,
 					   SV_DROPPABLE)))
 		return v;
 	region_note(sh, start, end, SHADOW_PIECE_CHANGED, v->flags, rec);
-	return vma_modify(sh, v, start, end, nf, rec);
+	int merr;
+	return vma_modify(sh, v, start, end, nf, rec, &merr);
 }
 
 /* apply_vma_lock_flags() then __mm_populate() when locking. */

@@ -294,6 +294,13 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 		if (f->regular || f->shmem)
 			shadow_set_object_size(sh, ino, file_id, f->size);
 	} else {
+		if (hshift) {
+			/* hugetlb_file_setup(): "/anon_hugepage (deleted)", a
+			 * file of its own, offset 0. */
+			file_id = ++sh->next_file_id | 0x80000000u;
+			ino = SHADOW_INO_UNKNOWN;
+			name = SHADOW_NAME_FILE;
+		}
 		switch (flags & MAP_TYPE) {
 		case MAP_SHARED:
 			if (vm & SV_GROWSDOWN)
@@ -315,7 +322,7 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 			pgoff = addr >> SH_PAGE_SHIFT;
 			break;
 		case MAP_PRIVATE:
-			pgoff = addr >> SH_PAGE_SHIFT;
+			pgoff = hshift ? 0 : addr >> SH_PAGE_SHIFT;
 			break;
 		default:
 			return -EINVAL;

@@ -21,8 +21,9 @@ static struct shadow_vma *split_counted(struct shadow *sh,
 
 struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
 			      uint64_t start, uint64_t end, uint32_t flags,
-			      struct shadow_change *rec)
+			      struct shadow_change *rec, int *err)
 {
+	*err = -ENOMEM;
 	bool left_side = start == v->start, right_side = end == v->end;
 	uint64_t pgoff = v->pgoff + ((start - v->start) >> SH_PAGE_SHIFT);
 	uint64_t pages = (end - start) >> SH_PAGE_SHIFT;
@@ -75,14 +76,26 @@ struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
 			rec->vmas_merged++;
 		return next;
 	}
+	/* The kernel splits the start first: when the end cannot be split
+	 * the start split stays. */
 	if (v->start < start) {
+		if (!vma_may_split(v, start)) {
+			*err = -EINVAL;
+			return NULL;
+		}
 		struct shadow_vma *n = split_counted(sh, v, start, rec);
 		if (!n)
 			return NULL;
 		v = n;
 	}
-	if (v->end > end && !split_counted(sh, v, end, rec))
-		return NULL;
+	if (v->end > end) {
+		if (!vma_may_split(v, end)) {
+			*err = -EINVAL;
+			return NULL;
+		}
+		if (!split_counted(sh, v, end, rec))
+			return NULL;
+	}
 	vma_set_flags(sh, v, flags);
 	return v;
 }
@@ -148,9 +161,10 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 			}
 			region_note(sh, nstart, tmp, SHADOW_PIECE_CHANGED, old,
 				    rec);
-			v = vma_modify(sh, v, nstart, tmp, nf, rec);
+			int merr;
+			v = vma_modify(sh, v, nstart, tmp, nf, rec, &merr);
 			if (!v) {
-				err = -ENOMEM;
+				err = merr;
 				break;
 			}
 			/* A locked private VMA made writable is populated

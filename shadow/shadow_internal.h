@@ -78,6 +78,15 @@ void vma_set_flags(struct shadow *sh, struct shadow_vma *v, uint32_t flags);
  * returned new VMA holds [addr, end).  NULL when out of memory. */
 struct shadow_vma *vma_split(struct shadow *sh, struct shadow_vma *v,
 			     uint64_t addr, struct shadow_change *rec);
+/* May v be split at addr?  hugetlb VMAs only at huge page boundaries
+ * (hugetlb_vm_op_split). */
+static inline bool vma_may_split(const struct shadow_vma *v, uint64_t addr)
+{
+	if (!(v->flags & SV_HUGETLB))
+		return true;
+	uint64_t hs = v->flags & SV_HUGE_1G ? 1ull << 30 : 2ull << 20;
+	return !(addr & (hs - 1));
+}
 /* Could a (ending at b->start) and b be one VMA?  Sets *uncertain when the
  * answer depends on state the shadow cannot see. */
 bool vma_mergeable(const struct shadow_vma *a, const struct shadow_vma *b,
@@ -145,10 +154,11 @@ void region_note(const struct shadow *sh, uint64_t start, uint64_t end,
 /* ---- protect.c: the kernel's vma_modify: give [start, end) (inside v)
  * the flags `flags`, merging with prev/next as vma_merge_existing_range
  * does, else splitting.  Returns the VMA now holding [start, end) (maybe a
- * merged, larger one), or NULL on ENOMEM. */
+ * merged, larger one), or NULL with *err set: -ENOMEM (map full, no
+ * memory) or -EINVAL (a hugetlb VMA split off its huge page boundary). */
 struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
 			      uint64_t start, uint64_t end, uint32_t flags,
-			      struct shadow_change *rec);
+			      struct shadow_change *rec, int *err);
 
 struct shadow_vma *vma_of_last(const struct shadow *sh);
 /* Record HOLE pieces for the unmapped parts of [start, end); returns the

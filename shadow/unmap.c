@@ -19,6 +19,15 @@ int shadow_do_unmap(struct shadow *sh, uint64_t start, uint64_t end,
 	if (v->start < start && end < v->end &&
 	    sh->c.map_count >= sh->env.max_map_count)
 		return -ENOMEM;
+	if (v->start < start && !vma_may_split(v, start))
+		return -EINVAL;
+	struct shadow_vma *last = shadow_find(sh, end - 1);
+	if (last && last->end > end && !vma_may_split(last, end)) {
+		/* The split at start was made before the end failed. */
+		if (v->start < start && !vma_split(sh, v, start, rec))
+			return -ENOMEM;
+		return -EINVAL;
+	}
 	rec_holes(sh, start, end, rec);
 	if (region_cut(sh, start, end, kind, rec))
 		return -ENOMEM;
