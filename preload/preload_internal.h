@@ -40,7 +40,9 @@ void *vmc_arena_calloc(size_t n, size_t size);
 void vmc_arena_free(void *p, size_t size);
 /* Is any byte of [addr, addr+len) arena memory? */
 bool vmc_arena_owns(uint64_t addr, uint64_t len);
-/* Call fn for every mapping the arena holds (start, end exclusive). */
+/* Call fn for every mapping the arena holds (start, end exclusive), in
+ * address order.  The lock is not held while fn runs (fn may allocate);
+ * mappings made or freed meanwhile may or may not be seen. */
 void vmc_arena_for_each_mapping(void (*fn)(uint64_t start, uint64_t end,
 					   void *ctx), void *ctx);
 struct vmc_arena_stats {
@@ -50,6 +52,11 @@ struct vmc_arena_stats {
 	uint64_t nmappings;
 };
 void vmc_arena_get_stats(struct vmc_arena_stats *st);
+/* Around fork(): prepare takes the lock (call it last: nothing may use the
+ * arena until parent or child), so that the child's copy is consistent;
+ * parent releases it; child resets it. */
+void vmc_arena_atfork_prepare(void);
+void vmc_arena_atfork_parent(void);
 void vmc_arena_atfork_child(void);
 /* The allocator to give shadow_init(). */
 extern const struct shadow_allocator vmc_shadow_allocator;
@@ -70,7 +77,10 @@ _Noreturn void vmc_fatal(const char *msg);
  * options: out-dir, check (exit | every:N | call), stack-depth (0..64),
  * suppressions, error-exitcode (0..255), uffd (off | on | touch), json,
  * text, sarif, and max-map-share (1..100, percent of vm.max_map_count for
- * map-count-pressure).  Underscores are accepted for dashes. */
+ * map-count-pressure).  Underscores are accepted for dashes.  Numbers are
+ * plain decimal (N of every:N: 1..4294967295); paths are at most
+ * PATH_MAX-1 bytes, out-dir not empty, an empty json/text/sarif/
+ * suppressions means none. */
 enum vmc_check_mode { VMC_CHECK_EXIT, VMC_CHECK_EVERY, VMC_CHECK_CALL };
 enum vmc_uffd_mode { VMC_UFFD_OFF, VMC_UFFD_ON, VMC_UFFD_TOUCH };
 
@@ -87,10 +97,11 @@ struct vmc_options {
 };
 
 void vmc_options_default(struct vmc_options *o);
-/* Parse s into o (starting from its current values).  On the first bad
- * key or value returns -EINVAL with a one-line message in err (no
- * newline) naming the pair: "bad option 'stack-depth=x': not a number
- * from 0 to 64".  Async-signal-safe, no allocation. */
+/* Parse s into o (starting from its current values; NULL or "" changes
+ * nothing).  On the first bad key or value returns -EINVAL, leaves o
+ * unchanged, and puts a one-line message in err (no newline; err may be
+ * NULL) naming the pair: "bad option 'stack-depth=x': not a number from 0
+ * to 64".  Async-signal-safe, no allocation. */
 int vmc_options_parse(const char *s, struct vmc_options *o, char *err,
 		      size_t errlen);
 /* The value of NAME in envp (NULL-terminated "NAME=value" strings), or
@@ -113,6 +124,10 @@ uint32_t vmc_stack_capture(int skip);
 /* Frames of stack id (innermost first); returns their number. */
 int vmc_stack_get(uint32_t id, uintptr_t *ips, int max);
 uint32_t vmc_stack_count(void);
+/* In a fork child: reset the stack and module locks. */
+void vmc_stack_atfork_prepare(void);
+void vmc_stack_atfork_parent(void);
+void vmc_stack_atfork_child(void);
 
 /* The module map: what is loaded where, with build-ids, so that the
  * command can symbolize offline.  Refreshed at init and after dlopen and
@@ -121,7 +136,8 @@ uint32_t vmc_stack_count(void);
 #define VMC_BUILD_ID_MAX 32
 struct vmc_module {
 	uintptr_t base;            /* load bias */
-	uintptr_t start, end;      /* lowest and highest PT_LOAD address */
+	uintptr_t start, end;      /* lowest and highest PT_LOAD address
+				    * (end exclusive) */
 	uint8_t build_id[VMC_BUILD_ID_MAX];
 	uint8_t build_id_len;
 	char path[PATH_MAX];
@@ -136,7 +152,11 @@ const struct vmc_module *vmc_module_at(int i);
  * A JSON writer into caller memory: no allocation, output truncated (and
  * `overflow` set) when the buffer is full.  Strings are escaped (control
  * characters, quotes, backslashes, invalid UTF-8 as \ufffd).  Commas are
- * placed automatically.  Async-signal-safe. */
+ * placed automatically.  Async-signal-safe.  buf always holds a
+ * NUL-terminated prefix (cap > 0): the document fits when !overflow, and
+ * is then len < cap bytes.  Nesting deeper than 64, an end with nothing
+ * open or right after a key also set `overflow` (the output is unusable).
+ * jsonw_str(w, NULL) writes null. */
 struct jsonw {
 	char *buf;
 	size_t len, cap;
@@ -166,10 +186,13 @@ void jsonw_null(struct jsonw *w);
  * loses nothing written.  Layout (little-endian): a 64-byte header
  * (magic "VMCJRNL1", version, pid, ppid, start time) then records, each
  * { u32 len (of the whole record, 8-aligned), u16 type, u16 flags (bit 0:
- * complete, stored last with a release store) , payload }.  A reader
- * stops at the first record without the complete bit.  The writer takes
- * a spinlock per record (MT-safe); async-signal-safe when the caller's
- * guard prevents re-entry. */
+ * complete, stored last with a release store; bits 1-3: zero padding
+ * bytes at the end, so the payload is len - 8 - pad bytes), payload }.
+ * len is on file before any later record exists: a reader steps over a
+ * record without the complete bit (its writer died mid-copy) and stops at
+ * the first zero len.  The full layout is at the top of journal.c.  The
+ * writer takes a spinlock per record (MT-safe); async-signal-safe when the
+ * caller's guard prevents re-entry.  Functions return 0 or -errno. */
 enum vmc_jrec_type {
 	VMC_JREC_PROCESS = 1, /* JSON: exe, argv, options */
 	VMC_JREC_MODULE,      /* JSON: path, base, start, end, build_id */
@@ -190,10 +213,25 @@ struct vmc_jcall {
 	uint32_t tid;
 	uint64_t time_ns;
 };
+#define VMC_JOURNAL_MAX_RECORD (16u << 20) /* bytes, record header included */
+/* Create dir (and its parents) if missing, create or truncate the file.
+ * -EBUSY if a journal is open. */
 int vmc_journal_open(const char *dir, pid_t pid, pid_t ppid);
+/* type != 0; -EBADF when no journal is open, -EMSGSIZE past the limit,
+ * -ENOSPC (or another fallocate error) when the file cannot grow. */
 int vmc_journal_append(uint16_t type, const void *payload, uint32_t len);
+/* Unmap, cut the file to its used length, close.  Waits at most 1 s for a
+ * holder of the lock or a writer in flight, then leaves the file as it is. */
 void vmc_journal_close(void);
-/* In a fork child: close the parent's mapping, open our own. */
+/* Around fork(): prepare takes the journal lock (so the child sees a
+ * consistent state), parent releases it; the child calls reopen_child. */
+void vmc_journal_atfork_prepare(void);
+void vmc_journal_atfork_parent(void);
+/* In a fork child: drop the parent's mapping (the parent's file is left as
+ * it is), open our own; dir NULL only drops. */
 int vmc_journal_reopen_child(const char *dir, pid_t pid, pid_t ppid);
+/* Is any byte of [addr, addr+len) a mapping of the journal (tool memory)?
+ * Lock-free; MT-safe. */
+bool vmc_journal_owns(uint64_t addr, uint64_t len);
 
 #endif

@@ -1,0 +1,552 @@
+/*
+ * stack.c - call stacks, interned, and the module map.
+ *
+ * Stacks.  vmc_stack_capture() walks the calling thread's stack with
+ * libunwind's unw_backtrace() into a local array, drops its own frame and
+ * the `skip` innermost frames after it, and interns what is left: each
+ * distinct frame sequence is stored once, in arena memory, under a 32-bit
+ * id handed out in order from 1 (0 means "no stack").  The table is a
+ * uthash keyed by the frame array (the key is the entry's own ips[]),
+ * hashed by a 64-bit mix of the ips that is computed while the frames are
+ * copied out of the unwinder's buffer; an id -> entry array (grown in the
+ * arena) answers vmc_stack_get(), which copies at most `max` frames and
+ * returns how many it copied (0 for an unknown id).  Depth is 0..64; skip
+ * 0..32 (else no stack).  One mutex protects the table and the array.  Entries are
+ * never freed nor changed once published, which allows a per-thread
+ * one-entry cache (the last stack this thread captured): a loop calling
+ * mmap from one site finds its id without taking the lock.
+ *
+ * Entries are carved by a bump pointer from 256 KiB arena blocks rather
+ * than allocated one by one: a 64-frame entry is larger than the arena's
+ * small sizes and would otherwise cost a mapping of its own.
+ *
+ * Allocation: nothing here calls malloc.  libunwind may: Debian 12's
+ * libunwind 1.6 maps its per-thread trace cache with libc's mmap (and may
+ * take its own locks), which is why the caller holds the preload's
+ * re-entry guard around vmc_stack_capture() and why capture is not
+ * async-signal-safe.  Callers must not tail-call vmc_stack_capture() (a
+ * `return vmc_stack_capture(n);` compiled as a jump): the caller's frame
+ * would then be missing and `skip` would drop one frame too many.
+ *
+ * Modules.  vmc_modules_refresh() walks dl_iterate_phdr() and records for
+ * each object its load bias, its PT_LOAD span (start = lowest PT_LOAD
+ * address, end = one past the highest, exclusive), its path (the loader's
+ * name; for the main program, whose name is empty, /proc/self/exe read
+ * with a raw readlink) and its GNU build-id (NT_GNU_BUILD_ID from the
+ * PT_NOTE segments).  Each distinct record is stored once and never freed,
+ * so a pointer returned by vmc_module_for()/vmc_module_at() stays valid
+ * forever, even after a refresh that no longer lists it (its object was
+ * unloaded).  A refresh builds a new sorted array of record pointers and
+ * swaps it in under a lock; readers binary-search under the same lock.
+ *
+ * After fork() the child calls vmc_stack_atfork_child() (locks reset).
+ */
+#define UNW_LOCAL_ONLY
+#include "preload_internal.h" /* before <uthash.h>: uthash in the arena */
+
+#include <elf.h>
+#include <errno.h>
+#include <libunwind.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "rawsys.h"
+
+#define STACK_DEPTH_MAX 64
+/* Frames vmc_stack_capture() may be asked to drop besides its own. */
+#define STACK_SKIP_MAX 32
+#define BUMP_BLOCK (256u * 1024u)
+
+/* ---- a bump allocator over arena blocks (caller holds the owner's lock) */
+
+struct bump {
+	char *next, *end;
+};
+
+static void *bump_alloc(struct bump *b, size_t size)
+{
+	char *p;
+
+	size = (size + 15) & ~(size_t)15;
+	if (size > BUMP_BLOCK)
+		return NULL;
+	if (!b->next || (size_t)(b->end - b->next) < size) {
+		char *blk = vmc_arena_alloc(BUMP_BLOCK);
+		if (!blk)
+			return NULL;
+		/* The rest of the old block is abandoned. */
+		b->next = blk;
+		b->end = blk + BUMP_BLOCK;
+	}
+	p = b->next;
+	b->next += size;
+	return p;
+}
+
+/* Give back the most recent allocation (p, size as passed to bump_alloc). */
+static void bump_undo(struct bump *b, void *p, size_t size)
+{
+	size = (size + 15) & ~(size_t)15;
+	if ((char *)p + size == b->next)
+		b->next = p;
+}
+
+/* ---- stacks ---------------------------------------------------------- */
+
+struct stack_entry {
+	UT_hash_handle hh;         /* key: ips[0..n), n * sizeof(uintptr_t) */
+	uint64_t hash;             /* stack_hash() of the frames */
+	uint32_t id;
+	uint32_t n;
+	uintptr_t ips[];           /* innermost first */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	int depth;                 /* atomic; 0 = capture off */
+	struct stack_entry *table; /* uthash head */
+	struct stack_entry **by_id; /* by_id[id - 1], cap slots */
+	uint32_t count;            /* ids handed out (atomic for readers) */
+	uint32_t cap;
+	struct bump mem;
+} st = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The last stack this thread captured (initial-exec: no __tls_get_addr,
+ * which could allocate). */
+static __thread const struct stack_entry *stack_last
+	__attribute__((tls_model("initial-exec")));
+
+#define HASH_K1 0x9e3779b97f4a7c15ull
+
+static inline uint64_t hash_step(uint64_t h, uint64_t ip)
+{
+	h = (h << 23 | h >> 41) ^ ip;
+	return h * HASH_K1;
+}
+
+/* murmur3's fmix64: every input bit reaches every output bit. */
+static inline uint64_t hash_final(uint64_t h, uint32_t n)
+{
+	h ^= n;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+static inline unsigned hash_bucket_value(uint64_t h)
+{
+	return (unsigned)(h ^ (h >> 32));
+}
+
+int vmc_stack_init(int depth)
+{
+	if (depth < 0 || depth > STACK_DEPTH_MAX)
+		return -EINVAL;
+	__atomic_store_n(&st.depth, depth, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Make room for one more id.  Lock held. */
+static int stack_grow_ids(void)
+{
+	uint32_t ncap = st.cap ? st.cap * 2 : 1024;
+	struct stack_entry **nv;
+
+	if (ncap < st.cap)
+		return -ENOMEM;
+	nv = vmc_arena_alloc((size_t)ncap * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	if (st.count)
+		memcpy(nv, st.by_id, (size_t)st.count * sizeof(*nv));
+	if (st.by_id)
+		vmc_arena_free(st.by_id, (size_t)st.cap * sizeof(*nv));
+	st.by_id = nv;
+	st.cap = ncap;
+	return 0;
+}
+
+/* Add a stack not in the table.  Lock held.  NULL when out of memory. */
+static struct stack_entry *stack_insert(const uintptr_t *ips, uint32_t n,
+					uint64_t h)
+{
+	size_t size = sizeof(struct stack_entry) + (size_t)n * sizeof(*ips);
+	struct stack_entry *e;
+
+	if (st.count == UINT32_MAX)
+		return NULL;
+	if (st.count == st.cap && stack_grow_ids() < 0)
+		return NULL;
+	e = bump_alloc(&st.mem, size);
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	memcpy(e->ips, ips, (size_t)n * sizeof(*ips));
+	e->n = n;
+	e->hash = h;
+	e->id = st.count + 1;
+	HASH_ADD_KEYPTR_BYHASHVALUE(hh, st.table, e->ips,
+				    (size_t)n * sizeof(*ips),
+				    hash_bucket_value(h), e);
+	if (!e->hh.tbl) { /* uthash could not allocate: not added */
+		bump_undo(&st.mem, e, size);
+		return NULL;
+	}
+	st.by_id[st.count] = e;
+	__atomic_store_n(&st.count, st.count + 1, __ATOMIC_RELEASE);
+	return e;
+}
+
+static uint32_t stack_intern(const uintptr_t *ips, uint32_t n, uint64_t h)
+{
+	const struct stack_entry *c = stack_last;
+	struct stack_entry *e;
+	size_t keylen = (size_t)n * sizeof(*ips);
+
+	if (c && c->hash == h && c->n == n && memcmp(c->ips, ips, keylen) == 0)
+		return c->id;
+
+	pthread_mutex_lock(&st.lock);
+	HASH_FIND_BYHASHVALUE(hh, st.table, ips, keylen, hash_bucket_value(h),
+			      e);
+	if (!e)
+		e = stack_insert(ips, n, h);
+	pthread_mutex_unlock(&st.lock);
+	if (!e)
+		return 0;
+	stack_last = e;
+	return e->id;
+}
+
+__attribute__((noinline)) uint32_t vmc_stack_capture(int skip)
+{
+	void *buf[STACK_DEPTH_MAX + STACK_SKIP_MAX + 1];
+	uintptr_t ips[STACK_DEPTH_MAX];
+	int depth = __atomic_load_n(&st.depth, __ATOMIC_RELAXED);
+	int got, drop, i;
+	uint64_t h = 0;
+
+	if (depth <= 0 || skip < 0 || skip > STACK_SKIP_MAX)
+		return 0;
+	/* buf[0] is our own frame (the call of unw_backtrace). */
+	got = unw_backtrace(buf, depth + skip + 1);
+	drop = skip + 1;
+	if (got <= drop)
+		return 0;
+	for (i = drop; i < got; i++) {
+		ips[i - drop] = (uintptr_t)buf[i];
+		h = hash_step(h, (uintptr_t)buf[i]);
+	}
+	return stack_intern(ips, (uint32_t)(got - drop),
+			    hash_final(h, (uint32_t)(got - drop)));
+}
+
+int vmc_stack_get(uint32_t id, uintptr_t *ips, int max)
+{
+	const struct stack_entry *e = NULL;
+	int n;
+
+	if (id == 0 || max <= 0)
+		return 0;
+	pthread_mutex_lock(&st.lock);
+	if (id <= st.count)
+		e = st.by_id[id - 1];
+	pthread_mutex_unlock(&st.lock);
+	if (!e) /* entries are immutable: read outside the lock */
+		return 0;
+	n = (int)e->n < max ? (int)e->n : max;
+	memcpy(ips, e->ips, (size_t)n * sizeof(*ips));
+	return n;
+}
+
+uint32_t vmc_stack_count(void)
+{
+	return __atomic_load_n(&st.count, __ATOMIC_ACQUIRE);
+}
+
+/* ---- modules --------------------------------------------------------- */
+
+struct module_rec {
+	struct vmc_module m;
+	struct module_rec *next;   /* every record ever made */
+};
+
+static struct {
+	pthread_mutex_t refresh_lock; /* one refresh at a time; owns `all`, `mem` */
+	pthread_mutex_t lock;         /* v, n, cap */
+	struct module_rec *all;
+	struct bump mem;
+	const struct vmc_module **v;  /* sorted by start */
+	int n, cap;
+} mods = { .refresh_lock = PTHREAD_MUTEX_INITIALIZER,
+	   .lock = PTHREAD_MUTEX_INITIALIZER };
+
+struct module_scan {
+	const struct vmc_module **v;
+	int n, cap;
+	int err;
+	bool seen_first;
+	bool have_exe;
+	char exe[PATH_MAX];
+	struct vmc_module cand;
+};
+
+/* Is [vaddr, vaddr+len) inside a PT_LOAD's file-backed part? */
+static bool in_load(const struct dl_phdr_info *info, ElfW(Addr) vaddr,
+		    ElfW(Word) len)
+{
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && vaddr >= ph->p_vaddr &&
+		    len <= ph->p_filesz &&
+		    vaddr - ph->p_vaddr <= ph->p_filesz - len)
+			return true;
+	}
+	return false;
+}
+
+static void module_build_id(const struct dl_phdr_info *info,
+			    struct vmc_module *m)
+{
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const char *p, *end;
+		size_t align;
+
+		if (ph->p_type != PT_NOTE ||
+		    !in_load(info, ph->p_vaddr, ph->p_filesz))
+			continue;
+		align = ph->p_align == 8 ? 8 : 4;
+		p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_filesz;
+		while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *nh = (const void *)p;
+			size_t name_sz = (nh->n_namesz + align - 1) & ~(align - 1);
+			size_t desc_sz = (nh->n_descsz + align - 1) & ~(align - 1);
+			const char *name = p + sizeof(*nh);
+			const char *desc = name + name_sz;
+
+			if ((size_t)(end - name) < name_sz ||
+			    (size_t)(end - desc) < nh->n_descsz)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    memcmp(name, "GNU", 4) == 0 && nh->n_descsz > 0) {
+				size_t len = nh->n_descsz < VMC_BUILD_ID_MAX ?
+						     nh->n_descsz :
+						     VMC_BUILD_ID_MAX;
+				memcpy(m->build_id, desc, len);
+				m->build_id_len = (uint8_t)len;
+				return;
+			}
+			if ((size_t)(end - desc) < desc_sz)
+				break;
+			p = desc + desc_sz;
+		}
+	}
+}
+
+static bool module_eq(const struct vmc_module *a, const struct vmc_module *b)
+{
+	return a->base == b->base && a->start == b->start &&
+	       a->end == b->end && a->build_id_len == b->build_id_len &&
+	       memcmp(a->build_id, b->build_id, a->build_id_len) == 0 &&
+	       strcmp(a->path, b->path) == 0;
+}
+
+/* The stored record equal to m, made if there is none.  Refresh lock held. */
+static const struct vmc_module *module_intern(const struct vmc_module *m)
+{
+	struct module_rec *r;
+
+	for (r = mods.all; r; r = r->next)
+		if (module_eq(&r->m, m))
+			return &r->m;
+	r = bump_alloc(&mods.mem, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->m = *m;
+	r->next = mods.all;
+	mods.all = r;
+	return &r->m;
+}
+
+static int module_scan_one(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	struct module_scan *sc = ctx;
+	struct vmc_module *m = &sc->cand;
+	const struct vmc_module *rec;
+	ElfW(Addr) lo = (ElfW(Addr))-1, hi = 0;
+	bool first = !sc->seen_first;
+	int i;
+
+	(void)size;
+	sc->seen_first = true;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (ph->p_vaddr < lo)
+			lo = ph->p_vaddr;
+		if (ph->p_vaddr + ph->p_memsz > hi)
+			hi = ph->p_vaddr + ph->p_memsz;
+	}
+	if (hi <= lo) /* nothing loaded */
+		return 0;
+
+	memset(m, 0, sizeof(*m));
+	m->base = info->dlpi_addr;
+	m->start = info->dlpi_addr + lo;
+	m->end = info->dlpi_addr + hi;
+	if (info->dlpi_name && info->dlpi_name[0]) {
+		size_t len = strnlen(info->dlpi_name, PATH_MAX - 1);
+		memcpy(m->path, info->dlpi_name, len);
+		m->path[len] = '\0';
+	} else if (first) { /* the main program */
+		if (!sc->have_exe) {
+			long r = rawsys3(SYS_readlink, (long)"/proc/self/exe",
+					 (long)sc->exe, PATH_MAX - 1);
+			sc->exe[r > 0 ? r : 0] = '\0';
+			sc->have_exe = true;
+		}
+		memcpy(m->path, sc->exe, strlen(sc->exe) + 1);
+	}
+	module_build_id(info, m);
+
+	rec = module_intern(m);
+	if (!rec)
+		goto oom;
+	if (sc->n == sc->cap) {
+		int ncap = sc->cap ? sc->cap * 2 : 64;
+		const struct vmc_module **nv =
+			vmc_arena_alloc((size_t)ncap * sizeof(*nv));
+		if (!nv)
+			goto oom;
+		if (sc->n)
+			memcpy(nv, sc->v, (size_t)sc->n * sizeof(*nv));
+		if (sc->v)
+			vmc_arena_free(sc->v, (size_t)sc->cap * sizeof(*nv));
+		sc->v = nv;
+		sc->cap = ncap;
+	}
+	sc->v[sc->n++] = rec;
+	return 0;
+oom:
+	sc->err = -ENOMEM;
+	return 1; /* stop */
+}
+
+int vmc_modules_refresh(void)
+{
+	/* Static: PATH_MAX twice is too much for a hook's stack.  Guarded by
+	 * refresh_lock. */
+	static struct module_scan sc;
+	const struct vmc_module **old;
+	int i, j, old_cap;
+
+	pthread_mutex_lock(&mods.refresh_lock);
+	sc.v = NULL;
+	sc.n = sc.cap = 0;
+	sc.err = 0;
+	sc.seen_first = sc.have_exe = false;
+	dl_iterate_phdr(module_scan_one, &sc);
+	if (sc.err) {
+		if (sc.v)
+			vmc_arena_free(sc.v, (size_t)sc.cap * sizeof(*sc.v));
+		pthread_mutex_unlock(&mods.refresh_lock);
+		return sc.err;
+	}
+	/* Insertion sort by start: a few hundred objects, mostly in order. */
+	for (i = 1; i < sc.n; i++) {
+		const struct vmc_module *x = sc.v[i];
+		for (j = i; j > 0 && sc.v[j - 1]->start > x->start; j--)
+			sc.v[j] = sc.v[j - 1];
+		sc.v[j] = x;
+	}
+
+	pthread_mutex_lock(&mods.lock);
+	old = mods.v;
+	old_cap = mods.cap;
+	mods.v = sc.v;
+	mods.n = sc.n;
+	mods.cap = sc.cap;
+	pthread_mutex_unlock(&mods.lock);
+	if (old)
+		vmc_arena_free(old, (size_t)old_cap * sizeof(*old));
+	pthread_mutex_unlock(&mods.refresh_lock);
+	return 0;
+}
+
+const struct vmc_module *vmc_module_for(uintptr_t ip)
+{
+	const struct vmc_module *m = NULL;
+	int lo = 0, hi;
+
+	pthread_mutex_lock(&mods.lock);
+	hi = mods.n; /* find the last module with start <= ip */
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (mods.v[mid]->start <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 0 && ip < mods.v[lo - 1]->end)
+		m = mods.v[lo - 1];
+	pthread_mutex_unlock(&mods.lock);
+	return m;
+}
+
+int vmc_module_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&mods.lock);
+	n = mods.n;
+	pthread_mutex_unlock(&mods.lock);
+	return n;
+}
+
+const struct vmc_module *vmc_module_at(int i)
+{
+	const struct vmc_module *m = NULL;
+
+	pthread_mutex_lock(&mods.lock);
+	if (i >= 0 && i < mods.n)
+		m = mods.v[i];
+	pthread_mutex_unlock(&mods.lock);
+	return m;
+}
+
+/* Before fork: hold every lock so the child copies consistent tables
+ * (the stack table before the module map: the order capture uses). */
+void vmc_stack_atfork_prepare(void)
+{
+	pthread_mutex_lock(&st.lock);
+	pthread_mutex_lock(&mods.refresh_lock);
+	pthread_mutex_lock(&mods.lock);
+}
+
+void vmc_stack_atfork_parent(void)
+{
+	pthread_mutex_unlock(&mods.lock);
+	pthread_mutex_unlock(&mods.refresh_lock);
+	pthread_mutex_unlock(&st.lock);
+}
+
+void vmc_stack_atfork_child(void)
+{
+	static const pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
+
+	st.lock = init;
+	mods.lock = init;
+	mods.refresh_lock = init;
+}
