@@ -48,7 +48,7 @@ OPS   ?= 100000
 
 EXAMPLES := $(B)/examples/shadow_demo
 
-all: $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
+all: $(B)/libvmacheck.so $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -70,10 +70,18 @@ $(B)/obj/preload/%.o: preload/%.c $(PRELOAD_HDR) $(SHADOW_HDR) | $(B)/obj/preloa
 	$(CC) $(CFLAGS) $(BASEFLAGS) $(PRELOADFLAGS) -c $< -o $@
 $(B)/asan/preload/%.o: preload/%.c $(PRELOAD_HDR) $(SHADOW_HDR) | $(B)/asan/preload
 	$(CC) -O1 -g $(BASEFLAGS) $(PRELOADFLAGS) $(SAN) -c $< -o $@
-$(B)/libvmc-core.a: $(PRELOAD_OBJ)
+$(B)/libvmc-core.a: $(filter-out %/interpose.o %/runtime.o,$(PRELOAD_OBJ))
 	rm -f $@; ar rcs $@ $^
-$(B)/asan/libvmc-core.a: $(PRELOAD_AOBJ)
+$(B)/asan/libvmc-core.a: $(filter-out %/interpose.o %/runtime.o,$(PRELOAD_AOBJ))
 	rm -f $@; ar rcs $@ $^
+
+# The preload: its own objects, the shadow's, libunwind; exports only what
+# preload/exports.map lists.  libvmc-core.a holds the same objects for the
+# unit tests, without interpose.o (whose symbols would replace libc's mmap
+# in every test program).
+$(B)/libvmacheck.so: $(PRELOAD_OBJ) $(SHADOW_OBJ) preload/exports.map
+	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,defs \
+	  -o $@ $(PRELOAD_OBJ) $(SHADOW_OBJ) $(UNWIND_LIBS) -ldl -lpthread
 
 $(B)/libshadow.a: $(SHADOW_OBJ)
 	rm -f $@; ar rcs $@ $^
@@ -82,9 +90,9 @@ $(B)/libshadow-dbg.a: $(SHADOW_DOBJ)
 $(B)/asan/libshadow.a: $(SHADOW_AOBJ)
 	rm -f $@; ar rcs $@ $^
 
-$(B)/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h $(B)/libshadow-dbg.a $(B)/libvmc-core.a | $(B)/tests
+$(B)/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h tests/optest.h $(B)/libshadow-dbg.a $(B)/libvmc-core.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Ipreload -Itests $< -o $@ $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(UNWIND_LIBS) $(CHECK_LIBS)
-$(B)/asan/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h $(B)/asan/libshadow.a $(B)/asan/libvmc-core.a | $(B)/asan/tests
+$(B)/asan/tests/test_%: tests/test_%.c tests/testutil.h tests/harness.h tests/optest.h $(B)/asan/libshadow.a $(B)/asan/libvmc-core.a | $(B)/asan/tests
 	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Ipreload -Itests $< -o $@ $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(UNWIND_LIBS) $(CHECK_LIBS)
 
 # The fuzzer runs against the debug library (validate after every op).

@@ -99,7 +99,6 @@ int shadow_adopt(struct shadow *sh, uint64_t start, uint64_t end,
 		uint64_t ks = i < n ? kv[i].start : end;
 		/* Pages the kernel does not have in [cursor, ks). */
 		if (ks > cursor && vma_range_used(sh, cursor, ks)) {
-			sh->boundary_misses++;
 			region_cut(sh, cursor, ks, SHADOW_PIECE_UNMAPPED, NULL);
 			if (vma_clear_range(sh, cursor, ks, NULL))
 				err = -ENOMEM;
@@ -156,7 +155,9 @@ int shadow_adopt(struct shadow *sh, uint64_t start, uint64_t end,
 				}
 			}
 		}
-		sh->boundary_misses++;
+		/* A boundary the shadow had wrong, not pages it never knew. */
+		if (have)
+			sh->boundary_misses++;
 		if (vma_remove_range(sh, d->start, d->end, NULL)) {
 			vma_free(sh, nv);
 			return -ENOMEM;

@@ -1,0 +1,195 @@
+/*
+ * interpose.c - the symbols libvmacheck.so puts in front of libc's: the
+ * mmap family, performed here with raw system calls so that the shadow
+ * sees them in kernel order, and brk/sbrk/dlopen/dlclose, forwarded to
+ * libc (which keeps state of its own for them) and observed.  Nothing else
+ * lives here: each symbol packs its arguments and calls runtime.c.
+ * Calls that must pass through (tool busy on this thread, not ready) go
+ * straight to the kernel; their result and errno are the kernel's.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+
+#include "runtime.h"
+#include "vmacheck.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Run c traced or raw; set errno as the kernel did (untouched on success)
+ * and return the kernel's result. */
+static int64_t run(struct vmc_call *c, int is_map_tool)
+{
+	int saved = errno;
+	int64_t r;
+	if (vmc_enter()) {
+		r = vmc_do_call(c);
+		vmc_leave();
+	} else {
+		/* libunwind maps its caches with libc's mmap while a hook
+		 * captures a stack: MAP_NORESERVE keeps the kernel from
+		 * merging that tool memory into the program's mappings. */
+		if (c->call == SHADOW_CALL_MMAP && vmc_in_capture() &&
+		    (c->a[3] & (MAP_ANONYMOUS | MAP_TYPE)) ==
+			    (MAP_ANONYMOUS | MAP_PRIVATE))
+			c->a[3] |= MAP_NORESERVE;
+		r = vmc_raw_call(c);
+		if (r >= 0 || c->call != SHADOW_CALL_MMAP)
+			vmc_note_passthrough(c->call == SHADOW_CALL_MMAP &&
+						     r >= 0 ? (uint64_t)r
+							    : c->a[0],
+					     (c->call == SHADOW_CALL_MMAP &&
+					      r >= 0 ? (uint64_t)r : c->a[0]) +
+						     c->a[1],
+					     is_map_tool && r >= 0);
+	}
+	if (r < 0 && r > -4096)
+		errno = (int)-r;
+	else
+		errno = saved;
+	return r;
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
+		  off_t off)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MMAP,
+			      .a = { (uint64_t)addr, len, (uint64_t)prot,
+				     (uint64_t)flags, (uint64_t)fd,
+				     (uint64_t)off } };
+	int64_t r = run(&c, 1);
+	return r < 0 && r > -4096 ? MAP_FAILED : (void *)r;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd,
+		    off_t off) __attribute__((alias("mmap")));
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MUNMAP,
+			      .a = { (uint64_t)addr, len } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	struct vmc_call c = { .call = SHADOW_CALL_MREMAP,
+			      .a = { (uint64_t)old, old_len, new_len,
+				     (uint64_t)flags, (uint64_t)new_addr } };
+	int64_t r = run(&c, 0);
+	return r < 0 && r > -4096 ? MAP_FAILED : (void *)r;
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MPROTECT,
+			      .a = { (uint64_t)addr, len, (uint64_t)prot } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MPROTECT, .sub = VMC_SUB_PKEY,
+			      .a = { (uint64_t)addr, len, (uint64_t)prot,
+				     (uint64_t)pkey } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MADVISE,
+			      .a = { (uint64_t)addr, len, (uint64_t)advice } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT int posix_madvise(void *addr, size_t len, int advice)
+{
+	/* POSIX_MADV_DONTNEED is a no-op in glibc: never MADV_DONTNEED. */
+	if (advice == POSIX_MADV_DONTNEED)
+		return 0;
+	int saved = errno;
+	int r = madvise(addr, len, advice);
+	int e = errno;
+	errno = saved;
+	return r ? e : 0;
+}
+
+EXPORT int mlock(const void *addr, size_t len)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MLOCK, .sub = VMC_SUB_MLOCK2,
+			      .a = { (uint64_t)addr, len, 0 } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MLOCK, .sub = VMC_SUB_MLOCK2,
+			      .a = { (uint64_t)addr, len, flags } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT int munlock(const void *addr, size_t len)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MUNLOCK,
+			      .a = { (uint64_t)addr, len } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT int mlockall(int flags)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MLOCK,
+			      .sub = VMC_SUB_MLOCKALL,
+			      .a = { (uint64_t)flags } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT int munlockall(void)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_MUNLOCK,
+			      .sub = VMC_SUB_MUNLOCKALL };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+/* dlopen/dlclose: libc's, then a check that absorbs the new images. */
+EXPORT void *dlopen(const char *file, int mode)
+{
+	static void *(*real)(const char *, int);
+	if (!real)
+		real = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+	void *h = real ? real(file, mode) : NULL;
+	int saved = errno;
+	if (h && vmc_enter()) {
+		vmc_after_dl();
+		vmc_leave();
+	}
+	errno = saved;
+	return h;
+}
+
+EXPORT int dlclose(void *handle)
+{
+	static int (*real)(void *);
+	if (!real)
+		real = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+	int r = real ? real(handle) : -1;
+	int saved = errno;
+	if (r == 0 && vmc_enter()) {
+		vmc_after_dl();
+		vmc_leave();
+	}
+	errno = saved;
+	return r;
+}
+
+/* include/vmacheck.h */
+EXPORT int vmc_check_now(void) { return vmc_rt_check_now(); }
+EXPORT int vmc_dump_maps(int fd) { return vmc_rt_dump_maps(fd); }
+EXPORT int vmc_enabled(void) { return vmc_rt_enabled(); }

@@ -1,0 +1,1056 @@
+/*
+ * runtime.c - the state of libvmacheck.so: lazy init, the lock, the hooks'
+ * common path, checks against the kernel, fork handling, and the
+ * per-process result at exit.
+ *
+ * One hook, in order (DESIGN.md "Data flow"): the thread's re-entry guard
+ * (vmc_enter) -> the call's stack -> the lock -> the raw system call ->
+ * the same call applied to the shadow, which predicts the kernel's result:
+ * a different result is a divergence, and the span is checked against the
+ * kernel and adopted -> the journal -> unlock -> the kernel's result, with
+ * errno exactly as the kernel set it (or untouched on success).
+ *
+ * Memory: the arena only.  System calls: raw (shadow/rawsys.h), except
+ * what libunwind and dl_iterate_phdr do inside stack.c, under the guard.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "diff.h"
+#include "kview.h"
+#include "rawsys.h"
+#include "runtime.h"
+
+extern char **environ;
+
+enum { ST_UNINIT = 0, ST_INITIALIZING, ST_READY, ST_DISABLED };
+
+/* A finding kept until the result is written (issue 4 adds the rest). */
+struct vmc_finding {
+	uint8_t kind;              /* enum vmc_finding_kind */
+	uint64_t addr, len;
+	uint32_t flags;            /* SV_* of the pages concerned */
+	uint32_t stack_created, stack_operation;
+	uint32_t count;
+	char message[160];
+};
+
+enum vmc_finding_kind {
+	VMC_F_SHADOW_DIVERGENCE = 1,
+	VMC_F_UNTRACKED_CHANGE,
+};
+
+static const char *const finding_kind_name[] = {
+	[VMC_F_SHADOW_DIVERGENCE] = "shadow-divergence",
+	[VMC_F_UNTRACKED_CHANGE] = "untracked-change",
+};
+
+#define MAX_FINDINGS 4096
+#define TOOL_RANGES 256
+
+static struct {
+	volatile int state;
+	pthread_mutex_t lock;
+	struct vmc_options opt;
+	struct shadow sh;
+	int maps_fd;
+	pid_t pid, ppid;
+	/* kernel view buffers, grown in the arena */
+	struct kview kv;
+	struct kview_entry *kv_ent;
+	size_t kv_cap;
+	char *kv_names;
+	char *iobuf;
+	/* statistics (DESIGN.md "stats") */
+	uint64_t calls[SHADOW_CALL_SCAN + 1], failed[SHADOW_CALL_SCAN + 1];
+	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
+	uint64_t peak_mapped_bytes;
+	uint64_t since_check;
+	bool need_resync;
+	/* mappings made by the tool's own helpers (libunwind) */
+	uint64_t tool_start[TOOL_RANGES], tool_end[TOOL_RANGES];
+	unsigned ntool;
+	/* findings */
+	struct vmc_finding *findings;
+	unsigned nfindings, dropped_findings;
+	bool exiting;
+} rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1 };
+
+static __thread int in_hook __attribute__((tls_model("initial-exec")));
+
+/* ---- small raw helpers ---------------------------------------------- */
+
+static long read_small_file(const char *path, char *buf, size_t cap)
+{
+	int fd = rawsys_open(path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	long n = 0;
+	while ((size_t)n < cap - 1) {
+		long r = rawsys_read(fd, buf + n, cap - 1 - (size_t)n);
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	rawsys_close(fd);
+	buf[n] = 0;
+	return n;
+}
+
+static uint64_t parse_u64(const char *s)
+{
+	uint64_t v = 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	while (*s >= '0' && *s <= '9')
+		v = v * 10 + (uint64_t)(*s++ - '0');
+	return v;
+}
+
+static uint64_t read_sysctl_u64(const char *path, uint64_t dflt)
+{
+	char buf[64];
+	return read_small_file(path, buf, sizeof(buf)) > 0 ? parse_u64(buf)
+							   : dflt;
+}
+
+/* Environment facts the shadow's rules depend on. */
+static void env_from_kernel(struct shadow_env *env)
+{
+	char buf[256];
+	shadow_env_default(env);
+	env->max_map_count = (uint32_t)read_sysctl_u64(
+		"/proc/sys/vm/max_map_count", env->max_map_count);
+	env->overcommit = (int)read_sysctl_u64("/proc/sys/vm/overcommit_memory",
+					       0);
+	env->mmap_min_addr = read_sysctl_u64("/proc/sys/vm/mmap_min_addr",
+					     env->mmap_min_addr);
+	if (read_small_file("/sys/kernel/mm/transparent_hugepage/enabled", buf,
+			    sizeof(buf)) > 0)
+		env->thp_anon = strstr(buf, "[always]") ? 2
+				: strstr(buf, "[madvise]") ? 1 : 0;
+	struct rlimit rl;
+	if (rawsys6(SYS_prlimit64, 0, RLIMIT_STACK, 0, (long)&rl, 0, 0) == 0)
+		env->stack_rlimit = rl.rlim_cur;
+	struct { char s[6][65]; } un;
+	if (rawsys3(SYS_uname, (long)&un, 0, 0) == 0) {
+		const char *r = un.s[2];
+		unsigned a = 0, b = 0;
+		while (*r >= '0' && *r <= '9')
+			a = a * 10 + (unsigned)(*r++ - '0');
+		if (*r == '.')
+			r++;
+		while (*r >= '0' && *r <= '9')
+			b = b * 10 + (unsigned)(*r++ - '0');
+		env->kernel_version = (a << 16) | (b << 8);
+	}
+}
+
+/* ---- the kernel view ------------------------------------------------- */
+
+/* Read [start, end) of the kernel's view into rt.kv, growing the buffers
+ * when the view did not fit.  Caller holds the lock. */
+static int read_kernel(uint64_t start, uint64_t end)
+{
+	for (;;) {
+		if (!rt.kv_ent) {
+			size_t cap = rt.kv_cap ? rt.kv_cap : 4096;
+			rt.kv_ent = vmc_arena_alloc(cap * sizeof(*rt.kv_ent));
+			rt.kv_names = vmc_arena_alloc(cap * 64);
+			if (!rt.kv_ent || !rt.kv_names)
+				return -ENOMEM;
+			rt.kv_cap = cap;
+			uint8_t method = rt.kv.method;
+			kview_init(&rt.kv, rt.kv_ent, cap, rt.kv_names, cap * 64);
+			rt.kv.method = method;
+		}
+		int r = kview_read(&rt.kv, rt.maps_fd, start, end, rt.iobuf,
+				   65536);
+		if (r)
+			return r;
+		if (!rt.kv.truncated)
+			return 0;
+		vmc_arena_free(rt.kv_ent, rt.kv_cap * sizeof(*rt.kv_ent));
+		vmc_arena_free(rt.kv_names, rt.kv_cap * 64);
+		rt.kv_ent = NULL;
+		rt.kv_cap *= 2;
+	}
+}
+
+static bool is_tool_range(uint64_t start, uint64_t end)
+{
+	if (vmc_arena_owns(start, end - start))
+		return true;
+	for (unsigned i = 0; i < rt.ntool; i++)
+		if (rt.tool_start[i] < end && start < rt.tool_end[i])
+			return true;
+	return false;
+}
+
+/* ---- findings -------------------------------------------------------- */
+
+static void add_finding(uint8_t kind, uint64_t addr, uint64_t len,
+			uint32_t flags, uint32_t created, uint32_t operation,
+			const char *msg)
+{
+	/* Same kind and stacks: one finding with a count. */
+	for (unsigned i = 0; i < rt.nfindings; i++) {
+		struct vmc_finding *f = &rt.findings[i];
+		if (f->kind == kind && f->stack_created == created &&
+		    f->stack_operation == operation) {
+			f->count++;
+			return;
+		}
+	}
+	if (!rt.findings || rt.nfindings >= MAX_FINDINGS) {
+		rt.dropped_findings++;
+		return;
+	}
+	struct vmc_finding *f = &rt.findings[rt.nfindings++];
+	*f = (struct vmc_finding){ .kind = kind, .addr = addr, .len = len,
+				   .flags = flags, .stack_created = created,
+				   .stack_operation = operation, .count = 1 };
+	size_t n = strlen(msg);
+	if (n >= sizeof(f->message))
+		n = sizeof(f->message) - 1;
+	memcpy(f->message, msg, n);
+	f->message[n] = 0;
+	char buf[512];
+	struct jsonw w;
+	jsonw_init(&w, buf, sizeof(buf));
+	jsonw_obj_begin(&w);
+	jsonw_key(&w, "kind");
+	jsonw_str(&w, finding_kind_name[kind]);
+	jsonw_key(&w, "addr");
+	jsonw_hex(&w, addr);
+	jsonw_key(&w, "len");
+	jsonw_u64(&w, len);
+	jsonw_key(&w, "message");
+	jsonw_str(&w, f->message);
+	jsonw_obj_end(&w);
+	if (!w.overflow)
+		vmc_journal_append(VMC_JREC_FINDING, buf, (uint32_t)w.len);
+}
+
+/* ---- checks ---------------------------------------------------------- */
+
+/* Compare [start, end) with the kernel; differences on pages the shadow
+ * tracked are findings of `kind`; then adopt the kernel's view, pages
+ * nobody intercepted becoming foreign (or tool) mappings.  Caller holds
+ * the lock.  Returns the number of coverage/attribute differences. */
+struct span_sum {
+	int tracked;               /* differences on tracked pages */
+	int unknown;               /* kernel pages the shadow did not know */
+};
+
+/* kind 0: count, report nothing (the caller classifies). */
+static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
+				  uint32_t op_stack)
+{
+	struct span_sum sum = { 0, 0 };
+	if (read_kernel(start, end))
+		return sum;
+	struct diff_item items[32];
+	struct diff_result res = { .items = items, .cap = 32 };
+	shadow_diff(&rt.sh, &rt.kv, start, end, &res);
+	rt.checks++;
+	sum.unknown = (int)res.count[DIFF_UNKNOWN_TO_SHADOW];
+	for (uint32_t i = 0; i < res.n; i++) {
+		struct diff_item *it = &items[i];
+		if (it->kind == DIFF_BOUNDARY)
+			continue;
+		struct shadow_region *r = shadow_region_find_next(&rt.sh,
+								  it->start);
+		bool tracked = r && r->start < it->end &&
+			       r->origin == SHADOW_ORIGIN_TRACKED;
+		if (it->kind == DIFF_UNKNOWN_TO_SHADOW || !tracked)
+			continue; /* absorbed below */
+		sum.tracked++;
+		if (!kind)
+			continue;
+		rt.divergences++;
+		char msg[160];
+		const char *what = kind == VMC_F_UNTRACKED_CHANGE
+			? "tracked pages changed behind the tool's back: "
+			: "shadow and kernel disagree after a call: ";
+		size_t n = strlen(what);
+		memcpy(msg, what, n);
+		const char *d = it->kind == DIFF_MISSING_IN_KERNEL
+			? "unmapped in the kernel"
+			: "attributes differ, kernel prot ";
+		memcpy(msg + n, d, strlen(d));
+		n += strlen(d);
+		if (it->kind == DIFF_ATTR) {
+			msg[n++] = it->kernel_flags & SV_READ ? 'r' : '-';
+			msg[n++] = it->kernel_flags & SV_WRITE ? 'w' : '-';
+			msg[n++] = it->kernel_flags & SV_EXEC ? 'x' : '-';
+			msg[n++] = it->kernel_flags & SV_MAYSHARE ? 's' : 'p';
+			memcpy(msg + n, " shadow ", 8);
+			n += 8;
+			msg[n++] = it->shadow_flags & SV_READ ? 'r' : '-';
+			msg[n++] = it->shadow_flags & SV_WRITE ? 'w' : '-';
+			msg[n++] = it->shadow_flags & SV_EXEC ? 'x' : '-';
+			msg[n++] = it->shadow_flags & SV_MAYSHARE ? 's' : 'p';
+		}
+		msg[n] = 0;
+		add_finding(kind, it->start, it->end - it->start,
+			    it->shadow_flags, r->stack_id, op_stack, msg);
+	}
+	/* Adopt: unknown pages become foreign, or tool when they are ours. */
+	for (size_t k = 0; k < rt.kv.n; k++) {
+		const struct kview_entry *e = &rt.kv.v[k];
+		if (e->end <= start || e->start >= end)
+			continue;
+		uint64_t s = e->start > start ? e->start : start;
+		uint64_t t = e->end < end ? e->end : end;
+		struct shadow_vma *sv = shadow_find_next(&rt.sh, s);
+		if ((!sv || sv->start >= t) &&
+		    is_tool_range(s, t)) {
+			struct shadow_vma_desc d;
+			diff_desc_from_entry(&rt.kv, e, &d);
+			shadow_absorb(&rt.sh, &d, SHADOW_ORIGIN_TOOL, 0);
+		}
+	}
+	shadow_diff_adopt(&rt.sh, &rt.kv, start, end, SHADOW_ORIGIN_FOREIGN);
+	return sum;
+}
+
+static size_t fmt_i64(char *p, int64_t v);
+
+/* /proc/self/status against the shadow's mm counters. */
+static void check_counters(void)
+{
+	char buf[4096];
+	if (read_small_file("/proc/self/status", buf, sizeof(buf)) <= 0)
+		return;
+	const char *p = strstr(buf, "VmSize:");
+	if (!p)
+		return;
+	uint64_t vmsize_kb = parse_u64(p + 7);
+	uint64_t shadow_kb = rt.sh.c.total_vm * 4;
+	if (vmsize_kb != shadow_kb) {
+		/* Other threads map without the lock (glibc's malloc): look
+		 * again before calling it a disagreement. */
+		check_span(0, UINT64_MAX, 0, 0);
+		if (read_small_file("/proc/self/status", buf, sizeof(buf)) <= 0 ||
+		    !(p = strstr(buf, "VmSize:")))
+			return;
+		vmsize_kb = parse_u64(p + 7);
+		shadow_kb = rt.sh.c.total_vm * 4;
+	}
+	if (vmsize_kb != shadow_kb) {
+		rt.divergences++;
+		char msg[160];
+		const char *a = "VmSize in /proc/self/status (kB): ";
+		size_t n = strlen(a);
+		memcpy(msg, a, n);
+		n += fmt_i64(msg + n, (int64_t)vmsize_kb);
+		memcpy(msg + n, ", the shadow's total_vm: ", 25);
+		n += 25;
+		n += fmt_i64(msg + n, (int64_t)shadow_kb);
+		msg[n] = 0;
+		add_finding(VMC_F_SHADOW_DIVERGENCE, 0, 0, 0, 0, 0, msg);
+	}
+}
+
+static void check_full(uint8_t kind)
+{
+	check_span(0, UINT64_MAX, kind, 0);
+	if (kind)
+		check_counters();
+	rt.since_check = 0;
+	rt.need_resync = false;
+}
+
+/* ---- init -------------------------------------------------------------- */
+
+/* fork: every lock of the tool is taken before (in the order the hooks
+ * take them: stacks, then the runtime, the journal, the arena), so that
+ * the child copies consistent state; the parent releases them, the child
+ * re-initialises them and opens its own journal and maps file. */
+static __thread int fork_locked __attribute__((tls_model("initial-exec")));
+
+static void atfork_prepare(void)
+{
+	/* A fork from a signal handler that interrupted a hook on this
+	 * thread: taking the locks would deadlock; the child resyncs. */
+	fork_locked = rt.state == ST_READY && !in_hook;
+	if (!fork_locked)
+		return;
+	in_hook++;
+	vmc_stack_atfork_prepare();
+	pthread_mutex_lock(&rt.lock);
+	vmc_journal_atfork_prepare();
+	vmc_arena_atfork_prepare();
+}
+
+static void atfork_parent(void)
+{
+	if (!fork_locked)
+		return;
+	vmc_arena_atfork_parent();
+	vmc_journal_atfork_parent();
+	pthread_mutex_unlock(&rt.lock);
+	vmc_stack_atfork_parent();
+	in_hook--;
+}
+
+static void atfork_child(void)
+{
+	if (rt.state != ST_READY)
+		return;
+	vmc_arena_atfork_child();
+	vmc_stack_atfork_child();
+	pthread_mutex_init(&rt.lock, NULL);
+	if (fork_locked) {
+		vmc_journal_atfork_parent();
+		in_hook--;
+	}
+	rt.ppid = rt.pid;
+	rt.pid = rawsys_getpid();
+	if (rt.maps_fd >= 0)
+		rawsys_close(rt.maps_fd);
+	rt.maps_fd = kview_open_maps();
+	vmc_journal_reopen_child(rt.opt.out_dir, rt.pid, rt.ppid);
+	rt.nfindings = 0;
+	for (unsigned i = 0; i <= SHADOW_CALL_SCAN; i++)
+		rt.calls[i] = rt.failed[i] = 0;
+	rt.need_resync = true;
+}
+
+static void seed_baseline(void)
+{
+	if (read_kernel(0, UINT64_MAX))
+		return;
+	for (size_t k = 0; k < rt.kv.n; k++) {
+		const struct kview_entry *e = &rt.kv.v[k];
+		if (e->name_kind == SHADOW_NAME_VSYSCALL)
+			continue; /* not a VMA of the mm */
+		struct shadow_vma_desc d;
+		diff_desc_from_entry(&rt.kv, e, &d);
+		shadow_absorb(&rt.sh, &d,
+			      is_tool_range(e->start, e->end)
+				      ? SHADOW_ORIGIN_TOOL
+				      : SHADOW_ORIGIN_BASELINE, 0);
+	}
+}
+
+static void write_process_record(void)
+{
+	char buf[8192], cmd[4096];
+	struct jsonw w;
+	jsonw_init(&w, buf, sizeof(buf));
+	jsonw_obj_begin(&w);
+	char exe[PATH_MAX];
+	long n = rawsys6(SYS_readlink, (long)"/proc/self/exe", (long)exe,
+			 sizeof(exe) - 1, 0, 0, 0);
+	exe[n > 0 ? n : 0] = 0;
+	jsonw_key(&w, "exe");
+	jsonw_str(&w, exe);
+	jsonw_key(&w, "argv");
+	jsonw_arr_begin(&w);
+	long len = read_small_file("/proc/self/cmdline", cmd, sizeof(cmd));
+	for (long i = 0; i < len;) {
+		jsonw_str(&w, cmd + i);
+		i += (long)strlen(cmd + i) + 1;
+	}
+	jsonw_arr_end(&w);
+	jsonw_key(&w, "pid");
+	jsonw_u64(&w, (uint64_t)rt.pid);
+	jsonw_key(&w, "ppid");
+	jsonw_u64(&w, (uint64_t)rt.ppid);
+	jsonw_obj_end(&w);
+	if (!w.overflow)
+		vmc_journal_append(VMC_JREC_PROCESS, buf, (uint32_t)w.len);
+}
+
+static void do_init(void)
+{
+	char err[256];
+	vmc_options_default(&rt.opt);
+	const char *s = vmc_env_get(environ, "VMACHECK_OPTIONS");
+	if (s && vmc_options_parse(s, &rt.opt, err, sizeof(err))) {
+		vmc_say(err);
+		vmc_say("the program runs unchecked");
+		rt.state = ST_DISABLED;
+		return;
+	}
+	struct shadow_env env;
+	env_from_kernel(&env);
+	shadow_init(&rt.sh, &vmc_shadow_allocator, &env);
+	rt.pid = rawsys_getpid();
+	rt.ppid = (pid_t)rawsys3(SYS_getppid, 0, 0, 0);
+	rt.maps_fd = kview_open_maps();
+	rt.iobuf = vmc_arena_alloc(65536);
+	rt.findings = vmc_arena_calloc(MAX_FINDINGS, sizeof(*rt.findings));
+	if (rt.maps_fd < 0 || !rt.iobuf || !rt.findings) {
+		vmc_say("cannot read /proc/self/maps: the program runs "
+			"unchecked");
+		rt.state = ST_DISABLED;
+		return;
+	}
+	vmc_stack_init(rt.opt.stack_depth);
+	vmc_modules_refresh();
+	if (vmc_journal_open(rt.opt.out_dir, rt.pid, rt.ppid))
+		vmc_say("cannot open the journal in the output directory; "
+			"results go to the result file only");
+	write_process_record();
+	seed_baseline();
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	rt.state = ST_READY;
+}
+
+int vmc_enter(void)
+{
+	if (in_hook)
+		return 0;
+	if (rt.state != ST_READY) {
+		if (rt.state != ST_UNINIT)
+			return 0;
+		in_hook++;
+		if (__sync_bool_compare_and_swap(&rt.state, ST_UNINIT,
+						 ST_INITIALIZING))
+			do_init();
+		in_hook--;
+		if (rt.state != ST_READY)
+			return 0;
+	}
+	in_hook++;
+	return 1;
+}
+
+void vmc_leave(void)
+{
+	in_hook--;
+}
+
+void vmc_note_passthrough(uint64_t start, uint64_t end, int is_tool)
+{
+	__atomic_add_fetch(&rt.passthrough, 1, __ATOMIC_RELAXED);
+	if (is_tool && rt.ntool < TOOL_RANGES) {
+		unsigned i = __atomic_fetch_add(&rt.ntool, 1, __ATOMIC_RELAXED);
+		if (i < TOOL_RANGES) {
+			rt.tool_start[i] = start;
+			rt.tool_end[i] = end;
+		}
+	}
+	rt.need_resync = true;
+}
+
+__attribute__((constructor)) static void vmc_constructor(void)
+{
+	if (vmc_enter())
+		vmc_leave();
+}
+
+/* ---- the calls --------------------------------------------------------- */
+
+int64_t vmc_raw_call(struct vmc_call *c)
+{
+	long r;
+	switch (c->call) {
+	case SHADOW_CALL_MMAP:
+		r = rawsys_mmap((void *)c->a[0], c->a[1], (int)c->a[2],
+				(int)c->a[3], (int)c->a[4], c->a[5]);
+		break;
+	case SHADOW_CALL_MUNMAP:
+		r = rawsys_munmap((void *)c->a[0], c->a[1]);
+		break;
+	case SHADOW_CALL_MREMAP:
+		r = rawsys6(SYS_mremap, (long)c->a[0], (long)c->a[1],
+			    (long)c->a[2], (long)c->a[3], (long)c->a[4], 0);
+		break;
+	case SHADOW_CALL_MPROTECT:
+		r = c->sub == VMC_SUB_PKEY
+			    ? rawsys6(SYS_pkey_mprotect, (long)c->a[0],
+				      (long)c->a[1], (long)c->a[2],
+				      (long)c->a[3], 0, 0)
+			    : rawsys_mprotect((void *)c->a[0], c->a[1],
+					      (int)c->a[2]);
+		break;
+	case SHADOW_CALL_MADVISE:
+		r = rawsys_madvise((void *)c->a[0], c->a[1], (int)c->a[2]);
+		break;
+	case SHADOW_CALL_MLOCK:
+		r = c->sub == VMC_SUB_MLOCKALL
+			    ? rawsys3(SYS_mlockall, (long)c->a[0], 0, 0)
+			    : rawsys3(SYS_mlock2, (long)c->a[0], (long)c->a[1],
+				      (long)c->a[2]);
+		break;
+	case SHADOW_CALL_MUNLOCK:
+		r = c->sub == VMC_SUB_MUNLOCKALL
+			    ? rawsys3(SYS_munlockall, 0, 0, 0)
+			    : rawsys3(SYS_munlock, (long)c->a[0],
+				      (long)c->a[1], 0);
+		break;
+	default:
+		r = -ENOSYS;
+	}
+	c->ret = r;
+	return r;
+}
+
+/* What the shadow needs to know about the fd of a file mapping. */
+static void file_facts(int fd, struct shadow_file *f)
+{
+	struct stat st;
+	memset(f, 0, sizeof(*f));
+	if (rawsys3(SYS_fstat, fd, (long)&st, 0) != 0)
+		return;
+	long fl = rawsys3(SYS_fcntl, fd, F_GETFL, 0);
+	if (fl < 0)
+		return;
+	f->valid = true;
+	f->readable = (fl & O_ACCMODE) != O_WRONLY;
+	f->writable = (fl & O_ACCMODE) != O_RDONLY;
+	f->append = fl & O_APPEND;
+	f->regular = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+	f->can_mmap = true;  /* the kernel tells: a refusal is its errno */
+	f->dev = (major(st.st_dev) << 20) | minor(st.st_dev);
+	f->ino = st.st_ino;
+	f->size = (uint64_t)st.st_size;
+	/* The open file description cannot be seen; the fd number with the
+	 * inode is a good proxy (mmaps through one fd share it). */
+	uint64_t h = st.st_ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)fd;
+	f->file_id = (uint32_t)(h >> 33) | 1u;
+	if (f->file_id == SHADOW_FILE_UNKNOWN)
+		f->file_id = 1;
+}
+
+/* Apply c to the shadow; returns its prediction. */
+static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
+			    struct shadow_change *rec)
+{
+	switch (c->call) {
+	case SHADOW_CALL_MMAP: {
+		struct shadow_file f;
+		bool anon = c->a[3] & MAP_ANONYMOUS;
+		if (!anon)
+			file_facts((int)c->a[4], &f);
+		struct shadow_map_args m = {
+			.addr = c->a[0], .len = c->a[1], .prot = (int)c->a[2],
+			.flags = (int)c->a[3], .off = c->a[5],
+			.file = anon ? NULL : &f,
+			.result = c->ret >= 0 ? (uint64_t)c->ret : 0,
+			.stack_id = stack, .origin = SHADOW_ORIGIN_TRACKED,
+		};
+		int64_t p = shadow_map(&rt.sh, &m, rec);
+		/* Facts only the kernel knows (no such device, a pool of
+		 * huge pages) make the shadow's success a guess. */
+		if (c->ret < 0 && p >= 0 && rec->uncertain)
+			return c->ret;
+		if (c->ret == -ENODEV && p >= 0)
+			return c->ret;
+		return p;
+	}
+	case SHADOW_CALL_MUNMAP:
+		return shadow_unmap(&rt.sh, c->a[0], c->a[1], rec);
+	case SHADOW_CALL_MREMAP: {
+		struct shadow_remap_args r = {
+			.old_addr = c->a[0], .old_len = c->a[1],
+			.new_len = c->a[2], .flags = (int)c->a[3],
+			.new_addr = c->a[4],
+			.result = c->ret >= 0 ? (uint64_t)c->ret : 0,
+			.stack_id = stack,
+		};
+		return shadow_remap(&rt.sh, &r, rec);
+	}
+	case SHADOW_CALL_MPROTECT:
+		return shadow_protect(&rt.sh, c->a[0], c->a[1], (int)c->a[2],
+				      rec);
+	case SHADOW_CALL_MADVISE:
+		return shadow_advise(&rt.sh, c->a[0], c->a[1], (int)c->a[2],
+				     rec);
+	case SHADOW_CALL_MLOCK:
+		if (c->sub == VMC_SUB_MLOCKALL)
+			return shadow_lockall(&rt.sh, (int)c->a[0], rec);
+		return shadow_lock(&rt.sh, c->a[0], c->a[1], (int)c->a[2], rec);
+	case SHADOW_CALL_MUNLOCK:
+		if (c->sub == VMC_SUB_MUNLOCKALL)
+			return shadow_unlockall(&rt.sh, rec);
+		return shadow_unlock(&rt.sh, c->a[0], c->a[1], rec);
+	}
+	return c->ret;
+}
+
+static const char *const call_name_tab[] = {
+	[SHADOW_CALL_MMAP] = "mmap", [SHADOW_CALL_MUNMAP] = "munmap",
+	[SHADOW_CALL_MREMAP] = "mremap", [SHADOW_CALL_MPROTECT] = "mprotect",
+	[SHADOW_CALL_MADVISE] = "madvise", [SHADOW_CALL_MLOCK] = "mlock",
+	[SHADOW_CALL_MUNLOCK] = "munlock", [SHADOW_CALL_BRK] = "brk",
+};
+
+static size_t fmt_i64(char *p, int64_t v)
+{
+	char t[24];
+	int k = 0;
+	size_t n = 0;
+	uint64_t u = (uint64_t)v;
+	if (v < 0) {
+		p[n++] = '-';
+		u = (uint64_t)-v;
+	}
+	do
+		t[k++] = (char)('0' + u % 10);
+	while ((u /= 10));
+	while (k)
+		p[n++] = t[--k];
+	return n;
+}
+
+static void journal_call(const struct vmc_call *c, uint32_t stack, int err)
+{
+	struct vmc_jcall j = {
+		.serial = rt.sh.serial, .result = c->ret, .err = err,
+		.call = c->call, .stack_id = stack,
+		.tid = (uint32_t)rawsys3(SYS_gettid, 0, 0, 0),
+	};
+	for (int i = 0; i < 6; i++)
+		j.args[i] = c->a[i];
+	vmc_journal_append(VMC_JREC_CALL, &j, sizeof(j));
+}
+
+static __thread int in_capture __attribute__((tls_model("initial-exec")));
+
+int vmc_in_capture(void)
+{
+	return in_capture;
+}
+
+int64_t vmc_do_call(struct vmc_call *c)
+{
+	in_capture = 1;
+	uint32_t stack = vmc_stack_capture(2);
+	in_capture = 0;
+	struct shadow_change rec;
+	pthread_mutex_lock(&rt.lock);
+	if (rt.need_resync)
+		check_full(VMC_F_UNTRACKED_CHANGE);
+	if (rt.opt.check == VMC_CHECK_CALL && c->call != SHADOW_CALL_MLOCK &&
+	    c->call != SHADOW_CALL_MUNLOCK) {
+		/* Before: catch changes made behind the tool's back. */
+		uint64_t s = c->a[0] & ~4095ull, e = s + c->a[1] + 8192;
+		check_span(s > 4096 ? s - 4096 : s, e, VMC_F_UNTRACKED_CHANGE,
+			   stack);
+	}
+	vmc_raw_call(c);
+	int64_t predicted = shadow_apply(c, stack, &rec);
+	int kerr = c->ret < 0 ? (int)-c->ret : 0;
+	rt.calls[c->call]++;
+	if (kerr)
+		rt.failed[c->call]++;
+	bool mismatch = predicted != c->ret;
+	/* The span the call touched, with where the kernel put the pages. */
+	uint64_t s = rec.span_start, e = rec.span_end;
+	if ((c->call == SHADOW_CALL_MMAP || c->call == SHADOW_CALL_MREMAP) &&
+	    c->ret >= 0) {
+		uint64_t len = c->call == SHADOW_CALL_MMAP ? c->a[1] : c->a[2];
+		if ((uint64_t)c->ret < s)
+			s = (uint64_t)c->ret;
+		if ((uint64_t)c->ret + len > e)
+			e = (uint64_t)c->ret + len;
+	}
+	s = s > 4096 ? (s & ~4095ull) - 4096 : 0;
+	e = (e + 8191) & ~4095ull;
+	struct span_sum sum = { 0, 0 };
+	if (mismatch || rec.uncertain || rt.opt.check == VMC_CHECK_CALL) {
+		/* After: adopt what the kernel did.  A difference is the
+		 * model's fault only where the shadow knew every page. */
+		if (e <= s || e - s > (1ull << 40))
+			check_full(0);
+		else
+			sum = check_span(s, e, 0, stack);
+	}
+	bool explained = sum.unknown > 0;
+	if (mismatch && explained) {
+		/* Pages the shadow never saw (glibc's own mappings, a raw
+		 * syscall) changed the outcome: resync the whole space. */
+		rt.resyncs++;
+		check_full(0);
+	} else if (mismatch) {
+		rt.errno_mismatches++;
+		char msg[160];
+		struct jsonw w; /* only to format numbers */
+		(void)w;
+		size_t n = 0;
+		const char *pre = "the shadow predicted another result for ";
+		memcpy(msg, pre, strlen(pre));
+		n = strlen(pre);
+		const char *cn = c->call < sizeof(call_name_tab) /
+						   sizeof(call_name_tab[0])
+					 ? call_name_tab[c->call]
+					 : "?";
+		memcpy(msg + n, cn, strlen(cn));
+		n += strlen(cn);
+		msg[n++] = ':';
+		msg[n++] = ' ';
+		n += fmt_i64(msg + n, c->ret);
+		memcpy(msg + n, " vs ", 4);
+		n += 4;
+		n += fmt_i64(msg + n, predicted);
+		msg[n] = 0;
+		add_finding(VMC_F_SHADOW_DIVERGENCE, c->a[0], c->a[1], 0, 0,
+			    stack, msg);
+		rt.divergences++;
+	} else if (sum.tracked && !explained) {
+		rt.divergences++;
+		add_finding(VMC_F_SHADOW_DIVERGENCE, s, e - s, 0, 0, stack,
+			    "the shadow and the kernel disagree on tracked "
+			    "pages after an intercepted call");
+	}
+	uint64_t mapped = rt.sh.c.total_vm << 12;
+	if (mapped > rt.peak_mapped_bytes)
+		rt.peak_mapped_bytes = mapped;
+	if (rt.opt.check == VMC_CHECK_EVERY &&
+	    ++rt.since_check >= rt.opt.check_every) {
+		/* Stretch the period with the map size so that checks stay
+		 * a small share of the time spent in calls. */
+		uint64_t every = rt.opt.check_every;
+		if (rt.sh.c.map_count > every)
+			every = rt.sh.c.map_count;
+		if (rt.since_check >= every)
+			check_full(VMC_F_UNTRACKED_CHANGE);
+	}
+	journal_call(c, stack, kerr);
+	pthread_mutex_unlock(&rt.lock);
+	return c->ret;
+}
+
+void vmc_after_dl(void)
+{
+	vmc_modules_refresh();
+	pthread_mutex_lock(&rt.lock);
+	check_full(VMC_F_UNTRACKED_CHANGE);
+	pthread_mutex_unlock(&rt.lock);
+}
+
+/* ---- the result ------------------------------------------------------- */
+
+static const char *const call_name[] = {
+	[SHADOW_CALL_MMAP] = "mmap", [SHADOW_CALL_MUNMAP] = "munmap",
+	[SHADOW_CALL_MREMAP] = "mremap", [SHADOW_CALL_MPROTECT] = "mprotect",
+	[SHADOW_CALL_MADVISE] = "madvise", [SHADOW_CALL_MLOCK] = "mlock",
+	[SHADOW_CALL_MUNLOCK] = "munlock", [SHADOW_CALL_BRK] = "brk",
+};
+
+static void write_stats(struct jsonw *w)
+{
+	jsonw_obj_begin(w);
+	jsonw_key(w, "calls");
+	jsonw_obj_begin(w);
+	for (unsigned i = 1; i < sizeof(call_name) / sizeof(call_name[0]); i++) {
+		jsonw_key(w, call_name[i]);
+		jsonw_u64(w, rt.calls[i]);
+	}
+	jsonw_obj_end(w);
+	jsonw_key(w, "failed_calls");
+	jsonw_obj_begin(w);
+	for (unsigned i = 1; i < sizeof(call_name) / sizeof(call_name[0]); i++) {
+		jsonw_key(w, call_name[i]);
+		jsonw_u64(w, rt.failed[i]);
+	}
+	jsonw_obj_end(w);
+	jsonw_key(w, "peak_vmas");
+	jsonw_u64(w, rt.sh.c.peak_map_count);
+	jsonw_key(w, "peak_mapped_bytes");
+	jsonw_u64(w, rt.peak_mapped_bytes);
+	jsonw_key(w, "checks");
+	jsonw_u64(w, rt.checks);
+	jsonw_key(w, "divergences");
+	jsonw_u64(w, rt.divergences);
+	jsonw_key(w, "errno_mismatches");
+	jsonw_u64(w, rt.errno_mismatches);
+	jsonw_key(w, "boundary_misses");
+	jsonw_u64(w, rt.sh.boundary_misses);
+	jsonw_key(w, "resyncs");
+	jsonw_u64(w, rt.resyncs);
+	jsonw_key(w, "passthrough_calls");
+	jsonw_u64(w, rt.passthrough);
+	jsonw_obj_end(w);
+}
+
+static void write_result(const char *ended, int status)
+{
+	size_t cap = 1u << 20;
+	char *buf = vmc_arena_alloc(cap);
+	if (!buf)
+		return;
+	struct jsonw w;
+	jsonw_init(&w, buf, cap);
+	jsonw_obj_begin(&w);
+	jsonw_key(&w, "tool");
+	jsonw_str(&w, "vmacheck");
+	jsonw_key(&w, "version");
+	jsonw_str(&w, "0.1.0");
+	jsonw_key(&w, "pid");
+	jsonw_u64(&w, (uint64_t)rt.pid);
+	jsonw_key(&w, "ppid");
+	jsonw_u64(&w, (uint64_t)rt.ppid);
+	char exe[PATH_MAX];
+	long n = rawsys6(SYS_readlink, (long)"/proc/self/exe", (long)exe,
+			 sizeof(exe) - 1, 0, 0, 0);
+	exe[n > 0 ? n : 0] = 0;
+	jsonw_key(&w, "exe");
+	jsonw_str(&w, exe);
+	jsonw_key(&w, "ended");
+	jsonw_str(&w, ended);
+	jsonw_key(&w, "status");
+	jsonw_i64(&w, status);
+	jsonw_key(&w, "stats");
+	write_stats(&w);
+	jsonw_key(&w, "findings");
+	jsonw_arr_begin(&w);
+	for (unsigned i = 0; i < rt.nfindings; i++) {
+		const struct vmc_finding *f = &rt.findings[i];
+		jsonw_obj_begin(&w);
+		jsonw_key(&w, "kind");
+		jsonw_str(&w, finding_kind_name[f->kind]);
+		jsonw_key(&w, "severity");
+		jsonw_str(&w, f->kind == VMC_F_SHADOW_DIVERGENCE ? "error"
+								 : "warning");
+		jsonw_key(&w, "message");
+		jsonw_str(&w, f->message);
+		jsonw_key(&w, "addr");
+		jsonw_hex(&w, f->addr);
+		jsonw_key(&w, "len");
+		jsonw_u64(&w, f->len);
+		jsonw_key(&w, "count");
+		jsonw_u64(&w, f->count);
+		jsonw_obj_end(&w);
+	}
+	jsonw_arr_end(&w);
+	jsonw_obj_end(&w);
+	char path[PATH_MAX + 64];
+	size_t dl = strlen(rt.opt.out_dir);
+	if (dl + 40 < sizeof(path) && !w.overflow) {
+		memcpy(path, rt.opt.out_dir, dl);
+		char *p = path + dl;
+		const char *pre = "/vmacheck.";
+		memcpy(p, pre, strlen(pre));
+		p += strlen(pre);
+		char num[24];
+		int k = 0;
+		uint64_t v = (uint64_t)rt.pid;
+		do
+			num[k++] = (char)('0' + v % 10);
+		while ((v /= 10));
+		while (k)
+			*p++ = num[--k];
+		memcpy(p, ".json", 6);
+		int fd = rawsys_open(path, O_WRONLY | O_CREAT | O_TRUNC |
+					   O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			rawsys_write(fd, buf, w.len);
+			rawsys_close(fd);
+		}
+	}
+	vmc_arena_free(buf, cap);
+}
+
+__attribute__((destructor)) static void vmc_destructor(void)
+{
+	if (rt.state != ST_READY || in_hook)
+		return;
+	in_hook++;
+	pthread_mutex_lock(&rt.lock);
+	rt.exiting = true;
+	check_full(VMC_F_UNTRACKED_CHANGE);
+	char buf[4096];
+	struct jsonw w;
+	jsonw_init(&w, buf, sizeof(buf));
+	write_stats(&w);
+	if (!w.overflow)
+		vmc_journal_append(VMC_JREC_STATS, buf, (uint32_t)w.len);
+	write_result("exit", 0);
+	jsonw_init(&w, buf, sizeof(buf));
+	jsonw_obj_begin(&w);
+	jsonw_key(&w, "ended");
+	jsonw_str(&w, "exit");
+	jsonw_obj_end(&w);
+	vmc_journal_append(VMC_JREC_EXIT, buf, (uint32_t)w.len);
+	vmc_journal_close();
+	rt.state = ST_DISABLED;
+	pthread_mutex_unlock(&rt.lock);
+	in_hook--;
+}
+
+/* ---- public API back-ends -------------------------------------------- */
+
+int vmc_rt_check_now(void)
+{
+	if (!vmc_enter())
+		return -1;
+	pthread_mutex_lock(&rt.lock);
+	uint64_t before = rt.divergences;
+	check_full(VMC_F_UNTRACKED_CHANGE);
+	int d = (int)(rt.divergences - before);
+	pthread_mutex_unlock(&rt.lock);
+	vmc_leave();
+	return d;
+}
+
+int vmc_rt_enabled(void)
+{
+	if (rt.state == ST_UNINIT && vmc_enter())
+		vmc_leave();
+	return rt.state == ST_READY;
+}
+
+static char hexd(unsigned v)
+{
+	return (char)(v < 10 ? '0' + v : 'a' + v - 10);
+}
+
+static size_t put_hex(char *p, uint64_t v)
+{
+	char t[16];
+	int k = 0;
+	do
+		t[k++] = hexd(v & 15);
+	while ((v >>= 4));
+	size_t n = (size_t)k;
+	while (k)
+		*p++ = t[--k];
+	return n;
+}
+
+int vmc_rt_dump_maps(int fd)
+{
+	static const char *const origin[] = { "baseline", "tracked",
+					       "foreign", "tool" };
+	if (!vmc_enter())
+		return -1;
+	pthread_mutex_lock(&rt.lock);
+	char line[160];
+	for (struct shadow_vma *v = shadow_vma_first(&rt.sh); v;
+	     v = shadow_vma_next(v)) {
+		size_t n = put_hex(line, v->start);
+		line[n++] = '-';
+		n += put_hex(line + n, v->end);
+		line[n++] = ' ';
+		line[n++] = v->flags & SV_READ ? 'r' : '-';
+		line[n++] = v->flags & SV_WRITE ? 'w' : '-';
+		line[n++] = v->flags & SV_EXEC ? 'x' : '-';
+		line[n++] = v->flags & SV_MAYSHARE ? 's' : 'p';
+		line[n++] = ' ';
+		struct shadow_region *r = shadow_region_find(&rt.sh, v->start);
+		const char *o = r && r->origin < 4 ? origin[r->origin] : "?";
+		size_t ol = strlen(o);
+		memcpy(line + n, o, ol);
+		n += ol;
+		line[n++] = '\n';
+		rawsys_write(fd, line, n);
+	}
+	pthread_mutex_unlock(&rt.lock);
+	vmc_leave();
+	return 0;
+}
