@@ -158,6 +158,39 @@ EXPORT int munlockall(void)
 	return run(&c, 0) < 0 ? -1 : 0;
 }
 
+/* brk/sbrk: glibc's own (it keeps the break), observed. */
+EXPORT int brk(void *addr)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_BRK, .sub = VMC_SUB_BRK,
+			      .a = { (uint64_t)addr } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
+EXPORT void *sbrk(intptr_t incr)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_BRK, .sub = VMC_SUB_SBRK,
+			      .a = { (uint64_t)incr } };
+	int64_t r = run(&c, 0);
+	return r < 0 && r > -4096 ? (void *)-1 : (void *)r;
+}
+
+/* System V shared memory attaches are mappings too. */
+EXPORT void *shmat(int id, const void *addr, int flags)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_SHMAT,
+			      .a = { (uint64_t)id, (uint64_t)addr,
+				     (uint64_t)flags } };
+	int64_t r = run(&c, 0);
+	return r < 0 && r > -4096 ? (void *)-1 : (void *)r;
+}
+
+EXPORT int shmdt(const void *addr)
+{
+	struct vmc_call c = { .call = SHADOW_CALL_SHMAT, .sub = VMC_SUB_SHMDT,
+			      .a = { (uint64_t)addr } };
+	return run(&c, 0) < 0 ? -1 : 0;
+}
+
 /* dlopen/dlclose: libc's, then a check that absorbs the new images. */
 EXPORT void *dlopen(const char *file, int mode)
 {

@@ -31,6 +31,10 @@
 #include "runtime.h"
 
 extern char **environ;
+/* glibc's break (it exports __curbrk and __sbrk, not __brk): brk() is done
+ * here as glibc does it, so that __curbrk stays right for its sbrk. */
+extern void *__curbrk;
+extern void *__sbrk(intptr_t incr);
 
 enum { ST_UNINIT = 0, ST_INITIALIZING, ST_READY, ST_DISABLED };
 
@@ -327,36 +331,69 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 static size_t fmt_i64(char *p, int64_t v);
 
 /* /proc/self/status against the shadow's mm counters. */
+/* The mm counters the kernel shows in /proc/self/status, in kB, against
+ * the shadow's (mm_struct total_vm, locked_vm, data_vm, exec_vm,
+ * stack_vm).  VmExe+VmLib is exec_vm.  Returns the name of the first that
+ * differs, or NULL; *k and *s get the two values. */
+static const char *counters_differ(const char *buf, uint64_t *k, uint64_t *s)
+{
+	static const char *const name[] = { "VmSize:", "VmLck:", "VmData:",
+					     "VmStk:", "VmExe:" };
+	const struct shadow_counters *c = &rt.sh.c;
+	const uint64_t mine[] = { c->total_vm, c->locked_vm, c->data_vm,
+				  c->stack_vm, c->exec_vm };
+	for (int i = 0; i < 5; i++) {
+		const char *p = strstr(buf, name[i]);
+		if (!p)
+			continue;
+		uint64_t v = parse_u64(p + strlen(name[i]));
+		if (i == 4) {
+			const char *l = strstr(buf, "VmLib:");
+			if (l)
+				v += parse_u64(l + 6);
+		}
+		if (v != mine[i] * 4) {
+			*k = v;
+			*s = mine[i] * 4;
+			return name[i];
+		}
+	}
+	return NULL;
+}
+
 static void check_counters(void)
 {
 	char buf[4096];
+	uint64_t k = 0, s = 0;
 	if (read_small_file("/proc/self/status", buf, sizeof(buf)) <= 0)
 		return;
-	const char *p = strstr(buf, "VmSize:");
-	if (!p)
-		return;
-	uint64_t vmsize_kb = parse_u64(p + 7);
-	uint64_t shadow_kb = rt.sh.c.total_vm * 4;
-	if (vmsize_kb != shadow_kb) {
-		/* Other threads map without the lock (glibc's malloc): look
-		 * again before calling it a disagreement. */
+	const char *what = counters_differ(buf, &k, &s);
+	/* Other threads map without the lock (glibc's malloc, a JVM's
+	 * threads): look again, and call it a disagreement only when the
+	 * same difference stands three times over. */
+	for (int again = 0; what && again < 3; again++) {
+		uint64_t k0 = k, s0 = s;
+		const char *w0 = what;
 		check_span(0, UINT64_MAX, 0, 0);
-		if (read_small_file("/proc/self/status", buf, sizeof(buf)) <= 0 ||
-		    !(p = strstr(buf, "VmSize:")))
+		if (read_small_file("/proc/self/status", buf, sizeof(buf)) <= 0)
 			return;
-		vmsize_kb = parse_u64(p + 7);
-		shadow_kb = rt.sh.c.total_vm * 4;
+		what = counters_differ(buf, &k, &s);
+		if (what && (what != w0 || k != k0 || s != s0))
+			what = NULL; /* it moved: not a settled difference */
 	}
-	if (vmsize_kb != shadow_kb) {
+	if (what) {
 		rt.divergences++;
 		char msg[160];
-		const char *a = "VmSize in /proc/self/status (kB): ";
-		size_t n = strlen(a);
-		memcpy(msg, a, n);
-		n += fmt_i64(msg + n, (int64_t)vmsize_kb);
-		memcpy(msg + n, ", the shadow's total_vm: ", 25);
-		n += 25;
-		n += fmt_i64(msg + n, (int64_t)shadow_kb);
+		size_t n = 0, w = strlen(what) - 1;
+		memcpy(msg, what, w);
+		n = w;
+		const char *a = " in /proc/self/status (kB): ";
+		memcpy(msg + n, a, strlen(a));
+		n += strlen(a);
+		n += fmt_i64(msg + n, (int64_t)k);
+		memcpy(msg + n, ", the shadow's: ", 16);
+		n += 16;
+		n += fmt_i64(msg + n, (int64_t)s);
 		msg[n] = 0;
 		add_finding(VMC_F_SHADOW_DIVERGENCE, 0, 0, 0, 0, 0, msg);
 	}
@@ -478,11 +515,26 @@ static void do_init(void)
 	char err[256];
 	vmc_options_default(&rt.opt);
 	const char *s = vmc_env_get(environ, "VMACHECK_OPTIONS");
-	if (s && vmc_options_parse(s, &rt.opt, err, sizeof(err))) {
+	if (s && vmc_options_parse(s, &rt.opt, err, sizeof(err) - 40)) {
+		const char *tail = "; the program runs unchecked";
+		size_t n = strlen(err);
+		memcpy(err + n, tail, strlen(tail) + 1);
 		vmc_say(err);
-		vmc_say("the program runs unchecked");
 		rt.state = ST_DISABLED;
 		return;
+	}
+	/* The output directory, made absolute now: the program may chdir
+	 * before it forks or exits. */
+	if (rt.opt.out_dir[0] != '/') {
+		char cwd[PATH_MAX];
+		long n = rawsys3(SYS_getcwd, (long)cwd, sizeof(cwd), 0);
+		size_t dl = strlen(rt.opt.out_dir);
+		if (n > 0 && (size_t)n + dl + 1 < sizeof(rt.opt.out_dir)) {
+			size_t cl = strlen(cwd);
+			memmove(rt.opt.out_dir + cl + 1, rt.opt.out_dir, dl + 1);
+			memcpy(rt.opt.out_dir, cwd, cl);
+			rt.opt.out_dir[cl] = '/';
+		}
 	}
 	struct shadow_env env;
 	env_from_kernel(&env);
@@ -505,6 +557,16 @@ static void do_init(void)
 			"results go to the result file only");
 	write_process_record();
 	seed_baseline();
+	/* Field 47 of /proc/self/stat: start_brk. */
+	char stat[2048];
+	if (read_small_file("/proc/self/stat", stat, sizeof(stat)) > 0) {
+		const char *p = strrchr(stat, ')');
+		for (int field = 2; p && field < 47; field++)
+			p = strchr(p + 1, ' ');
+		if (p)
+			shadow_set_brk(&rt.sh, parse_u64(p + 1),
+				       (uint64_t)__sbrk(0));
+	}
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	rt.state = ST_READY;
 }
@@ -524,6 +586,11 @@ int vmc_enter(void)
 		if (rt.state != ST_READY)
 			return 0;
 	}
+	/* A vfork child (or clone(CLONE_VM)) shares the parent's memory and
+	 * this state: it must change nothing here.  Its calls pass through
+	 * and the parent resyncs. */
+	if (rawsys_getpid() != rt.pid)
+		return 0;
 	in_hook++;
 	return 1;
 }
@@ -592,6 +659,26 @@ int64_t vmc_raw_call(struct vmc_call *c)
 			    : rawsys3(SYS_munlock, (long)c->a[0],
 				      (long)c->a[1], 0);
 		break;
+	case SHADOW_CALL_BRK: {
+		/* libc's own: glibc keeps the break in __curbrk. */
+		int saved = errno;
+		if (c->sub == VMC_SUB_SBRK) {
+			void *p = __sbrk((intptr_t)c->a[0]);
+			r = p == (void *)-1 ? -errno : (long)p;
+		} else {
+			void *nb = (void *)rawsys3(SYS_brk, (long)c->a[0], 0, 0);
+			__curbrk = nb;
+			r = (uint64_t)nb < c->a[0] ? -ENOMEM : 0;
+		}
+		errno = saved;
+		break;
+	}
+	case SHADOW_CALL_SHMAT:
+		r = c->sub == VMC_SUB_SHMDT
+			    ? rawsys3(SYS_shmdt, (long)c->a[0], 0, 0)
+			    : rawsys3(SYS_shmat, (long)c->a[0], (long)c->a[1],
+				      (long)c->a[2]);
+		break;
 	default:
 		r = -ENOSYS;
 	}
@@ -624,6 +711,57 @@ static void file_facts(int fd, struct shadow_file *f)
 	f->file_id = (uint32_t)(h >> 33) | 1u;
 	if (f->file_id == SHADOW_FILE_UNKNOWN)
 		f->file_id = 1;
+}
+
+static void rec_span_pub(struct shadow_change *rec, uint64_t s, uint64_t e)
+{
+	if (s < rec->span_start || rec->span_start == rec->span_end)
+		rec->span_start = s;
+	if (e > rec->span_end)
+		rec->span_end = e;
+}
+
+/* shmat: a shared mapping of the segment (size from IPC_STAT); shmdt: the
+ * unmap of what shmat created there.  The kernel names the identities
+ * (ino), so the span is always checked afterwards. */
+static int64_t shadow_apply_shm(struct vmc_call *c, uint32_t stack,
+				struct shadow_change *rec)
+{
+	if (c->sub == VMC_SUB_SHMDT) {
+		struct shadow_region *r = shadow_region_find(&rt.sh, c->a[0]);
+		uint64_t len = r && r->call == SHADOW_CALL_SHMAT &&
+				       r->start == c->a[0]
+				       ? r->end - r->start
+				       : 0;
+		rec->span_start = c->a[0];
+		rec->span_end = c->a[0] + (len ? len : 4096);
+		rec->uncertain = true;
+		if (c->ret == 0 && len)
+			shadow_unmap(&rt.sh, c->a[0], len, NULL);
+		return c->ret;
+	}
+	if (c->ret < 0)
+		return c->ret;
+	struct { uint8_t raw[112]; } ds; /* struct shmid_ds, x86-64 */
+	uint64_t size = 0;
+	if (rawsys3(SYS_shmctl, (long)c->a[0], 2 /* IPC_STAT */, (long)&ds) == 0)
+		memcpy(&size, ds.raw + 48, sizeof(size)); /* shm_segsz */
+	struct shadow_file f = { .valid = true, .readable = true,
+				 .writable = !(c->a[2] & 010000 /* SHM_RDONLY */),
+				 .can_mmap = true, .shmem = true,
+				 .ino = SHADOW_INO_UNKNOWN,
+				 .file_id = SHADOW_FILE_UNKNOWN, .size = size };
+	int prot = PROT_READ | (f.writable ? PROT_WRITE : 0) |
+		   (c->a[2] & 0100000 /* SHM_EXEC */ ? PROT_EXEC : 0);
+	struct shadow_map_args m = {
+		.addr = (uint64_t)c->ret, .len = size, .prot = prot,
+		.flags = MAP_SHARED | MAP_FIXED, .file = &f,
+		.stack_id = stack, .origin = SHADOW_ORIGIN_TRACKED,
+		.call = SHADOW_CALL_SHMAT,
+	};
+	shadow_map(&rt.sh, &m, rec);
+	rec->uncertain = true;
+	return c->ret;
 }
 
 /* Apply c to the shadow; returns its prediction. */
@@ -678,6 +816,23 @@ static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 		if (c->sub == VMC_SUB_MUNLOCKALL)
 			return shadow_unlockall(&rt.sh, rec);
 		return shadow_unlock(&rt.sh, c->a[0], c->a[1], rec);
+	case SHADOW_CALL_BRK: {
+		/* a[5]: the break before the call (read under the lock).  The
+		 * heap grown by malloc's own sbrk is not seen: start from the
+		 * kernel's break and let the span check settle the rest. */
+		uint64_t old = c->a[5];
+		uint64_t now = (uint64_t)__sbrk(0);
+		shadow_set_brk(&rt.sh, rt.sh.brk_start ? rt.sh.brk_start : old,
+			       old);
+		shadow_brk(&rt.sh, c->sub == VMC_SUB_SBRK ? old + c->a[0]
+							   : c->a[0],
+			   now, rec);
+		rec->uncertain = true;
+		rec_span_pub(rec, old < now ? old : now, old < now ? now : old);
+		return c->ret;
+	}
+	case SHADOW_CALL_SHMAT:
+		return shadow_apply_shm(c, stack, rec);
 	}
 	return c->ret;
 }
@@ -742,6 +897,8 @@ int64_t vmc_do_call(struct vmc_call *c)
 		check_span(s > 4096 ? s - 4096 : s, e, VMC_F_UNTRACKED_CHANGE,
 			   stack);
 	}
+	if (c->call == SHADOW_CALL_BRK)
+		c->a[5] = (uint64_t)__sbrk(0);
 	vmc_raw_call(c);
 	int64_t predicted = shadow_apply(c, stack, &rec);
 	int kerr = c->ret < 0 ? (int)-c->ret : 0;
@@ -840,6 +997,7 @@ static const char *const call_name[] = {
 	[SHADOW_CALL_MREMAP] = "mremap", [SHADOW_CALL_MPROTECT] = "mprotect",
 	[SHADOW_CALL_MADVISE] = "madvise", [SHADOW_CALL_MLOCK] = "mlock",
 	[SHADOW_CALL_MUNLOCK] = "munlock", [SHADOW_CALL_BRK] = "brk",
+	[SHADOW_CALL_SHMAT] = "shmat",
 };
 
 static void write_stats(struct jsonw *w)

@@ -29,6 +29,9 @@ enum {
 	VMC_SUB_MLOCK2,
 	VMC_SUB_MLOCKALL,
 	VMC_SUB_MUNLOCKALL,
+	VMC_SUB_BRK,                /* brk(addr) */
+	VMC_SUB_SBRK,               /* sbrk(incr) */
+	VMC_SUB_SHMDT,              /* shmdt, as an unmap */
 };
 
 /* Returns 1 when the calling thread may be traced (the tool is ready and
