@@ -79,6 +79,7 @@ static struct {
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
 	uint64_t peak_mapped_bytes;
 	uint64_t since_check;
+	uint32_t journaled_stacks;
 	bool need_resync;
 	/* mappings made by the tool's own helpers (libunwind) */
 	uint64_t tool_start[TOOL_RANGES], tool_end[TOOL_RANGES];
@@ -90,6 +91,8 @@ static struct {
 } rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1 };
 
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
+
+static void journal_modules(void);
 
 /* ---- small raw helpers ---------------------------------------------- */
 
@@ -481,6 +484,57 @@ static void seed_baseline(void)
 	}
 }
 
+static void write_module(struct jsonw *w, const struct vmc_module *m)
+{
+	static const char hex[] = "0123456789abcdef";
+	char id[2 * VMC_BUILD_ID_MAX + 1];
+	for (int i = 0; i < m->build_id_len; i++) {
+		id[2 * i] = hex[m->build_id[i] >> 4];
+		id[2 * i + 1] = hex[m->build_id[i] & 15];
+	}
+	id[2 * m->build_id_len] = 0;
+	jsonw_obj_begin(w);
+	jsonw_key(w, "path");
+	jsonw_str(w, m->path);
+	jsonw_key(w, "base");
+	jsonw_hex(w, m->base);
+	jsonw_key(w, "start");
+	jsonw_hex(w, m->start);
+	jsonw_key(w, "end");
+	jsonw_hex(w, m->end);
+	jsonw_key(w, "build_id");
+	jsonw_str(w, id);
+	jsonw_obj_end(w);
+}
+
+/* A stack as DESIGN.md's frames: ip, module, offset (the command adds
+ * function, file and line). */
+static void write_stack(struct jsonw *w, uint32_t id)
+{
+	uintptr_t ips[64];
+	int n = id ? vmc_stack_get(id, ips, 64) : 0;
+	/* The tool's own frames (the interposed symbol) lead: drop them. */
+	const struct vmc_module *self = vmc_module_for((uintptr_t)&write_stack);
+	int i0 = 0;
+	while (i0 < n && self && vmc_module_for(ips[i0]) == self)
+		i0++;
+	jsonw_arr_begin(w);
+	for (int i = i0; i < n; i++) {
+		const struct vmc_module *m = vmc_module_for(ips[i]);
+		jsonw_obj_begin(w);
+		jsonw_key(w, "ip");
+		jsonw_hex(w, ips[i]);
+		if (m) {
+			jsonw_key(w, "module");
+			jsonw_str(w, m->path);
+			jsonw_key(w, "offset");
+			jsonw_hex(w, ips[i] - m->base);
+		}
+		jsonw_obj_end(w);
+	}
+	jsonw_arr_end(w);
+}
+
 static void write_process_record(void)
 {
 	char buf[8192], cmd[4096];
@@ -556,6 +610,7 @@ static void do_init(void)
 		vmc_say("cannot open the journal in the output directory; "
 			"results go to the result file only");
 	write_process_record();
+	journal_modules();
 	seed_baseline();
 	/* Field 47 of /proc/self/stat: start_brk. */
 	char stat[2048];
@@ -888,6 +943,17 @@ int64_t vmc_do_call(struct vmc_call *c)
 	in_capture = 0;
 	struct shadow_change rec;
 	pthread_mutex_lock(&rt.lock);
+	/* Stacks new since the last call go to the journal, so that a
+	 * killed process's calls can still be shown with their stacks. */
+	while (stack > rt.journaled_stacks) {
+		uint32_t id = ++rt.journaled_stacks;
+		struct { uint32_t id, n; uint64_t ips[64]; } rec_s;
+		int n = vmc_stack_get(id, (uintptr_t *)rec_s.ips, 64);
+		rec_s.id = id;
+		rec_s.n = (uint32_t)(n > 0 ? n : 0);
+		vmc_journal_append(VMC_JREC_STACK, &rec_s,
+				   (uint32_t)(8 + 8 * rec_s.n));
+	}
 	if (rt.need_resync)
 		check_full(VMC_F_UNTRACKED_CHANGE);
 	if (rt.opt.check == VMC_CHECK_CALL && c->call != SHADOW_CALL_MLOCK &&
@@ -982,9 +1048,27 @@ int64_t vmc_do_call(struct vmc_call *c)
 	return c->ret;
 }
 
+/* Write the module map to the journal (the command symbolizes from it). */
+static void journal_modules(void)
+{
+	char buf[PATH_MAX + 512];
+	int n = vmc_module_count();
+	for (int i = 0; i < n; i++) {
+		const struct vmc_module *m = vmc_module_at(i);
+		if (!m)
+			continue;
+		struct jsonw w;
+		jsonw_init(&w, buf, sizeof(buf));
+		write_module(&w, m);
+		if (!w.overflow)
+			vmc_journal_append(VMC_JREC_MODULE, buf, (uint32_t)w.len);
+	}
+}
+
 void vmc_after_dl(void)
 {
 	vmc_modules_refresh();
+	journal_modules();
 	pthread_mutex_lock(&rt.lock);
 	check_full(VMC_F_UNTRACKED_CHANGE);
 	pthread_mutex_unlock(&rt.lock);
@@ -1083,8 +1167,21 @@ static void write_result(const char *ended, int status)
 		jsonw_u64(&w, f->len);
 		jsonw_key(&w, "count");
 		jsonw_u64(&w, f->count);
+		jsonw_key(&w, "stacks");
+		jsonw_obj_begin(&w);
+		jsonw_key(&w, "created");
+		write_stack(&w, f->stack_created);
+		jsonw_key(&w, "operation");
+		write_stack(&w, f->stack_operation);
+		jsonw_obj_end(&w);
 		jsonw_obj_end(&w);
 	}
+	jsonw_arr_end(&w);
+	jsonw_key(&w, "modules");
+	jsonw_arr_begin(&w);
+	for (int i = 0; i < vmc_module_count(); i++)
+		if (vmc_module_at(i))
+			write_module(&w, vmc_module_at(i));
 	jsonw_arr_end(&w);
 	jsonw_obj_end(&w);
 	char path[PATH_MAX + 64];
