@@ -24,6 +24,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <x86intrin.h>
+
 #include "compat.h"
 #include "diff.h"
 #include "kview.h"
@@ -79,6 +81,7 @@ static struct {
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
 	uint64_t peak_mapped_bytes;
 	uint64_t since_check;
+	uint64_t hook_cycles, check_cycles; /* TSC, for the 5% budget */
 	uint32_t journaled_stacks;
 	bool need_resync;
 	/* mappings made by the tool's own helpers (libunwind) */
@@ -404,9 +407,11 @@ static void check_counters(void)
 
 static void check_full(uint8_t kind)
 {
+	uint64_t t0 = __rdtsc();
 	check_span(0, UINT64_MAX, kind, 0);
 	if (kind)
 		check_counters();
+	rt.check_cycles += __rdtsc() - t0;
 	rt.since_check = 0;
 	rt.need_resync = false;
 }
@@ -938,6 +943,7 @@ int vmc_in_capture(void)
 
 int64_t vmc_do_call(struct vmc_call *c)
 {
+	uint64_t t0 = __rdtsc();
 	in_capture = 1;
 	uint32_t stack = vmc_stack_capture(2);
 	in_capture = 0;
@@ -1033,17 +1039,14 @@ int64_t vmc_do_call(struct vmc_call *c)
 	uint64_t mapped = rt.sh.c.total_vm << 12;
 	if (mapped > rt.peak_mapped_bytes)
 		rt.peak_mapped_bytes = mapped;
+	/* Every N calls, stretched so that checks cost at most 5% of the
+	 * time spent in intercepted calls (a full check reads every VMA). */
 	if (rt.opt.check == VMC_CHECK_EVERY &&
-	    ++rt.since_check >= rt.opt.check_every) {
-		/* Stretch the period with the map size so that checks stay
-		 * a small share of the time spent in calls. */
-		uint64_t every = rt.opt.check_every;
-		if (rt.sh.c.map_count > every)
-			every = rt.sh.c.map_count;
-		if (rt.since_check >= every)
-			check_full(VMC_F_UNTRACKED_CHANGE);
-	}
+	    ++rt.since_check >= rt.opt.check_every &&
+	    rt.check_cycles <= rt.hook_cycles / 20)
+		check_full(VMC_F_UNTRACKED_CHANGE);
 	journal_call(c, stack, kerr);
+	rt.hook_cycles += __rdtsc() - t0;
 	pthread_mutex_unlock(&rt.lock);
 	return c->ret;
 }
