@@ -46,7 +46,7 @@ OPS   ?= 100000
 
 .PHONY: all deps check check-unit check-asan check-fuzz fuzz bench demo clean
 
-EXAMPLES := $(B)/examples/shadow_demo
+EXAMPLES := $(B)/examples/shadow_demo $(B)/examples/map_churn $(B)/examples/untracked_change
 
 all: $(B)/libvmacheck.so $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
 
@@ -103,6 +103,9 @@ $(B)/tests/fuzz_shadow_fast: tests/fuzz_shadow.c tests/testutil.h tests/harness.
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
 $(B)/tests/bench_shadow: tests/bench_shadow.c tests/testutil.h $(B)/libshadow.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
+
+$(B)/examples/%: examples/%.c | $(B)/examples
+	$(CC) -O1 -g -std=gnu11 -Iinclude -Wall -Wextra $(if $(WERROR),-Werror) $< -o $@ -pthread
 
 $(B)/examples/shadow_demo: examples/shadow_demo.c tests/harness.h tests/testutil.h $(B)/libshadow.a | $(B)/examples
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
