@@ -48,7 +48,11 @@ OPS   ?= 100000
 
 EXAMPLES := $(B)/examples/shadow_demo $(B)/examples/map_churn $(B)/examples/untracked_change
 
-all: $(B)/libvmacheck.so $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
+REPORT_SRC := $(wildcard report/*.c)
+REPORT_HDR := $(wildcard report/*.h)
+REPORT_LIB_SRC := $(filter-out report/main.c,$(REPORT_SRC))
+
+all: $(B)/libvmacheck.so $(B)/vmacheck $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -83,6 +87,10 @@ $(B)/libvmacheck.so: $(PRELOAD_OBJ) $(SHADOW_OBJ) preload/exports.map
 	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,defs \
 	  -o $@ $(PRELOAD_OBJ) $(SHADOW_OBJ) $(UNWIND_LIBS) -ldl -lpthread
 
+# The command: runs a program under the preload, reads and merges results.
+$(B)/vmacheck: $(REPORT_SRC) $(REPORT_HDR) | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(REPORT_SRC) -o $@
+
 $(B)/libshadow.a: $(SHADOW_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/libshadow-dbg.a: $(SHADOW_DOBJ)
@@ -101,6 +109,18 @@ $(B)/tests/fuzz_shadow: tests/fuzz_shadow.c tests/testutil.h tests/harness.h $(B
 # The fuzzer without per-op validation, for long runs.
 $(B)/tests/fuzz_shadow_fast: tests/fuzz_shadow.c tests/testutil.h tests/harness.h $(B)/libshadow.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
+# test_report.c includes report/main.c (main renamed); the end-to-end part
+# runs $(B)/vmacheck with $(B)/libvmacheck.so.
+$(B)/tests/test_report: tests/test_report.c $(REPORT_SRC) $(REPORT_HDR) $(PRELOAD_HDR) $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(B)/libvmacheck.so $(B)/vmacheck | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(UNWIND_LIBS) $(CHECK_LIBS)
+$(B)/asan/tests/test_report: tests/test_report.c $(REPORT_SRC) $(REPORT_HDR) $(PRELOAD_HDR) $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(B)/libvmacheck.so $(B)/vmacheck | $(B)/asan/tests
+	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(UNWIND_LIBS) $(CHECK_LIBS)
+
+$(B)/tests/bench_loops: tests/bench_loops.c | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) $< -o $@
+$(B)/tests/bench_preload: tests/bench_preload.c | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) $< -o $@
+
 $(B)/tests/bench_shadow: tests/bench_shadow.c tests/testutil.h $(B)/libshadow.a | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< -o $@ $(B)/libshadow.a
 
@@ -113,8 +133,13 @@ $(B)/examples/shadow_demo: examples/shadow_demo.c tests/harness.h tests/testutil
 $(B)/obj/shadow $(B)/dbg/shadow $(B)/asan/shadow $(B)/tests $(B)/asan/tests $(B)/examples $(B)/obj/preload $(B)/asan/preload:
 	mkdir -p $@
 
-demo: $(EXAMPLES)
+demo: $(EXAMPLES) $(B)/vmacheck $(B)/libvmacheck.so
+	@echo "== the VMA model next to the kernel (examples/shadow_demo)"
 	$(B)/examples/shadow_demo
+	@echo "== vmacheck on a clean program: threads, a fork, every call (examples/map_churn)"
+	$(B)/vmacheck -- $(B)/examples/map_churn 500 2
+	@echo "== vmacheck on a program that unmaps behind its back (examples/untracked_change)"
+	$(B)/vmacheck -- $(B)/examples/untracked_change
 
 check: check-unit check-asan check-fuzz
 
@@ -131,8 +156,9 @@ check-fuzz: $(B)/tests/fuzz_shadow
 fuzz: $(B)/tests/fuzz_shadow_fast
 	$(B)/tests/fuzz_shadow_fast --seeds $(SEEDS) --ops $(OPS) --require
 
-bench: $(B)/tests/bench_shadow
+bench: $(B)/tests/bench_shadow $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/libvmacheck.so
 	$(B)/tests/bench_shadow
+	$(B)/tests/bench_preload
 
 clean:
 	rm -rf $(B)

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "runtime.h"
 #include "vmacheck.h"
@@ -221,6 +223,16 @@ EXPORT int dlclose(void *handle)
 	errno = saved;
 	return r;
 }
+
+/* _exit/_Exit skip destructors (shells end this way): finish first. */
+EXPORT _Noreturn void _exit(int status)
+{
+	vmc_exit(status);
+	for (;;)
+		syscall(SYS_exit_group, status);
+}
+
+EXPORT _Noreturn void _Exit(int status) __attribute__((alias("_exit")));
 
 /* include/vmacheck.h */
 EXPORT int vmc_check_now(void) { return vmc_rt_check_now(); }

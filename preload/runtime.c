@@ -60,6 +60,12 @@ static const char *const finding_kind_name[] = {
 	[VMC_F_UNTRACKED_CHANGE] = "untracked-change",
 };
 
+/* Default severities, DESIGN.md's table. */
+static const char *const finding_kind_severity[] = {
+	[VMC_F_SHADOW_DIVERGENCE] = "error",
+	[VMC_F_UNTRACKED_CHANGE] = "warning",
+};
+
 #define MAX_FINDINGS 4096
 #define TOOL_RANGES 256
 
@@ -246,6 +252,16 @@ static void add_finding(uint8_t kind, uint64_t addr, uint64_t len,
 	jsonw_u64(&w, len);
 	jsonw_key(&w, "message");
 	jsonw_str(&w, f->message);
+	jsonw_key(&w, "severity");
+	jsonw_str(&w, finding_kind_severity[kind]);
+	/* Stacks by id: the STACK records of the journal give the frames. */
+	jsonw_key(&w, "stacks");
+	jsonw_obj_begin(&w);
+	jsonw_key(&w, "created");
+	jsonw_u64(&w, created);
+	jsonw_key(&w, "operation");
+	jsonw_u64(&w, operation);
+	jsonw_obj_end(&w);
 	jsonw_obj_end(&w);
 	if (!w.overflow)
 		vmc_journal_append(VMC_JREC_FINDING, buf, (uint32_t)w.len);
@@ -646,11 +662,10 @@ int vmc_enter(void)
 		if (rt.state != ST_READY)
 			return 0;
 	}
-	/* A vfork child (or clone(CLONE_VM)) shares the parent's memory and
-	 * this state: it must change nothing here.  Its calls pass through
-	 * and the parent resyncs. */
-	if (rawsys_getpid() != rt.pid)
-		return 0;
+	/* A vfork child shares the parent's memory, this state and its mm:
+	 * its calls change the parent's address space, so applying them to
+	 * the same shadow under the same lock is right.  What a vfork child
+	 * must not do is finish the parent's result: see vmc_exit(). */
 	in_hook++;
 	return 1;
 }
@@ -922,12 +937,25 @@ static size_t fmt_i64(char *p, int64_t v)
 	return n;
 }
 
+static __thread uint32_t tid_cache __attribute__((tls_model("initial-exec")));
+static __thread pid_t tid_pid __attribute__((tls_model("initial-exec")));
+
+/* The thread id, asked of the kernel once per thread and process. */
+static uint32_t my_tid(void)
+{
+	if (!tid_cache || tid_pid != rt.pid) {
+		tid_cache = (uint32_t)rawsys3(SYS_gettid, 0, 0, 0);
+		tid_pid = rt.pid;
+	}
+	return tid_cache;
+}
+
 static void journal_call(const struct vmc_call *c, uint32_t stack, int err)
 {
 	struct vmc_jcall j = {
 		.serial = rt.sh.serial, .result = c->ret, .err = err,
 		.call = c->call, .stack_id = stack,
-		.tid = (uint32_t)rawsys3(SYS_gettid, 0, 0, 0),
+		.tid = my_tid(),
 	};
 	for (int i = 0; i < 6; i++)
 		j.args[i] = c->a[i];
@@ -978,23 +1006,27 @@ int64_t vmc_do_call(struct vmc_call *c)
 	if (kerr)
 		rt.failed[c->call]++;
 	bool mismatch = predicted != c->ret;
-	/* The span the call touched, with where the kernel put the pages. */
+	/* The span the call touched, with where the kernel put the pages
+	 * (an mmap without MAP_FIXED touched only where it landed: its hint
+	 * says nothing). */
 	uint64_t s = rec.span_start, e = rec.span_end;
-	if ((c->call == SHADOW_CALL_MMAP || c->call == SHADOW_CALL_MREMAP) &&
-	    c->ret >= 0) {
-		uint64_t len = c->call == SHADOW_CALL_MMAP ? c->a[1] : c->a[2];
+	if (c->call == SHADOW_CALL_MMAP && !(c->a[3] & MAP_FIXED)) {
+		s = c->ret >= 0 ? (uint64_t)c->ret : 0;
+		e = c->ret >= 0 ? s + c->a[1] : 0;
+	} else if (c->call == SHADOW_CALL_MREMAP && c->ret >= 0) {
 		if ((uint64_t)c->ret < s)
 			s = (uint64_t)c->ret;
-		if ((uint64_t)c->ret + len > e)
-			e = (uint64_t)c->ret + len;
+		if ((uint64_t)c->ret + c->a[2] > e)
+			e = (uint64_t)c->ret + c->a[2];
 	}
 	s = s > 4096 ? (s & ~4095ull) - 4096 : 0;
 	e = (e + 8191) & ~4095ull;
 	struct span_sum sum = { 0, 0 };
-	if (mismatch || rec.uncertain || rt.opt.check == VMC_CHECK_CALL) {
+	if ((mismatch || rec.uncertain || rt.opt.check == VMC_CHECK_CALL) &&
+	    e > s) {
 		/* After: adopt what the kernel did.  A difference is the
 		 * model's fault only where the shadow knew every page. */
-		if (e <= s || e - s > (1ull << 40))
+		if (e - s > (1ull << 40))
 			check_full(0);
 		else
 			sum = check_span(s, e, 0, stack);
@@ -1146,10 +1178,24 @@ static void write_result(const char *ended, int status)
 	exe[n > 0 ? n : 0] = 0;
 	jsonw_key(&w, "exe");
 	jsonw_str(&w, exe);
+	jsonw_key(&w, "argv");
+	jsonw_arr_begin(&w);
+	{
+		char cmd[4096];
+		long len = read_small_file("/proc/self/cmdline", cmd, sizeof(cmd));
+		for (long i = 0; i < len;) {
+			jsonw_str(&w, cmd + i);
+			i += (long)strlen(cmd + i) + 1;
+		}
+	}
+	jsonw_arr_end(&w);
 	jsonw_key(&w, "ended");
 	jsonw_str(&w, ended);
 	jsonw_key(&w, "status");
-	jsonw_i64(&w, status);
+	if (status < 0)
+		jsonw_null(&w);
+	else
+		jsonw_i64(&w, status);
 	jsonw_key(&w, "stats");
 	write_stats(&w);
 	jsonw_key(&w, "findings");
@@ -1160,8 +1206,7 @@ static void write_result(const char *ended, int status)
 		jsonw_key(&w, "kind");
 		jsonw_str(&w, finding_kind_name[f->kind]);
 		jsonw_key(&w, "severity");
-		jsonw_str(&w, f->kind == VMC_F_SHADOW_DIVERGENCE ? "error"
-								 : "warning");
+		jsonw_str(&w, finding_kind_severity[f->kind]);
 		jsonw_key(&w, "message");
 		jsonw_str(&w, f->message);
 		jsonw_key(&w, "addr");
@@ -1214,7 +1259,11 @@ static void write_result(const char *ended, int status)
 	vmc_arena_free(buf, cap);
 }
 
-__attribute__((destructor)) static void vmc_destructor(void)
+/* The end of the process: a last full check, the stats and the result,
+ * the EXIT record.  status < 0: not known (a return from main or exit():
+ * the destructor does not see the status; the command has it from
+ * waitpid). */
+static void finish(const char *ended, int status)
 {
 	if (rt.state != ST_READY || in_hook)
 		return;
@@ -1228,17 +1277,34 @@ __attribute__((destructor)) static void vmc_destructor(void)
 	write_stats(&w);
 	if (!w.overflow)
 		vmc_journal_append(VMC_JREC_STATS, buf, (uint32_t)w.len);
-	write_result("exit", 0);
+	write_result(ended, status);
 	jsonw_init(&w, buf, sizeof(buf));
 	jsonw_obj_begin(&w);
 	jsonw_key(&w, "ended");
-	jsonw_str(&w, "exit");
+	jsonw_str(&w, ended);
+	jsonw_key(&w, "status");
+	if (status < 0)
+		jsonw_null(&w);
+	else
+		jsonw_i64(&w, status);
 	jsonw_obj_end(&w);
 	vmc_journal_append(VMC_JREC_EXIT, buf, (uint32_t)w.len);
 	vmc_journal_close();
 	rt.state = ST_DISABLED;
 	pthread_mutex_unlock(&rt.lock);
 	in_hook--;
+}
+
+__attribute__((destructor)) static void vmc_destructor(void)
+{
+	finish("exit", -1);
+}
+
+void vmc_exit(int status)
+{
+	/* Not from a vfork child: the state it sees is its parent's. */
+	if (rt.state == ST_READY && rawsys_getpid() == rt.pid)
+		finish("exit", status & 0xff);
 }
 
 /* ---- public API back-ends -------------------------------------------- */

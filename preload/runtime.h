@@ -60,6 +60,10 @@ int64_t vmc_raw_call(struct vmc_call *c);
  * changed, absorbing new images as baseline. */
 void vmc_after_dl(void);
 
+/* _exit()/_Exit() in the traced process: write the result with the status
+ * before the process ends (no destructor runs then). */
+void vmc_exit(int status);
+
 /* Public API back-ends (include/vmacheck.h). */
 int vmc_rt_check_now(void);
 int vmc_rt_dump_maps(int fd);

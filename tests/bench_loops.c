@@ -1,0 +1,321 @@
+/*
+ * bench_loops.c - the mapping-heavy workloads that bench_preload runs
+ * natively and under each tool.  One loop per run:
+ *
+ *     bench_loops LOOP ITER
+ *
+ * runs LOOP for a warm-up of ITER/10 iterations (at least 1), then ITER
+ * timed iterations, and prints one line on stdout:
+ *
+ *     loop=L iter=N calls_per_iter=C ns_per_iter=X cpu_pct=P vmrss_kb=R
+ *         vmhwm_kb=H rssanon_kb=A rssfile_kb=F rssshmem_kb=S
+ *                                          (one line, space separated)
+ *
+ * ns_per_iter is CLOCK_MONOTONIC around the timed loop only (set-up,
+ * warm-up and tear-down excluded) over ITER; cpu_pct is this process's
+ * CPU time over that wall time (well below 100: other programs held the
+ * core, or a tracer made the process wait).  The memory figures are
+ * /proc/self/status's VmRSS, VmHWM (peak RSS), RssAnon, RssFile and
+ * RssShmem read after the loop, with every mapping of the loop still in
+ * place for live_20000 (a preloaded tool's file-backed journal shows in
+ * RssFile, its private memory in RssAnon).
+ *
+ * Every mapping call goes through libc's symbols (mmap, munmap, mprotect,
+ * mremap), so that a preloaded library interposes them.  The loops never
+ * touch the pages they map, except where a loop says so: the figures are
+ * the cost of the calls, which is what a mapping tool adds to.
+ *
+ * Loops (an iteration is what ns_per_iter divides by):
+ *   mmap_munmap_64k         mmap 64 KiB anonymous RW, munmap it (2 calls)
+ *   mprotect_split_merge    a 3-page RW mapping (written once): middle page
+ *                           RO (split in 3), back RW (merge in 1) (2 calls)
+ *   mremap_growth           a 1-page mapping (first page written) grown by
+ *                           4 KiB steps with MREMAP_MAYMOVE up to 64 pages,
+ *                           then unmapped; an iteration is one step (the
+ *                           mmap and munmap of each cycle are spread over
+ *                           its 63 steps)
+ *   fixed_over_reservation  a 1 GiB PROT_NONE reservation (made once);
+ *                           MAP_FIXED 64 KiB RW at a random 64 KiB-aligned
+ *                           offset, then MAP_FIXED PROT_NONE back (which
+ *                           merges into the reservation again) (2 calls)
+ *   live_20000              20,000 one-page mappings kept alive, prot
+ *                           alternating RW/RO so that none merge; then
+ *                           mprotect a random one to its neighbours' prot
+ *                           (3 VMAs merge) and back (split again) (2 calls)
+ *
+ * Random choices use a fixed-seed xorshift, so every run does the same.
+ * Exit status 0, or 1 with a message when a call fails or usage is bad.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define PAGE 4096ul
+#define SZ_64K (64ul * 1024)
+#define GROW_PAGES 64
+#define RESERVE_BYTES (1ul << 30)
+#define LIVE_N 20000
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rng(void)
+{
+	uint64_t x = rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench_loops: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A loop: set-up (once), n iterations, tear-down (once). */
+struct loop {
+	const char *name;
+	int calls_per_iter;
+	void (*setup)(void);
+	void (*run)(long n);
+	void (*teardown)(void);
+};
+
+/* ---- mmap_munmap_64k --------------------------------------------------- */
+
+static void run_mmap_munmap(long n)
+{
+	for (long i = 0; i < n; i++) {
+		void *p = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			die("mmap 64 KiB");
+		if (munmap(p, SZ_64K))
+			die("munmap 64 KiB");
+	}
+}
+
+/* ---- mprotect_split_merge ---------------------------------------------- */
+
+static char *three;
+
+static void setup_three(void)
+{
+	three = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (three == MAP_FAILED)
+		die("mmap 3 pages");
+	memset(three, 1, 3 * PAGE);
+}
+
+static void run_split_merge(long n)
+{
+	for (long i = 0; i < n; i++) {
+		if (mprotect(three + PAGE, PAGE, PROT_READ))
+			die("mprotect RO");
+		if (mprotect(three + PAGE, PAGE, PROT_READ | PROT_WRITE))
+			die("mprotect RW");
+	}
+}
+
+static void teardown_three(void)
+{
+	if (munmap(three, 3 * PAGE))
+		die("munmap 3 pages");
+}
+
+/* ---- mremap_growth ----------------------------------------------------- */
+
+/* One growth cycle is GROW_PAGES - 1 steps; a run of n steps does whole
+ * cycles and then a partial one, so n need not be a multiple. */
+static void run_growth(long n)
+{
+	long done = 0;
+	while (done < n) {
+		char *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			die("mmap 1 page");
+		p[0] = 1;
+		size_t len = PAGE;
+		for (int k = 1; k < GROW_PAGES && done < n; k++, done++) {
+			char *q = mremap(p, len, len + PAGE, MREMAP_MAYMOVE);
+			if (q == MAP_FAILED)
+				die("mremap grow");
+			p = q;
+			len += PAGE;
+		}
+		if (munmap(p, len))
+			die("munmap grown mapping");
+	}
+}
+
+/* ---- fixed_over_reservation ------------------------------------------- */
+
+static char *reservation;
+#define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+
+static void setup_reservation(void)
+{
+	reservation = mmap(NULL, RESERVE_BYTES, PROT_NONE, RESERVE_FLAGS, -1,
+			   0);
+	if (reservation == MAP_FAILED)
+		die("mmap 1 GiB reservation");
+}
+
+static void run_fixed(long n)
+{
+	const uint64_t slots = RESERVE_BYTES / SZ_64K;
+	for (long i = 0; i < n; i++) {
+		char *at = reservation + (rng() % slots) * SZ_64K;
+		if (mmap(at, SZ_64K, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+			 0) != at)
+			die("mmap MAP_FIXED commit");
+		if (mmap(at, SZ_64K, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1,
+			 0) != at)
+			die("mmap MAP_FIXED PROT_NONE back");
+	}
+}
+
+static void teardown_reservation(void)
+{
+	if (munmap(reservation, RESERVE_BYTES))
+		die("munmap reservation");
+}
+
+/* ---- live_20000 --------------------------------------------------------- */
+
+static char *live[LIVE_N];
+
+static int live_prot(int i)
+{
+	return i & 1 ? PROT_READ : PROT_READ | PROT_WRITE;
+}
+
+static void setup_live(void)
+{
+	for (int i = 0; i < LIVE_N; i++) {
+		live[i] = mmap(NULL, PAGE, live_prot(i),
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (live[i] == MAP_FAILED)
+			die("mmap live page");
+	}
+}
+
+static void run_live(long n)
+{
+	for (long k = 0; k < n; k++) {
+		int i = (int)(rng() % LIVE_N);
+		if (mprotect(live[i], PAGE, live_prot(i + 1)))
+			die("mprotect toggle");
+		if (mprotect(live[i], PAGE, live_prot(i)))
+			die("mprotect restore");
+	}
+}
+
+/* live_20000's mappings stay until exit, so that VmHWM (printed after the
+ * loop) covers the tool's shadow of all of them. */
+
+static const struct loop loops[] = {
+	{ "mmap_munmap_64k", 2, NULL, run_mmap_munmap, NULL },
+	{ "mprotect_split_merge", 2, setup_three, run_split_merge,
+	  teardown_three },
+	{ "mremap_growth", 1, NULL, run_growth, NULL },
+	{ "fixed_over_reservation", 2, setup_reservation, run_fixed,
+	  teardown_reservation },
+	{ "live_20000", 2, setup_live, run_live, NULL },
+};
+
+/* Memory figures of /proc/self/status, in kB (0 when not found). */
+struct mem {
+	long rss, hwm, anon, file, shmem;
+};
+
+static void read_mem(struct mem *m)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} keys[] = {
+		{ "VmRSS:", offsetof(struct mem, rss) },
+		{ "VmHWM:", offsetof(struct mem, hwm) },
+		{ "RssAnon:", offsetof(struct mem, anon) },
+		{ "RssFile:", offsetof(struct mem, file) },
+		{ "RssShmem:", offsetof(struct mem, shmem) },
+	};
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+	memset(m, 0, sizeof(*m));
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			size_t n = strlen(keys[k].key);
+			if (!strncmp(line, keys[k].key, n))
+				*(long *)((char *)m + keys[k].off) =
+					strtol(line + n, NULL, 10);
+		}
+	fclose(f);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench_loops LOOP ITER\nloops:");
+	for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
+		fprintf(stderr, " %s", loops[i].name);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3)
+		usage();
+	const struct loop *l = NULL;
+	for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
+		if (!strcmp(argv[1], loops[i].name))
+			l = &loops[i];
+	char *end;
+	long iter = strtol(argv[2], &end, 10);
+	if (!l || *end || iter < 1)
+		usage();
+
+	if (l->setup)
+		l->setup();
+	l->run(iter / 10 > 0 ? iter / 10 : 1);
+	uint64_t c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	l->run(iter);
+	uint64_t t1 = now_ns(CLOCK_MONOTONIC);
+	uint64_t c1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	struct mem m;
+	read_mem(&m);
+	if (l->teardown)
+		l->teardown();
+
+	double wall = (double)(t1 - t0);
+	printf("loop=%s iter=%ld calls_per_iter=%d ns_per_iter=%.1f "
+	       "cpu_pct=%.0f vmrss_kb=%ld vmhwm_kb=%ld rssanon_kb=%ld "
+	       "rssfile_kb=%ld rssshmem_kb=%ld\n",
+	       l->name, iter, l->calls_per_iter, wall / (double)iter,
+	       wall > 0 ? 100.0 * (double)(c1 - c0) / wall : 0.0, m.rss, m.hwm,
+	       m.anon, m.file, m.shmem);
+	return 0;
+}
