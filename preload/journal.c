@@ -350,7 +350,14 @@ static int journal_grow(uint64_t need)
 		if (r)
 			return r;
 	}
-	return file_extend(size);
+	uint64_t old = J.size;
+	r = file_extend(size);
+	/* Fault the new part in now, in one go, rather than one page at a
+	 * time inside later hooks (best effort: 5.14+). */
+	if (!r && size > old)
+		rawsys_madvise(J.view.base + old, size - old,
+			       23 /* MADV_POPULATE_WRITE */);
+	return r;
 }
 
 /* ---- open and close --------------------------------------------------- */

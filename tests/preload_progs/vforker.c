@@ -21,6 +21,24 @@
 
 extern char **environ;
 
+/* vfork a child that only calls _exit or execve (mode 0, 1, 2). */
+static __attribute__((noinline)) pid_t spawn(int mode)
+{
+	static char *args[] = { "true", NULL };
+	pid_t pid = vfork();
+	if (pid == 0) {
+		if (mode == 0)
+			_exit(7);
+		if (mode == 1) {
+			execve("/bin/true", args, environ);
+			_exit(127);
+		}
+		execve("/nonexistent/vforker-target", args, environ);
+		_exit(8);
+	}
+	return pid;
+}
+
 int main(void)
 {
 	int bad = 0, children_bad = 0;
@@ -33,18 +51,7 @@ int main(void)
 		for (size_t k = 0; k < pages; k++)
 			p[k * PAGE] = (char)(r + (int)k);
 		int want = r % 3 == 0 ? 7 : r % 3 == 1 ? 0 : 8;
-		pid_t pid = vfork();
-		if (pid == 0) {
-			if (r % 3 == 0)
-				_exit(7);
-			char *args[] = { "true", NULL };
-			if (r % 3 == 1) {
-				execve("/bin/true", args, environ);
-				_exit(127);
-			}
-			execve("/nonexistent/vforker-target", args, environ);
-			_exit(8);
-		}
+		pid_t pid = spawn(r % 3);
 		if (pid < 0)
 			return 2;
 		int st = 0;
@@ -52,7 +59,8 @@ int main(void)
 		    WEXITSTATUS(st) != want)
 			children_bad++;
 		/* The parent carries on with the region it made before. */
-		if (mprotect(p, PAGE, PROT_READ))
+		if (mprotect(p, PAGE, PROT_READ) ||
+		    mprotect(p, PAGE, PROT_READ | PROT_WRITE))
 			bad = 1;
 		char *q = mremap(p, pages * PAGE, (pages + 3) * PAGE,
 				 MREMAP_MAYMOVE);
