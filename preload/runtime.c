@@ -87,6 +87,7 @@ static struct {
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
 	uint64_t peak_mapped_bytes;
 	uint64_t since_check;
+	uint8_t absorb_origin;     /* origin of pages a check finds unknown */
 	uint64_t hook_cycles, check_cycles; /* TSC, for the 5% budget */
 	uint32_t journaled_stacks;
 	bool need_resync;
@@ -97,7 +98,8 @@ static struct {
 	struct vmc_finding *findings;
 	unsigned nfindings, dropped_findings;
 	bool exiting;
-} rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1 };
+} rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1,
+	 .absorb_origin = SHADOW_ORIGIN_FOREIGN };
 
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
 
@@ -346,7 +348,7 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 			shadow_absorb(&rt.sh, &d, SHADOW_ORIGIN_TOOL, 0);
 		}
 	}
-	shadow_diff_adopt(&rt.sh, &rt.kv, start, end, SHADOW_ORIGIN_FOREIGN);
+	shadow_diff_adopt(&rt.sh, &rt.kv, start, end, rt.absorb_origin);
 	return sum;
 }
 
@@ -1105,7 +1107,11 @@ void vmc_after_dl(void)
 	vmc_modules_refresh();
 	journal_modules();
 	pthread_mutex_lock(&rt.lock);
+	/* What appeared is the new image (or went with the old one): the
+	 * loader's work, absorbed as baseline images with their paths. */
+	rt.absorb_origin = SHADOW_ORIGIN_BASELINE;
 	check_full(VMC_F_UNTRACKED_CHANGE);
+	rt.absorb_origin = SHADOW_ORIGIN_FOREIGN;
 	pthread_mutex_unlock(&rt.lock);
 }
 
