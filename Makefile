@@ -52,7 +52,7 @@ REPORT_SRC := $(wildcard report/*.c)
 REPORT_HDR := $(wildcard report/*.h)
 REPORT_LIB_SRC := $(filter-out report/main.c,$(REPORT_SRC))
 
-all: $(B)/libvmacheck.so $(B)/vmacheck $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
+all: $(B)/libvmacheck.so $(B)/vmacheck $(PRELOAD_PROGS) $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -115,6 +115,16 @@ $(B)/tests/test_report: tests/test_report.c $(REPORT_SRC) $(REPORT_HDR) $(PRELOA
 	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(UNWIND_LIBS) $(CHECK_LIBS)
 $(B)/asan/tests/test_report: tests/test_report.c $(REPORT_SRC) $(REPORT_HDR) $(PRELOAD_HDR) $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(B)/libvmacheck.so $(B)/vmacheck | $(B)/asan/tests
 	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(UNWIND_LIBS) $(CHECK_LIBS)
+
+# Programs that tests/test_preload_run.c runs under the preload (it builds
+# any that is missing or stale itself, with the same flags).
+PRELOAD_PROG_SRC := $(wildcard tests/preload_progs/*.c)
+PRELOAD_PROGS := $(patsubst tests/preload_progs/%.c,$(B)/tests/progs/%,$(PRELOAD_PROG_SRC))
+$(B)/tests/progs/%: tests/preload_progs/%.c include/vmacheck.h | $(B)/tests/progs
+	$(CC) -O2 -g -std=gnu11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Wshadow -Werror $< -o $@ -pthread -ldl
+$(B)/tests/progs:
+	mkdir -p $@
+$(B)/tests/test_preload_run $(B)/asan/tests/test_preload_run: $(B)/libvmacheck.so $(B)/vmacheck $(PRELOAD_PROGS) $(B)/examples/map_churn
 
 $(B)/tests/bench_loops: tests/bench_loops.c | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) $< -o $@

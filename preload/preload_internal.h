@@ -125,6 +125,8 @@ uint32_t vmc_stack_capture(int skip);
 int vmc_stack_get(uint32_t id, uintptr_t *ips, int max);
 uint32_t vmc_stack_count(void);
 /* In a fork child: reset the stack and module locks. */
+void vmc_stack_atfork_prepare_unwind(void);
+void vmc_stack_atfork_parent_unwind(void);
 void vmc_stack_atfork_prepare(void);
 void vmc_stack_atfork_parent(void);
 void vmc_stack_atfork_child(void);

@@ -104,6 +104,7 @@ static struct {
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
 
 static void journal_modules(void);
+static void write_process_record(void);
 
 /* ---- small raw helpers ---------------------------------------------- */
 
@@ -437,7 +438,8 @@ static void check_full(uint8_t kind)
 /* ---- init -------------------------------------------------------------- */
 
 /* fork: every lock of the tool is taken before (in the order the hooks
- * take them: stacks, then the runtime, the journal, the arena), so that
+ * take them: the unwinder's, the runtime's, the stack tables, the journal,
+ * the arena), so that
  * the child copies consistent state; the parent releases them, the child
  * re-initialises them and opens its own journal and maps file. */
 static __thread int fork_locked __attribute__((tls_model("initial-exec")));
@@ -450,8 +452,9 @@ static void atfork_prepare(void)
 	if (!fork_locked)
 		return;
 	in_hook++;
-	vmc_stack_atfork_prepare();
+	vmc_stack_atfork_prepare_unwind();
 	pthread_mutex_lock(&rt.lock);
+	vmc_stack_atfork_prepare();
 	vmc_journal_atfork_prepare();
 	vmc_arena_atfork_prepare();
 }
@@ -462,8 +465,9 @@ static void atfork_parent(void)
 		return;
 	vmc_arena_atfork_parent();
 	vmc_journal_atfork_parent();
-	pthread_mutex_unlock(&rt.lock);
 	vmc_stack_atfork_parent();
+	pthread_mutex_unlock(&rt.lock);
+	vmc_stack_atfork_parent_unwind();
 	in_hook--;
 }
 
@@ -484,6 +488,8 @@ static void atfork_child(void)
 		rawsys_close(rt.maps_fd);
 	rt.maps_fd = kview_open_maps();
 	vmc_journal_reopen_child(rt.opt.out_dir, rt.pid, rt.ppid);
+	write_process_record();
+	journal_modules();
 	rt.nfindings = 0;
 	for (unsigned i = 0; i <= SHADOW_CALL_SCAN; i++)
 		rt.calls[i] = rt.failed[i] = 0;
@@ -587,6 +593,77 @@ static void write_process_record(void)
 		vmc_journal_append(VMC_JREC_PROCESS, buf, (uint32_t)w.len);
 }
 
+/* An exec replaced an image of this process: it left its journal under
+ * our name, never closed.  Mark it ended by exec (an EXIT record after its
+ * last record) and move it to vmacheck.<pid>.<k>.journal, so that ours does
+ * not overwrite it and the command reports both images. */
+static void keep_replaced_image(void)
+{
+	char path[PATH_MAX + 64], to[PATH_MAX + 64];
+	size_t dl = strlen(rt.opt.out_dir);
+	if (dl + 64 > sizeof(path))
+		return;
+	memcpy(path, rt.opt.out_dir, dl);
+	size_t n = dl;
+	memcpy(path + n, "/vmacheck.", 10);
+	n += 10;
+	n += fmt_i64(path + n, rt.pid);
+	size_t stem = n;
+	memcpy(path + n, ".journal", 9);
+	int fd = rawsys_open(path, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	uint8_t h[64];
+	uint64_t hpid, hppid;
+	uint32_t hsize;
+	if (rawsys_pread(fd, h, sizeof(h), 0) != (long)sizeof(h) ||
+	    memcmp(h, "VMCJRNL1", 8)) {
+		rawsys_close(fd);
+		return;
+	}
+	memcpy(&hsize, h + 12, 4);
+	memcpy(&hpid, h + 16, 8);
+	memcpy(&hppid, h + 24, 8);
+	if (hpid != (uint64_t)rt.pid || hppid != (uint64_t)rt.ppid) {
+		rawsys_close(fd); /* a process long gone with our pid: ours wins */
+		return;
+	}
+	/* The end of its records: the first zero length. */
+	uint64_t off = hsize;
+	for (;;) {
+		uint32_t len = 0;
+		if (rawsys_pread(fd, &len, 4, off) != 4 || len == 0 ||
+		    len & 7)
+			break;
+		off += len;
+	}
+	static const char payload[] = "{\"ended\":\"exec\",\"status\":null}";
+	uint32_t plen = sizeof(payload) - 1;
+	uint32_t len = (8 + plen + 7) & ~7u;
+	uint8_t rec[64] = { 0 };
+	uint16_t type = VMC_JREC_EXIT;
+	uint16_t flags = (uint16_t)(1 | ((len - 8 - plen) << 1));
+	memcpy(rec, &len, 4);
+	memcpy(rec + 4, &type, 2);
+	memcpy(rec + 6, &flags, 2);
+	memcpy(rec + 8, payload, plen);
+	rawsys6(SYS_pwrite64, fd, (long)rec, len, (long)off, 0, 0);
+	rawsys6(SYS_ftruncate, fd, (long)(off + len), 0, 0, 0, 0);
+	rawsys_close(fd);
+	for (int k = 1; k < 1000; k++) {
+		memcpy(to, path, stem);
+		size_t m = stem;
+		to[m++] = '.';
+		m += fmt_i64(to + m, k);
+		memcpy(to + m, ".journal", 9);
+		/* renameat2(RENAME_NOREPLACE): never over an older image's. */
+		long e = rawsys6(SYS_renameat2, AT_FDCWD, (long)path, AT_FDCWD,
+				 (long)to, 1, 0);
+		if (e != -EEXIST)
+			break;
+	}
+}
+
 static void do_init(void)
 {
 	char err[256];
@@ -629,6 +706,7 @@ static void do_init(void)
 	}
 	vmc_stack_init(rt.opt.stack_depth);
 	vmc_modules_refresh();
+	keep_replaced_image();
 	if (vmc_journal_open(rt.opt.out_dir, rt.pid, rt.ppid))
 		vmc_say("cannot open the journal in the output directory; "
 			"results go to the result file only");
@@ -880,6 +958,14 @@ static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 		return shadow_remap(&rt.sh, &r, rec);
 	}
 	case SHADOW_CALL_MPROTECT:
+		/* A pkey the kernel did not allocate (pkey_alloc is not
+		 * seen, nor whether the CPU has keys): its EINVAL is the
+		 * kernel's to tell, and it comes before any change. */
+		if (c->sub == VMC_SUB_PKEY && (int)c->a[3] != -1 &&
+		    c->ret == -EINVAL) {
+			rec->span_start = rec->span_end = 0;
+			return c->ret;
+		}
 		return shadow_protect(&rt.sh, c->a[0], c->a[1], (int)c->a[2],
 				      rec);
 	case SHADOW_CALL_MADVISE:
@@ -1002,6 +1088,10 @@ int64_t vmc_do_call(struct vmc_call *c)
 	if (c->call == SHADOW_CALL_BRK)
 		c->a[5] = (uint64_t)__sbrk(0);
 	vmc_raw_call(c);
+	/* What is read of rec afterwards, for the paths that return before
+	 * the shadow's operation resets it. */
+	rec.uncertain = false;
+	rec.span_start = rec.span_end = 0;
 	int64_t predicted = shadow_apply(c, stack, &rec);
 	int kerr = c->ret < 0 ? (int)-c->ret : 0;
 	rt.calls[c->call]++;

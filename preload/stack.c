@@ -143,10 +143,14 @@ static inline unsigned hash_bucket_value(uint64_t h)
 	return (unsigned)(h ^ (h >> 32));
 }
 
+static pthread_rwlock_t unwind_fork_lock = PTHREAD_RWLOCK_INITIALIZER;
+
 int vmc_stack_init(int depth)
 {
 	if (depth < 0 || depth > STACK_DEPTH_MAX)
 		return -EINVAL;
+	/* Per-thread caches: no global cache lock to be caught holding. */
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	__atomic_store_n(&st.depth, depth, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -233,8 +237,13 @@ __attribute__((noinline)) uint32_t vmc_stack_capture(int skip)
 
 	if (depth <= 0 || skip < 0 || skip > STACK_SKIP_MAX)
 		return 0;
-	/* buf[0] is our own frame (the call of unw_backtrace). */
+	/* buf[0] is our own frame (the call of unw_backtrace).  libunwind
+	 * takes locks of its own inside: fork waits until no thread is in
+	 * here (vmc_stack_atfork_prepare takes this lock for writing), so a
+	 * child never inherits one of them held by a thread it lacks. */
+	pthread_rwlock_rdlock(&unwind_fork_lock);
 	got = unw_backtrace(buf, depth + skip + 1);
+	pthread_rwlock_unlock(&unwind_fork_lock);
 	drop = skip + 1;
 	if (got <= drop)
 		return 0;
@@ -528,6 +537,19 @@ const struct vmc_module *vmc_module_at(int i)
 
 /* Before fork: hold every lock so the child copies consistent tables
  * (the stack table before the module map: the order capture uses). */
+/* First of all the tool's locks before fork: no thread left inside
+ * libunwind.  Nobody holds another lock of ours while unwinding. */
+void vmc_stack_atfork_prepare_unwind(void)
+{
+	pthread_rwlock_wrlock(&unwind_fork_lock);
+}
+
+void vmc_stack_atfork_parent_unwind(void)
+{
+	pthread_rwlock_unlock(&unwind_fork_lock);
+}
+
+/* The tables: after the runtime's lock (under which they are read). */
 void vmc_stack_atfork_prepare(void)
 {
 	pthread_mutex_lock(&st.lock);
@@ -546,7 +568,10 @@ void vmc_stack_atfork_child(void)
 {
 	static const pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
 
+	static const pthread_rwlock_t rwinit = PTHREAD_RWLOCK_INITIALIZER;
+
 	st.lock = init;
 	mods.lock = init;
 	mods.refresh_lock = init;
+	unwind_fork_lock = rwinit;
 }

@@ -92,6 +92,8 @@ static enum report_severity finding_severity(const struct json_value *f)
 struct report_entry {
 	const char *dir;           /* interned; NULL: a file of another name */
 	uint64_t pid;
+	uint64_t image;            /* 0: the last image of pid; k: the k-th
+				    * image an exec replaced */
 	size_t seq;                /* order of noting */
 	char *json, *journal;      /* paths, either may be NULL */
 	char *other;               /* a file of another name */
@@ -200,8 +202,10 @@ fail:
 	return -e;
 }
 
-/* "vmacheck.<pid>.json" or ".journal": 1 json, 2 journal, 0 neither. */
-static int result_name(const char *name, uint64_t *pid)
+/* "vmacheck.<pid>[.<image>].json" or ".journal": 1 json, 2 journal, 0
+ * neither.  The image number names what an exec replaced (the preload
+ * renames the replaced image's journal so). */
+static int result_name(const char *name, uint64_t *pid, uint64_t *image)
 {
 	static const char pre[] = "vmacheck.";
 	const char *s;
@@ -219,6 +223,18 @@ static int result_name(const char *name, uint64_t *pid)
 		s++;
 	}
 	*pid = v;
+	*image = 0;
+	if (s[0] == '.' && s[1] >= '0' && s[1] <= '9') {
+		uint64_t k = 0;
+		s++;
+		while (*s >= '0' && *s <= '9') {
+			if (__builtin_mul_overflow(k, 10, &k) ||
+			    __builtin_add_overflow(k, (uint64_t)(*s - '0'), &k))
+				return 0;
+			s++;
+		}
+		*image = k;
+	}
 	if (!strcmp(s, ".json"))
 		return 1;
 	if (!strcmp(s, ".journal"))
@@ -253,7 +269,7 @@ static const char *intern_dir(struct report *r, const char *dir, size_t n)
 }
 
 static int add_entry(struct report *r, const char *dir, uint64_t pid,
-		     int kind, const char *path)
+		     uint64_t image, int kind, const char *path)
 {
 	struct report_entry *e = grow(r->entries, &r->entries_cap,
 				      r->nentries + 1, sizeof(*e));
@@ -264,6 +280,7 @@ static int add_entry(struct report *r, const char *dir, uint64_t pid,
 	memset(e, 0, sizeof(*e));
 	e->dir = dir;
 	e->pid = pid;
+	e->image = image;
 	e->seq = r->nentries;
 	char *p = strdup(path);
 	if (!p)
@@ -298,12 +315,12 @@ static int add_dir(struct report *r, const char *path, int depth)
 	}
 	while ((de = readdir(d))) {
 		const char *name = de->d_name;
-		uint64_t pid;
+		uint64_t pid, image;
 		int kind;
 
 		if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
 			continue;
-		kind = result_name(name, &pid);
+		kind = result_name(name, &pid, &image);
 		if (!kind && de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		size_t n = strlen(name);
@@ -331,7 +348,7 @@ static int add_dir(struct report *r, const char *path, int depth)
 					ret = k;
 			}
 		} else if (!r->skip || !r->skip(full, &st, r->skip_ctx)) {
-			if (add_entry(r, dir, pid, kind, full))
+			if (add_entry(r, dir, pid, image, kind, full))
 				ret = -ENOMEM;
 		}
 		free(full);
@@ -355,17 +372,17 @@ int report_add_path(struct report *r, const char *path)
 		return add_dir(r, path, 0);
 	const char *slash = strrchr(path, '/');
 	const char *name = slash ? slash + 1 : path;
-	uint64_t pid;
-	int kind = result_name(name, &pid);
+	uint64_t pid, image;
+	int kind = result_name(name, &pid, &image);
 	if (!kind)
-		return add_entry(r, NULL, 0, 0, path);
+		return add_entry(r, NULL, 0, 0, 0, path);
 	const char *dir = slash ? intern_dir(r, path, (size_t)(slash - path)
 						      ? (size_t)(slash - path)
 						      : 1)
 				: intern_dir(r, ".", 1);
 	if (!dir)
 		return -ENOMEM;
-	return add_entry(r, dir, pid, kind, path);
+	return add_entry(r, dir, pid, image, kind, path);
 }
 
 /* ---- loading a process ------------------------------------------------- */
@@ -815,6 +832,12 @@ static int cmp_entry(const void *a, const void *b)
 	}
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
+	/* Replaced images first, in order, the last one (0) at the end. */
+	if (x->image != y->image)
+		return (x->image ? x->image : UINT64_MAX) <
+				       (y->image ? y->image : UINT64_MAX)
+			       ? -1
+			       : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -830,7 +853,8 @@ static void pair_entries(struct report *r)
 		struct report_entry *e = &r->entries[i];
 		struct report_entry *o = out ? &r->entries[out - 1] : NULL;
 
-		if (o && e->dir && o->dir == e->dir && o->pid == e->pid) {
+		if (o && e->dir && o->dir == e->dir && o->pid == e->pid &&
+		    o->image == e->image) {
 			/* The same process: take the file it lacks. */
 			char **slot = e->json ? &o->json : &o->journal;
 			char *path = e->json ? e->json : e->journal;
@@ -955,7 +979,8 @@ int report_load(struct report *r)
 
 void report_note_wait(struct report *r, uint64_t pid, int wstatus)
 {
-	for (size_t i = 0; i < r->nprocs; i++)
+	/* The last image of pid (an exec's replaced images come first). */
+	for (size_t i = r->nprocs; i-- > 0;)
 		if (r->procs[i]->pid == pid) {
 			r->procs[i]->waited = true;
 			r->procs[i]->wstatus = wstatus;
@@ -1441,7 +1466,7 @@ static void put_text(FILE *out, const char *s)
 static const struct report_process *find_proc(const struct report *r,
 					      uint64_t pid)
 {
-	for (size_t i = 0; i < r->nprocs; i++)
+	for (size_t i = r->nprocs; i-- > 0;)
 		if (r->procs[i]->pid == pid)
 			return r->procs[i];
 	return NULL;
