@@ -606,8 +606,8 @@ START_TEST(test_threads)
 }
 END_TEST
 
-/* fork() while another thread keeps inserting new stacks (so the child
- * often inherits a held lock): after vmc_stack_atfork_child() the child
+/* fork() while another thread keeps inserting new stacks, with the
+ * prepare/parent/child protocol of the runtime's atfork handlers: the child
  * captures and refreshes.  A stack made before the fork has the same id
  * in the child. */
 static int fork_stop;
@@ -637,7 +637,15 @@ START_TEST(test_fork_child)
 	fork_stop = 0;
 	ck_assert_int_eq(pthread_create(&t, NULL, fork_inserter, NULL), 0);
 	for (i = 0; i < 50; i++) {
+		/* The protocol the runtime's pthread_atfork handlers follow:
+		 * no thread inside libunwind or the tables across the fork. */
+		vmc_stack_atfork_prepare_unwind();
+		vmc_stack_atfork_prepare();
 		pid = fork();
+		if (pid != 0) {
+			vmc_stack_atfork_parent();
+			vmc_stack_atfork_parent_unwind();
+		}
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0) {
 			uint32_t before;
