@@ -44,7 +44,8 @@ static int64_t run(struct vmc_call *c, int is_map_tool)
 					     (c->call == SHADOW_CALL_MMAP &&
 					      r >= 0 ? (uint64_t)r : c->a[0]) +
 						     c->a[1],
-					     is_map_tool && r >= 0);
+					     is_map_tool && r >= 0 &&
+						     vmc_in_capture());
 	}
 	if (r < 0 && r > -4096)
 		errno = (int)-r;

@@ -763,6 +763,10 @@ void vmc_note_passthrough(uint64_t start, uint64_t end, int is_tool)
 		if (i < TOOL_RANGES) {
 			rt.tool_start[i] = start;
 			rt.tool_end[i] = end;
+			/* The unwinder's own memory (MAP_NORESERVE: it never
+			 * merges with the program's): absorbed at the next
+			 * check, no resync needed for it. */
+			return;
 		}
 	}
 	rt.need_resync = true;
