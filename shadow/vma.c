@@ -180,21 +180,31 @@ bool vma_range_free(const struct shadow *sh, uint64_t start, uint64_t end)
 void vma_insert(struct shadow *sh, struct shadow_vma *v)
 {
 	struct rb_node **link = &sh->vmas.node, *parent = NULL;
+	struct rb_node *pred = NULL, *succ = NULL;
+	/* The descent passes the neighbours: the last node left of the path
+	 * is the predecessor, the last right of it the successor. */
 	while (*link) {
 		parent = *link;
-		link = v->start < vma_of(parent)->start ? &parent->left
-							: &parent->right;
+		if (v->start < vma_of(parent)->start) {
+			succ = parent;
+			link = &parent->left;
+		} else {
+			pred = parent;
+			link = &parent->right;
+		}
 	}
-	v->gap_pages = 0;
-	v->subtree_gap_pages = 0;
+	v->gap_pages = gap_between(pred ? vma_of(pred)->end : 0, v->start);
+	v->subtree_gap_pages = v->gap_pages;
 	rb_link_node(&v->rb, parent, link);
 	rb_insert(&sh->vmas, &v->rb, vma_augment);
-	{
-		struct shadow_vma *p = vma_of(rb_prev(&v->rb));
-		v->gap_pages = gap_between(p ? p->end : 0, v->start);
-		rb_propagate(&v->rb, vma_augment);
+	if (succ) {
+		struct shadow_vma *n = vma_of(succ);
+		uint32_t g = gap_between(v->end, n->start);
+		if (g != n->gap_pages) {
+			n->gap_pages = g;
+			rb_propagate(&n->rb, vma_augment);
+		}
 	}
-	vma_regap_next(v);
 	sh->c.map_count++;
 	if (sh->c.map_count > sh->c.peak_map_count)
 		sh->c.peak_map_count = sh->c.map_count;
