@@ -1004,11 +1004,14 @@ static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 	return c->ret;
 }
 
-static const char *const call_name_tab[] = {
+
+/* The calls by name, for stats and messages. */
+static const char *const call_name[] = {
 	[SHADOW_CALL_MMAP] = "mmap", [SHADOW_CALL_MUNMAP] = "munmap",
 	[SHADOW_CALL_MREMAP] = "mremap", [SHADOW_CALL_MPROTECT] = "mprotect",
 	[SHADOW_CALL_MADVISE] = "madvise", [SHADOW_CALL_MLOCK] = "mlock",
 	[SHADOW_CALL_MUNLOCK] = "munlock", [SHADOW_CALL_BRK] = "brk",
+	[SHADOW_CALL_SHMAT] = "shmat",
 };
 
 static size_t fmt_i64(char *p, int64_t v)
@@ -1142,9 +1145,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 		const char *pre = "the shadow predicted another result for ";
 		memcpy(msg, pre, strlen(pre));
 		n = strlen(pre);
-		const char *cn = c->call < sizeof(call_name_tab) /
-						   sizeof(call_name_tab[0])
-					 ? call_name_tab[c->call]
+		const char *cn = c->call < sizeof(call_name) /
+						   sizeof(call_name[0])
+					 ? call_name[c->call]
 					 : "?";
 		memcpy(msg + n, cn, strlen(cn));
 		n += strlen(cn);
@@ -1211,31 +1214,25 @@ void vmc_after_dl(void)
 
 /* ---- the result ------------------------------------------------------- */
 
-static const char *const call_name[] = {
-	[SHADOW_CALL_MMAP] = "mmap", [SHADOW_CALL_MUNMAP] = "munmap",
-	[SHADOW_CALL_MREMAP] = "mremap", [SHADOW_CALL_MPROTECT] = "mprotect",
-	[SHADOW_CALL_MADVISE] = "madvise", [SHADOW_CALL_MLOCK] = "mlock",
-	[SHADOW_CALL_MUNLOCK] = "munlock", [SHADOW_CALL_BRK] = "brk",
-	[SHADOW_CALL_SHMAT] = "shmat",
-};
+
+/* {"mmap": n, "munmap": n, ...} */
+static void write_per_call(struct jsonw *w, const uint64_t *count)
+{
+	jsonw_obj_begin(w);
+	for (unsigned i = 1; i < sizeof(call_name) / sizeof(call_name[0]); i++) {
+		jsonw_key(w, call_name[i]);
+		jsonw_u64(w, count[i]);
+	}
+	jsonw_obj_end(w);
+}
 
 static void write_stats(struct jsonw *w)
 {
 	jsonw_obj_begin(w);
 	jsonw_key(w, "calls");
-	jsonw_obj_begin(w);
-	for (unsigned i = 1; i < sizeof(call_name) / sizeof(call_name[0]); i++) {
-		jsonw_key(w, call_name[i]);
-		jsonw_u64(w, rt.calls[i]);
-	}
-	jsonw_obj_end(w);
+	write_per_call(w, rt.calls);
 	jsonw_key(w, "failed_calls");
-	jsonw_obj_begin(w);
-	for (unsigned i = 1; i < sizeof(call_name) / sizeof(call_name[0]); i++) {
-		jsonw_key(w, call_name[i]);
-		jsonw_u64(w, rt.failed[i]);
-	}
-	jsonw_obj_end(w);
+	write_per_call(w, rt.failed);
 	jsonw_key(w, "peak_vmas");
 	jsonw_u64(w, rt.sh.c.peak_map_count);
 	jsonw_key(w, "peak_mapped_bytes");

@@ -69,16 +69,14 @@ static int fail_errno(char *err, size_t errlen, const char *path, int e)
 	return -e;
 }
 
-/* Read the whole file; *len is what could be read (a file that shrinks
- * while being read gives what was there). */
-static int slurp(const char *path, unsigned char **data, size_t *len)
+/* The whole file, NUL-terminated (a file that grows while being read is
+ * read on; one that shrinks gives what was there).  0 or -errno. */
+int vmcj_slurp(const char *path, char **data, size_t *len)
 {
 	struct stat st;
-	unsigned char *buf;
-	size_t cap, n = 0;
-	int fd, e;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int e;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0)
@@ -87,26 +85,43 @@ static int slurp(const char *path, unsigned char **data, size_t *len)
 		errno = EISDIR;
 		goto fail;
 	}
-	cap = st.st_size > 0 ? (size_t)st.st_size : 0;
-	buf = malloc(cap + 1);
+	size_t cap = st.st_size > 0 ? (size_t)st.st_size : 0, n = 0;
+	char *buf = malloc(cap + 1);
 	if (!buf)
 		goto fail;
-	while (n < cap) {
-		ssize_t r = read(fd, buf + n, cap - n);
-
-		if (r < 0 && errno == EINTR)
+	for (;;) {
+		if (n == cap) {
+			/* A file that grew since fstat: read on. */
+			char probe;
+			ssize_t k = read(fd, &probe, 1);
+			if (k <= 0)
+				break;
+			char *nb = realloc(buf, cap * 2 + 2);
+			if (!nb) {
+				free(buf);
+				errno = ENOMEM;
+				goto fail;
+			}
+			buf = nb;
+			buf[n++] = probe;
+			cap = cap * 2 + 1;
 			continue;
-		if (r < 0) {
+		}
+		ssize_t k = read(fd, buf + n, cap - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
 			e = errno;
 			free(buf);
 			close(fd);
 			return -e;
 		}
-		if (r == 0)
+		if (k == 0)
 			break;
-		n += (size_t)r;
+		n += (size_t)k;
 	}
 	close(fd);
+	buf[n] = '\0';
 	*data = buf;
 	*len = n;
 	return 0;
@@ -285,7 +300,7 @@ int vmcj_read(const char *path, struct vmcj *out, char *err, size_t errlen)
 	memset(out, 0, sizeof(*out));
 	if (errlen)
 		err[0] = '\0';
-	r = slurp(path, &d, &n);
+	r = vmcj_slurp(path, (char **)&d, &n);
 	if (r)
 		return fail_errno(err, errlen, path, -r);
 	out->data = d;

@@ -116,4 +116,8 @@ void vmcj_free(struct vmcj *j);
 /* A printable name for a record type ("call"), "?" when unknown. */
 const char *vmcj_type_name(uint16_t type);
 
+/* The whole file at path, NUL-terminated, in malloc'd memory.  0 or
+ * -errno. */
+int vmcj_slurp(const char *path, char **data, size_t *len);
+
 #endif

@@ -141,67 +141,6 @@ static void bad_file(struct report *r, const char *path, const char *fmt,
 	r->nbad++;
 }
 
-/* The whole file, NUL-terminated.  0 or -errno. */
-static int slurp(const char *path, char **data, size_t *len)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int e;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		goto fail;
-	if (S_ISDIR(st.st_mode)) {
-		errno = EISDIR;
-		goto fail;
-	}
-	size_t cap = st.st_size > 0 ? (size_t)st.st_size : 0, n = 0;
-	char *buf = malloc(cap + 1);
-	if (!buf)
-		goto fail;
-	for (;;) {
-		if (n == cap) {
-			/* A file that grew since fstat: read on. */
-			char probe;
-			ssize_t k = read(fd, &probe, 1);
-			if (k <= 0)
-				break;
-			char *nb = realloc(buf, cap * 2 + 2);
-			if (!nb) {
-				free(buf);
-				errno = ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-			buf[n++] = probe;
-			cap = cap * 2 + 1;
-			continue;
-		}
-		ssize_t k = read(fd, buf + n, cap - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			e = errno;
-			free(buf);
-			close(fd);
-			return -e;
-		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*data = buf;
-	*len = n;
-	return 0;
-fail:
-	e = errno;
-	close(fd);
-	return -e;
-}
-
 /* "vmacheck.<pid>[.<image>].json" or ".journal": 1 json, 2 journal, 0
  * neither.  The image number names what an exec replaced (the preload
  * renames the replaced image's journal so). */
@@ -534,7 +473,7 @@ static int load_json(struct report *r, struct report_process *p,
 {
 	char *text = NULL;
 	size_t len = 0;
-	int k = slurp(path, &text, &len);
+	int k = vmcj_slurp(path, &text, &len);
 
 	if (k) {
 		bad_file(r, path, "%s: %s", path, strerror(-k));
