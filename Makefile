@@ -25,7 +25,7 @@ PRELOAD_SRC := $(wildcard preload/*.c)
 PRELOAD_HDR := $(wildcard preload/*.h)
 SHADOW_HDR := $(wildcard shadow/*.h)
 TEST_SRC   := $(wildcard tests/test_*.c)
-TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC)) $(B)/tests/test_preload_stack_oom
 ASAN_TESTS := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRC))
 
 # Release objects (the preload links these), debug objects (tests), and
@@ -125,6 +125,11 @@ $(B)/tests/progs/%: tests/preload_progs/%.c include/vmacheck.h | $(B)/tests/prog
 $(B)/tests/progs:
 	mkdir -p $@
 $(B)/tests/test_preload_run $(B)/asan/tests/test_preload_run: $(B)/libvmacheck.so $(B)/vmacheck $(PRELOAD_PROGS) $(B)/examples/map_churn
+
+# The stack tests again over a stand-in arena that fails on demand: the
+# out-of-memory paths of stack.c (the real arena injects no failure).
+$(B)/tests/test_preload_stack_oom: tests/test_preload_stack.c $(B)/libvmc-core.a $(B)/libshadow-dbg.a | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -DTEST_STANDIN_ARENA -Ipreload -Itests $< -o $@ $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(UNWIND_LIBS) $(CHECK_LIBS)
 
 $(B)/tests/bench_loops: tests/bench_loops.c | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) $< -o $@
