@@ -207,7 +207,8 @@ static int read_kernel(uint64_t start, uint64_t end)
 
 static bool is_tool_range(uint64_t start, uint64_t end)
 {
-	if (vmc_arena_owns(start, end - start))
+	if (vmc_arena_owns(start, end - start) ||
+	    vmc_journal_owns(start, end - start))
 		return true;
 	for (unsigned i = 0; i < rt.ntool; i++)
 		if (rt.tool_start[i] < end && start < rt.tool_end[i])
