@@ -85,6 +85,7 @@ static struct {
 	/* statistics (DESIGN.md "stats") */
 	uint64_t calls[SHADOW_CALL_SCAN + 1], failed[SHADOW_CALL_SCAN + 1];
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
+	uint64_t untracked_changes;
 	uint64_t peak_mapped_bytes;
 	uint64_t since_check;
 	uint8_t absorb_origin;     /* origin of pages a check finds unknown */
@@ -280,13 +281,16 @@ static void add_finding(uint8_t kind, uint64_t addr, uint64_t len,
 struct span_sum {
 	int tracked;               /* differences on tracked pages */
 	int unknown;               /* kernel pages the shadow did not know */
+	int untracked;             /* differences on pages nobody tracked
+				    * (glibc's own mappings, changed behind
+				    * us: a stale foreign VMA) */
 };
 
 /* kind 0: count, report nothing (the caller classifies). */
 static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 				  uint32_t op_stack)
 {
-	struct span_sum sum = { 0, 0 };
+	struct span_sum sum = { 0, 0, 0 };
 	if (read_kernel(start, end))
 		return sum;
 	struct diff_item items[32];
@@ -302,12 +306,19 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 								  it->start);
 		bool tracked = r && r->start < it->end &&
 			       r->origin == SHADOW_ORIGIN_TRACKED;
-		if (it->kind == DIFF_UNKNOWN_TO_SHADOW || !tracked)
+		if (it->kind == DIFF_UNKNOWN_TO_SHADOW)
 			continue; /* absorbed below */
+		if (!tracked) {
+			sum.untracked++;
+			continue;
+		}
 		sum.tracked++;
 		if (!kind)
 			continue;
-		rt.divergences++;
+		if (kind == VMC_F_SHADOW_DIVERGENCE)
+			rt.divergences++;
+		else
+			rt.untracked_changes++;
 		char msg[160];
 		const char *what = kind == VMC_F_UNTRACKED_CHANGE
 			? "tracked pages changed behind the tool's back: "
@@ -1121,7 +1132,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 	}
 	s = s > 4096 ? (s & ~4095ull) - 4096 : 0;
 	e = (e + 8191) & ~4095ull;
-	struct span_sum sum = { 0, 0 };
+	struct span_sum sum = { 0, 0, 0 };
 	if ((mismatch || rec.uncertain || rt.opt.check == VMC_CHECK_CALL) &&
 	    e > s) {
 		/* After: adopt what the kernel did.  A difference is the
@@ -1131,7 +1142,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 		else
 			sum = check_span(s, e, 0, stack);
 	}
-	bool explained = sum.unknown > 0;
+	/* Pages the shadow did not know, or knew wrong without tracking
+	 * them, explain a surprise: the model is not at fault. */
+	bool explained = sum.unknown > 0 || sum.untracked > 0;
 	if (mismatch && explained) {
 		/* Pages the shadow never saw (glibc's own mappings, a raw
 		 * syscall) changed the outcome: resync the whole space. */
@@ -1248,6 +1261,8 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, rt.sh.boundary_misses);
 	jsonw_key(w, "resyncs");
 	jsonw_u64(w, rt.resyncs);
+	jsonw_key(w, "untracked_changes");
+	jsonw_u64(w, rt.untracked_changes);
 	jsonw_key(w, "passthrough_calls");
 	jsonw_u64(w, rt.passthrough);
 	jsonw_obj_end(w);
@@ -1412,9 +1427,9 @@ int vmc_rt_check_now(void)
 	if (!vmc_enter())
 		return -1;
 	pthread_mutex_lock(&rt.lock);
-	uint64_t before = rt.divergences;
+	uint64_t before = rt.divergences + rt.untracked_changes;
 	check_full(VMC_F_UNTRACKED_CHANGE);
-	int d = (int)(rt.divergences - before);
+	int d = (int)(rt.divergences + rt.untracked_changes - before);
 	pthread_mutex_unlock(&rt.lock);
 	vmc_leave();
 	return d;
