@@ -868,7 +868,7 @@ static void assert_clean(const struct results *rs, int min, const char *what)
 
 static const char *const prog_names[] = {
 	"stress", "mallocprog", "mapper", "forker", "execer", "vforker",
-	"sigmmap", "dlprog", "apiprog",
+	"sigmmap", "dlprog", "apiprog", "brkshm",
 };
 #define NPROGS (sizeof(prog_names) / sizeof(prog_names[0]))
 static char prog_path[NPROGS][PATH_MAX];
@@ -1490,6 +1490,37 @@ START_TEST(test_dlopen_dlclose)
 }
 END_TEST
 
+/* brk/sbrk (glibc's break kept right) and shmat/shmdt are traced: the
+ * same output, clean results, and the calls counted. */
+START_TEST(test_brk_and_shm)
+{
+	struct tmp t;
+	tmp_make(&t);
+	const char *argv[] = { prog("brkshm"), NULL };
+	struct run r;
+	same_behaviour(&t, argv, NULL, 1, false, &r);
+	ck_assert_msg(strstr(r.out, "brkshm: heap grew 1228800 bytes, read "
+				    "back 42") == r.out,
+		      "brkshm: %s", r.out);
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "cat %s/vmacheck.*.json", t.out);
+	FILE *f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	char json[16384];
+	size_t n = fread(json, 1, sizeof(json) - 1, f);
+	json[n] = 0;
+	pclose(f);
+	const char *c = strstr(json, "\"calls\":{");
+	ck_assert_ptr_nonnull(c);
+	const char *b = strstr(c, "\"brk\":");
+	const char *s = strstr(c, "\"shmat\":");
+	ck_assert_msg(b && atoll(b + 6) >= 151, "brk calls: %.40s", b);
+	ck_assert_msg(s && atoll(s + 8) == 4, "shmat calls: %.40s", s);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* ---- 4. the hooks never allocate; errno is the kernel's ---------------- */
 
 START_TEST(test_hooks_no_malloc_errno)
@@ -1762,6 +1793,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_vfork);
 	tcase_add_test(tc, test_signal_handler_maps);
 	tcase_add_test(tc, test_dlopen_dlclose);
+	tcase_add_test(tc, test_brk_and_shm);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hooks");
