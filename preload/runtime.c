@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -784,10 +785,27 @@ void vmc_note_passthrough(uint64_t start, uint64_t end, int is_tool)
 	rt.need_resync = true;
 }
 
+/* exit() gives its status to on_exit handlers, not to destructors.  Ours
+ * is registered in the constructor, before libc registers the loader's
+ * destructor pass, so it runs after every destructor: it writes the
+ * result, with the status, last. */
+static bool exit_handler;
+
+static void finish(const char *ended, int status);
+
+static void vmc_on_exit(int status, void *arg)
+{
+	(void)arg;
+	exit_handler = false;
+	finish("exit", status & 0xff);
+}
+
 __attribute__((constructor)) static void vmc_constructor(void)
 {
 	if (vmc_enter())
 		vmc_leave();
+	if (rt.state == ST_READY && on_exit(vmc_on_exit, NULL) == 0)
+		exit_handler = true;
 }
 
 /* ---- the calls --------------------------------------------------------- */
@@ -1410,7 +1428,9 @@ static void finish(const char *ended, int status)
 
 __attribute__((destructor)) static void vmc_destructor(void)
 {
-	finish("exit", -1);
+	/* The on_exit handler comes after us and knows the status. */
+	if (!exit_handler)
+		finish("exit", -1);
 }
 
 void vmc_exit(int status)

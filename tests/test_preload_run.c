@@ -1516,6 +1516,9 @@ START_TEST(test_brk_and_shm)
 	const char *s = strstr(c, "\"shmat\":");
 	ck_assert_msg(b && atoll(b + 6) >= 151, "brk calls: %.40s", b);
 	ck_assert_msg(s && atoll(s + 8) == 4, "shmat calls: %.40s", s);
+	/* It returned from main: the status is known (on_exit), not null. */
+	ck_assert_msg(strstr(json, "\"ended\":\"exit\",\"status\":0,"),
+		      "ended/status: %.200s", strstr(json, "\"ended\""));
 	run_free(&r);
 	tmp_remove(&t);
 }
