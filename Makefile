@@ -46,7 +46,7 @@ OPS   ?= 100000
 
 .PHONY: all deps check check-unit check-asan check-fuzz fuzz bench demo clean
 
-EXAMPLES := $(B)/examples/shadow_demo $(B)/examples/map_churn $(B)/examples/untracked_change
+EXAMPLES := $(B)/examples/shadow_demo $(patsubst examples/%.c,$(B)/examples/%,$(filter-out examples/shadow_demo.c,$(wildcard examples/*.c)))
 
 REPORT_SRC := $(wildcard report/*.c)
 REPORT_HDR := $(wildcard report/*.h)

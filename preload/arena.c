@@ -123,10 +123,26 @@ static inline uint64_t page_round(uint64_t n)
 	return (n + ARENA_PAGE - 1) & ~(uint64_t)(ARENA_PAGE - 1);
 }
 
+/* Where the tool's own mappings go: upward from 63 TiB, far below where
+ * the kernel puts the program's mappings (top-down from mmap_base, near
+ * 127 TiB) and far above a brk heap.  Without a hint the kernel would
+ * place tool memory in the hole a program just made by munmap, and a
+ * double munmap (a bug vmacheck is there to report) would destroy the
+ * tool instead of hitting a hole.  A hint only: when the range is taken
+ * the kernel chooses, as before. */
+static uint64_t tool_next = 0x3f0000000000ull;
+
+void *vmc_tool_hint(uint64_t len)
+{
+	len = (len + (1u << 21) - 1) & ~(uint64_t)((1u << 21) - 1);
+	return (void *)__atomic_fetch_add(&tool_next, len, __ATOMIC_RELAXED);
+}
+
 /* A fresh private anonymous mapping of len bytes, or NULL. */
 static void *raw_map(uint64_t len)
 {
-	long r = rawsys_mmap(NULL, len, ARENA_MAP_PROT, ARENA_MAP_FLAGS, -1, 0);
+	long r = rawsys_mmap(vmc_tool_hint(len), len, ARENA_MAP_PROT,
+			     ARENA_MAP_FLAGS, -1, 0);
 	return rawsys_is_err(r) ? NULL : (void *)r;
 }
 

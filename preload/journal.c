@@ -324,8 +324,8 @@ static int view_grow(uint64_t len)
 	e = journal_fd_check();
 	if (e)
 		return e;
-	r = rawsys_mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_SHARED, J.fd,
-			0);
+	r = rawsys_mmap(vmc_tool_hint(want), want, PROT_READ | PROT_WRITE,
+			MAP_SHARED, J.fd, 0);
 	if (rawsys_is_err(r))
 		return (int)r;
 	if (J.nretired == JOURNAL_RETIRED_MAX) {
@@ -459,7 +459,8 @@ static int journal_open_locked(const char *dir, pid_t pid, pid_t ppid)
 	J.dev_minor = stx.stx_dev_minor;
 	J.size = 0;
 
-	m = rawsys_mmap(NULL, JOURNAL_VIEW_INITIAL, PROT_READ | PROT_WRITE,
+	m = rawsys_mmap(vmc_tool_hint(JOURNAL_VIEW_INITIAL),
+			JOURNAL_VIEW_INITIAL, PROT_READ | PROT_WRITE,
 			MAP_SHARED, J.fd, 0);
 	if (rawsys_is_err(m)) {
 		r = (int)m;

@@ -123,6 +123,7 @@ void vmc_options_default(struct vmc_options *o)
 	o->error_exitcode = 99;
 	o->uffd = VMC_UFFD_OFF;
 	o->max_map_share = 50;
+	o->leak_check = true;
 }
 
 /* The one reason with a number in it, completed when the message is
@@ -195,6 +196,18 @@ static const char *apply_pair(struct vmc_options *o, const char *k,
 			return "not a number from 1 to 100";
 		if (o)
 			o->max_map_share = (int)x;
+		return NULL;
+	}
+	if (key_is(k, kn, "leak-check")) {
+		bool on;
+		if (span_is(v, vn, "yes"))
+			on = true;
+		else if (span_is(v, vn, "no"))
+			on = false;
+		else
+			return "expected yes or no";
+		if (o)
+			o->leak_check = on;
 		return NULL;
 	}
 	if (key_is(k, kn, "uffd")) {

@@ -10,7 +10,8 @@
  * stack.c    call stacks (libunwind), interned; the module map
  * journal.c  the per-process event journal (a shared file mapping)
  * jsonw.c    a JSON writer into caller memory (results, journal payloads)
- * (to come: interpose.c the symbols, runtime.c init/lock/hooks, check.c)
+ * findings.c the finding kinds: rules per call, unmap history, leaks at exit
+ * interpose.c the symbols; runtime.c init, the lock, the hooks, checks
  */
 #ifndef VMC_PRELOAD_INTERNAL_H
 #define VMC_PRELOAD_INTERNAL_H
@@ -36,6 +37,9 @@
  * After fork the child owns a copy; vmc_arena_atfork_child() resets the
  * lock.  Allocation failure returns NULL. */
 void *vmc_arena_alloc(size_t size);
+/* An address hint for a new tool mapping of len bytes, away from where the
+ * kernel puts the program's (see arena.c).  MT-safe, async-signal-safe. */
+void *vmc_tool_hint(uint64_t len);
 void *vmc_arena_calloc(size_t n, size_t size);
 void vmc_arena_free(void *p, size_t size);
 /* Is any byte of [addr, addr+len) arena memory? */
@@ -94,6 +98,7 @@ struct vmc_options {
 	enum vmc_uffd_mode uffd;     /* default off */
 	char json[PATH_MAX], text[PATH_MAX], sarif[PATH_MAX];
 	int max_map_share;           /* default 50 */
+	bool leak_check;             /* default yes */
 };
 
 void vmc_options_default(struct vmc_options *o);
@@ -148,7 +153,100 @@ int vmc_modules_refresh(void);
 /* The module containing ip, or NULL. */
 const struct vmc_module *vmc_module_for(uintptr_t ip);
 int vmc_module_count(void);
+/* Is ip inside libunwind?  (Its mappings are tool memory.) */
+bool vmc_ip_in_unwinder(uintptr_t ip);
 const struct vmc_module *vmc_module_at(int i);
+
+/* ---- findings.c ------------------------------------------------------
+ * The findings of DESIGN.md's table, computed from the shadow's change
+ * record of each call (the rules are written at the top of findings.c),
+ * kept in the arena until the result is written and journaled as they
+ * happen.  Caller holds the runtime's lock; no allocation but the arena. */
+enum vmc_finding_kind {
+	VMC_F_LEAK = 1,
+	VMC_F_LEAK_REACHABLE,
+	VMC_F_FIXED_CLOBBER,
+	VMC_F_UNMAP_FOREIGN,
+	VMC_F_DOUBLE_UNMAP,
+	VMC_F_UNMAP_UNMAPPED,
+	VMC_F_MPROTECT_UNMAPPED,
+	VMC_F_MREMAP_INVALID,
+	VMC_F_MREMAP_PAST_OBJECT,
+	VMC_F_WX_MAPPING,
+	VMC_F_MAP_COUNT_PRESSURE,
+	VMC_F_UNTRACKED_CHANGE,
+	VMC_F_SHADOW_DIVERGENCE,
+	VMC_F_NKINDS
+};
+#define VMC_MAX_FINDINGS 4096
+#define VMC_FINDING_MSG 320
+struct vmc_finding {
+	uint8_t kind;              /* enum vmc_finding_kind */
+	bool file;                 /* the pages were file-backed */
+	uint64_t addr, len;        /* the first occurrence's range */
+	uint32_t flags;            /* SV_* of the pages concerned, 0 = none */
+	uint32_t created, operation, previous; /* stack ids, 0 = none */
+	uint32_t count;            /* occurrences with the same stacks */
+	uint64_t bytes;            /* their bytes together */
+	char message[VMC_FINDING_MSG];
+};
+struct vmc_findings_config {
+	uint32_t max_map_count;    /* vm.max_map_count */
+	int max_map_share;         /* percent; 0 = no map-count-pressure */
+};
+int vmc_findings_init(const struct vmc_findings_config *cfg);
+void vmc_findings_atfork_child(void);
+const char *vmc_finding_kind_name(int kind);
+const char *vmc_finding_kind_severity(int kind);
+/* Add one (merged with an equal kind and stacks: count and bytes add up).
+ * Past VMC_MAX_FINDINGS distinct ones, counted as dropped. */
+void vmc_finding_add(const struct vmc_finding *f);
+unsigned vmc_findings_count(void);
+unsigned vmc_findings_dropped(void);
+const struct vmc_finding *vmc_finding_at(unsigned i);
+/* "r-x" and "private,anon,locked" for a finding's prot and flags. */
+void vmc_flags_text(uint32_t flags, bool file, char prot[8], char flags_out[64]);
+/* VMAs split by calls from stack id so far. */
+uint64_t vmc_site_splits(uint32_t id);
+
+/* Before a fixed call: what the accessible pages of the target held. */
+#define VMC_PRE_RANGES 16
+struct vmc_pre_range {
+	uint64_t start, end;
+	uint32_t flags;
+	int8_t data;               /* 1 present/swapped pages, 0 none, -1 ? */
+};
+struct vmc_pre {
+	bool valid;                /* false: more ranges than fit */
+	unsigned n;
+	struct vmc_pre_range r[VMC_PRE_RANGES];
+};
+/* Does the shadow miss any page of [start, end)?  Are any of its pages
+ * not the program's (baseline, foreign)?  (Then the runtime asks the
+ * kernel first: the shadow may be stale there.) */
+bool vmc_span_has_hole(const struct shadow *sh, uint64_t start, uint64_t end);
+bool vmc_span_has_untracked(const struct shadow *sh, uint64_t start,
+			    uint64_t end);
+void vmc_findings_before(const struct shadow *sh, uint64_t start,
+			 uint64_t end, struct vmc_pre *pre);
+/* After a call, with its change record. */
+struct vmc_after {
+	const struct shadow *sh;
+	uint8_t call;              /* enum shadow_call */
+	bool dontunmap;            /* mremap with MREMAP_DONTUNMAP */
+	const uint64_t *args;      /* the call's six arguments */
+	int64_t ret;               /* the kernel's result */
+	const struct shadow_change *rec;
+	bool rec_valid;            /* rec describes what the kernel did */
+	const struct vmc_pre *pre; /* for fixed calls, else an empty one */
+	uint32_t stack;            /* the call's stack */
+};
+void vmc_findings_after(const struct vmc_after *a);
+/* At a normal exit: classify every tracked mapping still mapped (leak,
+ * leak-reachable).  sp: the calling thread's stack pointer. */
+void vmc_findings_leaks(const struct shadow *sh, uint64_t sp);
+/* What the leak analysis looked at (0, 0 before it ran). */
+void vmc_findings_leak_stats(uint64_t *candidates, uint64_t *bytes_scanned);
 
 /* ---- jsonw.c ---------------------------------------------------------
  * A JSON writer into caller memory: no allocation, output truncated (and

@@ -41,33 +41,6 @@ extern void *__sbrk(intptr_t incr);
 
 enum { ST_UNINIT = 0, ST_INITIALIZING, ST_READY, ST_DISABLED };
 
-/* A finding kept until the result is written (issue 4 adds the rest). */
-struct vmc_finding {
-	uint8_t kind;              /* enum vmc_finding_kind */
-	uint64_t addr, len;
-	uint32_t flags;            /* SV_* of the pages concerned */
-	uint32_t stack_created, stack_operation;
-	uint32_t count;
-	char message[160];
-};
-
-enum vmc_finding_kind {
-	VMC_F_SHADOW_DIVERGENCE = 1,
-	VMC_F_UNTRACKED_CHANGE,
-};
-
-static const char *const finding_kind_name[] = {
-	[VMC_F_SHADOW_DIVERGENCE] = "shadow-divergence",
-	[VMC_F_UNTRACKED_CHANGE] = "untracked-change",
-};
-
-/* Default severities, DESIGN.md's table. */
-static const char *const finding_kind_severity[] = {
-	[VMC_F_SHADOW_DIVERGENCE] = "error",
-	[VMC_F_UNTRACKED_CHANGE] = "warning",
-};
-
-#define MAX_FINDINGS 4096
 #define TOOL_RANGES 256
 
 static struct {
@@ -96,9 +69,6 @@ static struct {
 	/* mappings made by the tool's own helpers (libunwind) */
 	uint64_t tool_start[TOOL_RANGES], tool_end[TOOL_RANGES];
 	unsigned ntool;
-	/* findings */
-	struct vmc_finding *findings;
-	unsigned nfindings, dropped_findings;
 	bool exiting;
 } rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1,
 	 .absorb_origin = SHADOW_ORIGIN_FOREIGN };
@@ -224,53 +194,14 @@ static void add_finding(uint8_t kind, uint64_t addr, uint64_t len,
 			uint32_t flags, uint32_t created, uint32_t operation,
 			const char *msg)
 {
-	/* Same kind and stacks: one finding with a count. */
-	for (unsigned i = 0; i < rt.nfindings; i++) {
-		struct vmc_finding *f = &rt.findings[i];
-		if (f->kind == kind && f->stack_created == created &&
-		    f->stack_operation == operation) {
-			f->count++;
-			return;
-		}
-	}
-	if (!rt.findings || rt.nfindings >= MAX_FINDINGS) {
-		rt.dropped_findings++;
-		return;
-	}
-	struct vmc_finding *f = &rt.findings[rt.nfindings++];
-	*f = (struct vmc_finding){ .kind = kind, .addr = addr, .len = len,
-				   .flags = flags, .stack_created = created,
-				   .stack_operation = operation, .count = 1 };
+	struct vmc_finding f = { .kind = kind, .addr = addr, .len = len,
+				 .flags = flags, .created = created,
+				 .operation = operation, .count = 1 };
 	size_t n = strlen(msg);
-	if (n >= sizeof(f->message))
-		n = sizeof(f->message) - 1;
-	memcpy(f->message, msg, n);
-	f->message[n] = 0;
-	char buf[512];
-	struct jsonw w;
-	jsonw_init(&w, buf, sizeof(buf));
-	jsonw_obj_begin(&w);
-	jsonw_key(&w, "kind");
-	jsonw_str(&w, finding_kind_name[kind]);
-	jsonw_key(&w, "addr");
-	jsonw_hex(&w, addr);
-	jsonw_key(&w, "len");
-	jsonw_u64(&w, len);
-	jsonw_key(&w, "message");
-	jsonw_str(&w, f->message);
-	jsonw_key(&w, "severity");
-	jsonw_str(&w, finding_kind_severity[kind]);
-	/* Stacks by id: the STACK records of the journal give the frames. */
-	jsonw_key(&w, "stacks");
-	jsonw_obj_begin(&w);
-	jsonw_key(&w, "created");
-	jsonw_u64(&w, created);
-	jsonw_key(&w, "operation");
-	jsonw_u64(&w, operation);
-	jsonw_obj_end(&w);
-	jsonw_obj_end(&w);
-	if (!w.overflow)
-		vmc_journal_append(VMC_JREC_FINDING, buf, (uint32_t)w.len);
+	if (n >= sizeof(f.message))
+		n = sizeof(f.message) - 1;
+	memcpy(f.message, msg, n);
+	vmc_finding_add(&f);
 }
 
 /* ---- checks ---------------------------------------------------------- */
@@ -503,7 +434,7 @@ static void atfork_child(void)
 	vmc_journal_reopen_child(rt.opt.out_dir, rt.pid, rt.ppid);
 	write_process_record();
 	journal_modules();
-	rt.nfindings = 0;
+	vmc_findings_atfork_child();
 	for (unsigned i = 0; i <= SHADOW_CALL_SCAN; i++)
 		rt.calls[i] = rt.failed[i] = 0;
 	rt.need_resync = true;
@@ -710,8 +641,11 @@ static void do_init(void)
 	rt.ppid = (pid_t)rawsys3(SYS_getppid, 0, 0, 0);
 	rt.maps_fd = kview_open_maps();
 	rt.iobuf = vmc_arena_alloc(65536);
-	rt.findings = vmc_arena_calloc(MAX_FINDINGS, sizeof(*rt.findings));
-	if (rt.maps_fd < 0 || !rt.iobuf || !rt.findings) {
+	struct vmc_findings_config fc = {
+		.max_map_count = env.max_map_count,
+		.max_map_share = rt.opt.max_map_share,
+	};
+	if (rt.maps_fd < 0 || !rt.iobuf || vmc_findings_init(&fc)) {
 		vmc_say("cannot read /proc/self/maps: the program runs "
 			"unchecked");
 		rt.state = ST_DISABLED;
@@ -791,13 +725,15 @@ void vmc_note_passthrough(uint64_t start, uint64_t end, int is_tool)
  * result, with the status, last. */
 static bool exit_handler;
 
-static void finish(const char *ended, int status);
+static void finish(const char *ended, int status, uint64_t leak_sp);
 
 static void vmc_on_exit(int status, void *arg)
 {
 	(void)arg;
 	exit_handler = false;
-	finish("exit", status & 0xff);
+	/* The leak scan reads this thread's stack from here up: the tool's
+	 * deeper frames hold stale addresses, not the program's pointers. */
+	finish("exit", status & 0xff, (uint64_t)__builtin_frame_address(0));
 }
 
 __attribute__((constructor)) static void vmc_constructor(void)
@@ -955,7 +891,7 @@ static int64_t shadow_apply_shm(struct vmc_call *c, uint32_t stack,
 
 /* Apply c to the shadow; returns its prediction. */
 static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
-			    struct shadow_change *rec)
+			    uint8_t origin, struct shadow_change *rec)
 {
 	switch (c->call) {
 	case SHADOW_CALL_MMAP: {
@@ -968,7 +904,7 @@ static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 			.flags = (int)c->a[3], .off = c->a[5],
 			.file = anon ? NULL : &f,
 			.result = c->ret >= 0 ? (uint64_t)c->ret : 0,
-			.stack_id = stack, .origin = SHADOW_ORIGIN_TRACKED,
+			.stack_id = stack, .origin = origin,
 		};
 		int64_t p = shadow_map(&rt.sh, &m, rec);
 		/* Facts only the kernel knows (no such device, a pool of
@@ -1094,11 +1030,83 @@ int vmc_in_capture(void)
 	return in_capture;
 }
 
+/* [*s, *e) from addr and len as a call passes them, page-rounded; false
+ * when the kernel will refuse them anyway (unaligned, wrapping). */
+static bool call_span(uint64_t addr, uint64_t len, uint64_t *s, uint64_t *e)
+{
+	if ((addr & 4095) || !len || len > (1ull << 47) ||
+	    addr + len < addr)
+		return false;
+	*s = addr;
+	*e = (addr + len + 4095) & ~4095ull;
+	return true;
+}
+
+/* Before the system call: where the shadow has a hole or pages that are
+ * not the program's in the span the call works on, ask the kernel first
+ * (glibc's memory, not absorbed yet, is foreign; a stale foreign VMA goes),
+ * so that the findings speak of what was really there.  For a fixed call,
+ * note what the target's accessible pages hold (fixed-clobber). */
+static void before_call(const struct vmc_call *c, struct vmc_pre *pre)
+{
+	uint64_t spans[2][2];
+	int n = 0;
+	bool fixed = false;
+	uint64_t s, e;
+	switch (c->call) {
+	case SHADOW_CALL_MMAP:
+		if ((c->a[3] & MAP_FIXED) && !(c->a[3] & MAP_FIXED_NOREPLACE) &&
+		    call_span(c->a[0], c->a[1], &s, &e)) {
+			spans[n][0] = s, spans[n++][1] = e;
+			fixed = true;
+		}
+		break;
+	case SHADOW_CALL_MUNMAP:
+	case SHADOW_CALL_MPROTECT:
+		if (c->sub != VMC_SUB_SHMDT &&
+		    call_span(c->a[0], c->a[1], &s, &e))
+			spans[n][0] = s, spans[n++][1] = e;
+		break;
+	case SHADOW_CALL_MREMAP:
+		if (call_span(c->a[0], c->a[1] ? c->a[1] : 1, &s, &e))
+			spans[n][0] = s, spans[n++][1] = e;
+		if ((c->a[3] & MREMAP_FIXED) &&
+		    call_span(c->a[4], c->a[2], &s, &e)) {
+			spans[n][0] = s, spans[n++][1] = e;
+			fixed = true;
+		} else if (c->a[2] > c->a[1] && c->a[1] &&
+			   call_span(c->a[0], c->a[2], &s, &e)) {
+			/* Growth in place takes the pages after the old
+			 * range: where the shadow still has someone else's
+			 * (glibc may have unmapped them without us), ask. */
+			s = (c->a[0] + c->a[1] + 4095) & ~4095ull;
+			if (s < e && vmc_span_has_untracked(&rt.sh, s, e))
+				check_span(s, e, 0, 0);
+		}
+		break;
+	default:
+		break;
+	}
+	for (int i = 0; i < n; i++) {
+		s = spans[i][0], e = spans[i][1];
+		if (rt.opt.check != VMC_CHECK_CALL &&
+		    (vmc_span_has_hole(&rt.sh, s, e) ||
+		     vmc_span_has_untracked(&rt.sh, s, e)))
+			check_span(s, e, 0, 0);
+	}
+	if (fixed)
+		vmc_findings_before(&rt.sh, spans[n - 1][0], spans[n - 1][1],
+				    pre);
+}
+
 int64_t vmc_do_call(struct vmc_call *c)
 {
 	uint64_t t0 = __rdtsc();
+	/* libunwind's own calls (its caches, mapped and unmapped through
+	 * libc) are the tool's: no stack, no findings, origin tool. */
+	bool tool = vmc_ip_in_unwinder(c->caller);
 	in_capture = 1;
-	uint32_t stack = vmc_stack_capture(2);
+	uint32_t stack = tool ? 0 : vmc_stack_capture(2);
 	in_capture = 0;
 	struct shadow_change rec;
 	pthread_mutex_lock(&rt.lock);
@@ -1122,6 +1130,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 		check_span(s > 4096 ? s - 4096 : s, e, VMC_F_UNTRACKED_CHANGE,
 			   stack);
 	}
+	struct vmc_pre pre = { .valid = true, .n = 0 };
+	if (!tool)
+		before_call(c, &pre);
 	if (c->call == SHADOW_CALL_BRK)
 		c->a[5] = (uint64_t)__sbrk(0);
 	vmc_raw_call(c);
@@ -1129,7 +1140,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 	 * the shadow's operation resets it. */
 	rec.uncertain = false;
 	rec.span_start = rec.span_end = 0;
-	int64_t predicted = shadow_apply(c, stack, &rec);
+	int64_t predicted = shadow_apply(c, stack, tool ? SHADOW_ORIGIN_TOOL
+							: SHADOW_ORIGIN_TRACKED,
+					 &rec);
 	int kerr = c->ret < 0 ? (int)-c->ret : 0;
 	rt.calls[c->call]++;
 	if (kerr)
@@ -1151,6 +1164,25 @@ int64_t vmc_do_call(struct vmc_call *c)
 	s = s > 4096 ? (s & ~4095ull) - 4096 : 0;
 	e = (e + 8191) & ~4095ull;
 	struct span_sum sum = { 0, 0, 0 };
+	/* A call that made or moved pages where the shadow did not expect
+	 * them: after adopting the kernel's view, those pages are still the
+	 * caller's (the moved region keeps its creation stack). */
+	uint64_t claim_s = 0, claim_e = 0;
+	uint32_t claim_stack = stack;
+	if (mismatch && c->ret >= 0 && !tool &&
+	    (c->call == SHADOW_CALL_MMAP || c->call == SHADOW_CALL_MREMAP)) {
+		claim_s = (uint64_t)c->ret;
+		claim_e = claim_s + ((c->a[c->call == SHADOW_CALL_MMAP ? 1 : 2] +
+				      4095) & ~4095ull);
+		if (c->call == SHADOW_CALL_MREMAP) {
+			struct shadow_region *r = shadow_region_find(
+				&rt.sh, predicted >= 0 ? (uint64_t)predicted
+						       : c->a[0]);
+			if (!r)
+				r = shadow_region_find(&rt.sh, c->a[0]);
+			claim_stack = r ? r->stack_id : 0;
+		}
+	}
 	if ((mismatch || rec.uncertain || rt.opt.check == VMC_CHECK_CALL) &&
 	    e > s) {
 		/* After: adopt what the kernel did.  A difference is the
@@ -1160,6 +1192,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 		else
 			sum = check_span(s, e, 0, stack);
 	}
+	if (claim_e > claim_s)
+		shadow_region_claim(&rt.sh, claim_s, claim_e,
+				    SHADOW_ORIGIN_TRACKED, claim_stack, c->call);
 	/* Pages the shadow did not know, or knew wrong without tracking
 	 * them, explain a surprise: the model is not at fault. */
 	bool explained = sum.unknown > 0 || sum.untracked > 0;
@@ -1174,9 +1209,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 		struct jsonw w; /* only to format numbers */
 		(void)w;
 		size_t n = 0;
-		const char *pre = "the shadow predicted another result for ";
-		memcpy(msg, pre, strlen(pre));
-		n = strlen(pre);
+		const char *lead = "the shadow predicted another result for ";
+		memcpy(msg, lead, strlen(lead));
+		n = strlen(lead);
 		const char *cn = c->call < sizeof(call_name) /
 						   sizeof(call_name[0])
 					 ? call_name[c->call]
@@ -1199,6 +1234,15 @@ int64_t vmc_do_call(struct vmc_call *c)
 			    "the shadow and the kernel disagree on tracked "
 			    "pages after an intercepted call");
 	}
+	struct vmc_after after = {
+		.sh = &rt.sh, .call = c->call, .args = c->a, .ret = c->ret,
+		.dontunmap = c->call == SHADOW_CALL_MREMAP &&
+			     (c->a[3] & 4 /* MREMAP_DONTUNMAP */),
+		.rec = &rec, .rec_valid = !mismatch, .pre = &pre,
+		.stack = stack,
+	};
+	if (c->sub != VMC_SUB_SHMDT && !tool)
+		vmc_findings_after(&after);
 	uint64_t mapped = rt.sh.c.total_vm << 12;
 	if (mapped > rt.peak_mapped_bytes)
 		rt.peak_mapped_bytes = mapped;
@@ -1283,7 +1327,108 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, rt.untracked_changes);
 	jsonw_key(w, "passthrough_calls");
 	jsonw_u64(w, rt.passthrough);
+	uint64_t lc, lb;
+	vmc_findings_leak_stats(&lc, &lb);
+	jsonw_key(w, "leak_candidates");
+	jsonw_u64(w, lc);
+	jsonw_key(w, "leak_bytes_scanned");
+	jsonw_u64(w, lb);
 	jsonw_obj_end(w);
+}
+
+/* The call sites that created what is mapped at the end, by stack: bytes,
+ * VMAs (counted at the VMA's first page), regions, and the VMAs their
+ * calls split.  The 48 largest by bytes, and the 16 first by VMAs and by
+ * splits when not among them. */
+#define SITES_SHOWN 48
+struct site_sum {
+	uint64_t bytes, vmas, regions, splits;
+};
+
+static uint64_t site_field(const struct site_sum *s, int field)
+{
+	return field == 0 ? s->bytes : field == 1 ? s->vmas : s->splits;
+}
+
+/* Keep top[0..*n) sorted by field, descending, at most cap entries. */
+static void top_insert(uint32_t *top, unsigned cap, unsigned *n,
+		       const struct site_sum *sum, uint32_t id, int field)
+{
+	uint64_t v = site_field(&sum[id], field);
+	unsigned k;
+	if (*n < cap)
+		k = (*n)++;
+	else if (v <= site_field(&sum[top[cap - 1]], field))
+		return;
+	else
+		k = cap - 1;
+	while (k > 0 && site_field(&sum[top[k - 1]], field) < v) {
+		top[k] = top[k - 1];
+		k--;
+	}
+	top[k] = id;
+}
+
+static void write_sites(struct jsonw *w)
+{
+	uint32_t nids = vmc_stack_count() + 1;
+	struct site_sum *sum = vmc_arena_calloc(nids, sizeof(*sum));
+	jsonw_arr_begin(w);
+	if (!sum) {
+		jsonw_arr_end(w);
+		return;
+	}
+	for (struct shadow_region *r = shadow_region_find_next(&rt.sh, 0); r;
+	     r = shadow_region_next(r)) {
+		if (r->origin != SHADOW_ORIGIN_TRACKED || r->stack_id >= nids)
+			continue;
+		sum[r->stack_id].bytes += r->end - r->start;
+		sum[r->stack_id].regions++;
+	}
+	for (struct shadow_vma *v = shadow_vma_first(&rt.sh); v;
+	     v = shadow_vma_next(v)) {
+		struct shadow_region *r = shadow_region_find(&rt.sh, v->start);
+		if (r && r->origin == SHADOW_ORIGIN_TRACKED &&
+		    r->stack_id < nids)
+			sum[r->stack_id].vmas++;
+	}
+	for (uint32_t id = 1; id < nids; id++)
+		sum[id].splits = vmc_site_splits(id);
+	uint32_t top[3][SITES_SHOWN];
+	unsigned n[3] = { 0, 0, 0 };
+	for (uint32_t id = 1; id < nids; id++) {
+		if (sum[id].bytes)
+			top_insert(top[0], SITES_SHOWN, &n[0], sum, id, 0);
+		if (sum[id].vmas)
+			top_insert(top[1], 16, &n[1], sum, id, 1);
+		if (sum[id].splits)
+			top_insert(top[2], 16, &n[2], sum, id, 2);
+	}
+	for (int t = 0; t < 3; t++) {
+		for (unsigned i = 0; i < n[t]; i++) {
+			uint32_t id = top[t][i];
+			bool seen = false;
+			for (int u = 0; u < t && !seen; u++)
+				for (unsigned j = 0; j < n[u] && !seen; j++)
+					seen = top[u][j] == id;
+			if (seen)
+				continue;
+			jsonw_obj_begin(w);
+			jsonw_key(w, "bytes");
+			jsonw_u64(w, sum[id].bytes);
+			jsonw_key(w, "vmas");
+			jsonw_u64(w, sum[id].vmas);
+			jsonw_key(w, "regions");
+			jsonw_u64(w, sum[id].regions);
+			jsonw_key(w, "splits");
+			jsonw_u64(w, sum[id].splits);
+			jsonw_key(w, "stack");
+			write_stack(w, id);
+			jsonw_obj_end(w);
+		}
+	}
+	jsonw_arr_end(w);
+	vmc_arena_free(sum, nids * sizeof(*sum));
 }
 
 static void write_result(const char *ended, int status)
@@ -1331,31 +1476,55 @@ static void write_result(const char *ended, int status)
 	write_stats(&w);
 	jsonw_key(&w, "findings");
 	jsonw_arr_begin(&w);
-	for (unsigned i = 0; i < rt.nfindings; i++) {
-		const struct vmc_finding *f = &rt.findings[i];
+	for (unsigned i = 0; i < vmc_findings_count(); i++) {
+		const struct vmc_finding *f = vmc_finding_at(i);
 		jsonw_obj_begin(&w);
 		jsonw_key(&w, "kind");
-		jsonw_str(&w, finding_kind_name[f->kind]);
+		jsonw_str(&w, vmc_finding_kind_name(f->kind));
 		jsonw_key(&w, "severity");
-		jsonw_str(&w, finding_kind_severity[f->kind]);
+		jsonw_str(&w, vmc_finding_kind_severity(f->kind));
 		jsonw_key(&w, "message");
 		jsonw_str(&w, f->message);
 		jsonw_key(&w, "addr");
 		jsonw_hex(&w, f->addr);
 		jsonw_key(&w, "len");
 		jsonw_u64(&w, f->len);
+		if (f->flags) {
+			char prot[8], flags[64];
+			vmc_flags_text(f->flags, f->file, prot, flags);
+			jsonw_key(&w, "prot");
+			jsonw_str(&w, prot);
+			jsonw_key(&w, "flags");
+			jsonw_str(&w, flags);
+		}
 		jsonw_key(&w, "count");
 		jsonw_u64(&w, f->count);
+		jsonw_key(&w, "bytes");
+		jsonw_u64(&w, f->bytes);
 		jsonw_key(&w, "stacks");
 		jsonw_obj_begin(&w);
-		jsonw_key(&w, "created");
-		write_stack(&w, f->stack_created);
-		jsonw_key(&w, "operation");
-		write_stack(&w, f->stack_operation);
+		if (f->created) {
+			jsonw_key(&w, "created");
+			write_stack(&w, f->created);
+		}
+		if (f->operation) {
+			jsonw_key(&w, "operation");
+			write_stack(&w, f->operation);
+		}
+		if (f->previous) {
+			jsonw_key(&w, "previous");
+			write_stack(&w, f->previous);
+		}
 		jsonw_obj_end(&w);
 		jsonw_obj_end(&w);
 	}
 	jsonw_arr_end(&w);
+	if (vmc_findings_dropped()) {
+		jsonw_key(&w, "dropped_findings");
+		jsonw_u64(&w, vmc_findings_dropped());
+	}
+	jsonw_key(&w, "sites");
+	write_sites(&w);
 	jsonw_key(&w, "modules");
 	jsonw_arr_begin(&w);
 	for (int i = 0; i < vmc_module_count(); i++)
@@ -1394,7 +1563,9 @@ static void write_result(const char *ended, int status)
  * the EXIT record.  status < 0: not known (a return from main or exit():
  * the destructor does not see the status; the command has it from
  * waitpid). */
-static void finish(const char *ended, int status)
+/* leak_sp: where the leak scan starts on this thread's stack; 0 = no
+ * leak analysis (_exit). */
+static void finish(const char *ended, int status, uint64_t leak_sp)
 {
 	if (rt.state != ST_READY || in_hook)
 		return;
@@ -1402,6 +1573,10 @@ static void finish(const char *ended, int status)
 	pthread_mutex_lock(&rt.lock);
 	rt.exiting = true;
 	check_full(VMC_F_UNTRACKED_CHANGE);
+	/* Leaks at a normal exit only: _exit skips the clean-up on purpose
+	 * (LeakSanitizer's rule too). */
+	if (leak_sp && rt.opt.leak_check)
+		vmc_findings_leaks(&rt.sh, leak_sp);
 	char buf[4096];
 	struct jsonw w;
 	jsonw_init(&w, buf, sizeof(buf));
@@ -1430,14 +1605,14 @@ __attribute__((destructor)) static void vmc_destructor(void)
 {
 	/* The on_exit handler comes after us and knows the status. */
 	if (!exit_handler)
-		finish("exit", -1);
+		finish("exit", -1, (uint64_t)__builtin_frame_address(0));
 }
 
 void vmc_exit(int status)
 {
 	/* Not from a vfork child: the state it sees is its parent's. */
 	if (rt.state == ST_READY && rawsys_getpid() == rt.pid)
-		finish("exit", status & 0xff);
+		finish("exit", status & 0xff, 0);
 }
 
 /* ---- public API back-ends -------------------------------------------- */

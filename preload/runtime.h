@@ -21,6 +21,7 @@ struct vmc_call {
 	uint8_t sub;                /* which variant (mlock2 vs mlock...) */
 	uint64_t a[6];              /* the arguments, as passed */
 	int64_t ret;                /* the kernel's result, or -errno */
+	uintptr_t caller;           /* the hook's return address */
 };
 
 enum {

@@ -494,6 +494,23 @@ int vmc_modules_refresh(void)
 	return 0;
 }
 
+bool vmc_ip_in_unwinder(uintptr_t ip)
+{
+	/* libunwind is linked in: it never moves, look it up once. */
+	static uintptr_t lo, hi;
+	static int known;
+	if (!__atomic_load_n(&known, __ATOMIC_ACQUIRE)) {
+		const struct vmc_module *m =
+			vmc_module_for((uintptr_t)&unw_backtrace);
+		if (!m)
+			return false; /* the module map is not read yet */
+		lo = m->start;
+		hi = m->end;
+		__atomic_store_n(&known, 1, __ATOMIC_RELEASE);
+	}
+	return ip >= lo && ip < hi;
+}
+
 const struct vmc_module *vmc_module_for(uintptr_t ip)
 {
 	const struct vmc_module *m = NULL;

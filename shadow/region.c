@@ -324,3 +324,16 @@ int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
 	}
 	return 0;
 }
+
+int shadow_region_claim(struct shadow *sh, uint64_t start, uint64_t end,
+			uint8_t origin, uint32_t stack_id, uint8_t call)
+{
+	if (start >= end)
+		return 0;
+	int err = region_cut(sh, start, end, SHADOW_PIECE_REPLACED, NULL);
+	if (!err)
+		err = region_insert(sh, start, end, origin, stack_id, call,
+				    SHADOW_NAME_ANON);
+	SHADOW_VALIDATE(sh, "shadow_region_claim");
+	return err;
+}

@@ -384,6 +384,12 @@ struct shadow_region *shadow_region_find(const struct shadow *sh,
 struct shadow_region *shadow_region_find_next(const struct shadow *sh,
 					      uint64_t addr);
 struct shadow_region *shadow_region_next(const struct shadow_region *r);
+/* Make [start, end) one region of the given origin and creation stack,
+ * whatever regions it held (after adopting the kernel's view of a call
+ * the shadow mispredicted: the call's pages are the caller's).  0 or
+ * -ENOMEM. */
+int shadow_region_claim(struct shadow *sh, uint64_t start, uint64_t end,
+			uint8_t origin, uint32_t stack_id, uint8_t call);
 
 /* Lowest-or-highest free range of len bytes inside [low, high): top-down
  * when topdown.  Uses the gap augmentation: O(log n).  Returns the start,
