@@ -19,6 +19,8 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 DEB_PACKAGES := build-essential pkg-config libunwind-dev uthash-dev check libdw-dev libelf-dev
 
 UNWIND_LIBS := $(shell pkg-config --libs libunwind 2>/dev/null || echo -lunwind)
+# The command symbolizes with elfutils libdw and demangles with libstdc++.
+REPORT_LIBS := $(shell pkg-config --libs libdw 2>/dev/null || echo -ldw -lelf) -lstdc++
 
 SHADOW_SRC := $(wildcard shadow/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
@@ -89,7 +91,7 @@ $(B)/libvmacheck.so: $(PRELOAD_OBJ) $(SHADOW_OBJ) preload/exports.map
 
 # The command: runs a program under the preload, reads and merges results.
 $(B)/vmacheck: $(REPORT_SRC) $(REPORT_HDR) | $(B)/tests
-	$(CC) $(CFLAGS) $(BASEFLAGS) $(REPORT_SRC) -o $@
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(REPORT_SRC) -o $@ $(REPORT_LIBS)
 
 $(B)/libshadow.a: $(SHADOW_OBJ)
 	rm -f $@; ar rcs $@ $^
@@ -112,9 +114,9 @@ $(B)/tests/fuzz_shadow_fast: tests/fuzz_shadow.c tests/testutil.h tests/harness.
 # test_report.c includes report/main.c (main renamed); the end-to-end part
 # runs $(B)/vmacheck with $(B)/libvmacheck.so.
 $(B)/tests/test_report: tests/test_report.c $(REPORT_SRC) $(REPORT_HDR) $(PRELOAD_HDR) $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(B)/libvmacheck.so $(B)/vmacheck | $(B)/tests
-	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(UNWIND_LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(UNWIND_LIBS) $(REPORT_LIBS) $(CHECK_LIBS)
 $(B)/asan/tests/test_report: tests/test_report.c $(REPORT_SRC) $(REPORT_HDR) $(PRELOAD_HDR) $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(B)/libvmacheck.so $(B)/vmacheck | $(B)/asan/tests
-	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(UNWIND_LIBS) $(CHECK_LIBS)
+	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(UNWIND_LIBS) $(REPORT_LIBS) $(CHECK_LIBS)
 
 # Programs that tests/test_preload_run.c runs under the preload (it builds
 # any that is missing or stale itself, with the same flags).

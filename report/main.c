@@ -526,7 +526,7 @@ static int cmd_report(int argc, char **argv)
 	report_init(&r);
 	for (int i = 0; i < c.npaths; i++)
 		report_add_path(&r, c.paths[i]);
-	if (report_load(&r))
+	if (report_load(&r) || report_symbolize(&r))
 		trouble = say("out of memory");
 	if (!r.nprocs && !r.nbad)
 		trouble = say("no vmacheck results in the given %s",
@@ -737,7 +737,7 @@ static int cmd_run(int argc, char **argv)
 		r.skip_ctx = NULL;
 	}
 	report_add_path(&r, dir);
-	if (report_load(&r))
+	if (report_load(&r) || report_symbolize(&r))
 		trouble = say("out of memory");
 	report_note_wait(&r, (uint64_t)pid, wstatus);
 	if (!r.nprocs && !r.nbad)

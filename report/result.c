@@ -929,6 +929,8 @@ void report_note_wait(struct report *r, uint64_t pid, int wstatus)
 
 void report_free(struct report *r)
 {
+	symbolizer_free(r->sym);
+	r->sym = NULL;
 	for (size_t i = 0; i < r->nprocs; i++) {
 		struct report_process *p = r->procs[i];
 		json_doc_free(&p->doc);
@@ -1411,33 +1413,77 @@ static const struct report_process *find_proc(const struct report *r,
 	return NULL;
 }
 
-static void render_frame(FILE *out, size_t i, const struct json_value *f)
+int report_symbolize(struct report *r)
 {
-	const char *ip = json_str(json_get(f, "ip"));
-	const char *fn = json_str(json_get(f, "function"));
-	const char *file = json_str(json_get(f, "file"));
-	const char *mod = json_str(json_get(f, "module"));
-	const char *off = json_str(json_get(f, "offset"));
-	uint64_t line = 0;
+	if (!r->sym)
+		r->sym = symbolizer_new();
+	return r->sym ? 0 : -ENOMEM;
+}
 
-	fprintf(out, "      #%zu ", i);
-	put_text(out, ip ? ip : json_str(f) ? json_str(f) : "?");
-	if (fn) {
+/* The build-id p recorded for the module at path, or NULL. */
+static const char *module_build_id(const struct report_process *p,
+				   const char *path)
+{
+	const struct json_value *m = p ? p->modules : NULL;
+	for (m = m && m->type == JSON_ARRAY ? m->u.kids.first : NULL; m;
+	     m = m->next) {
+		const char *mp = json_str(json_get(m, "path"));
+		if (mp && !strcmp(mp, path))
+			return json_str(json_get(m, "build_id"));
+	}
+	return NULL;
+}
+
+void report_frame_get(const struct report *r, const struct report_process *p,
+		      const struct json_value *f, struct report_frame *v)
+{
+	*v = (struct report_frame){ 0 };
+	v->ip = json_str(json_get(f, "ip"));
+	if (!v->ip)
+		v->ip = json_str(f); /* a bare "0x..." */
+	v->module = json_str(json_get(f, "module"));
+	v->offset_text = json_str(json_get(f, "offset"));
+	if (v->offset_text)
+		v->offset = strtoull(v->offset_text, NULL, 16);
+	v->function = json_str(json_get(f, "function"));
+	v->file = json_str(json_get(f, "file"));
+	if (json_u64(json_get(f, "line"), &v->line))
+		v->line = 0;
+	if (!v->function && !v->file && r->sym && v->module && v->offset) {
+		struct sym_info si;
+		if (symbolizer_lookup(r->sym, v->module, v->offset,
+				      module_build_id(p, v->module), &si)) {
+			v->function = si.function;
+			v->file = si.file;
+			v->line = si.line;
+		}
+	}
+}
+
+static void render_frame(const struct report *r,
+			 const struct report_process *p, FILE *out, size_t i,
+			 const struct json_value *f)
+{
+	struct report_frame v;
+	report_frame_get(r, p, f, &v);
+	fprintf(out, "    #%zu ", i);
+	put_text(out, v.ip ? v.ip : "?");
+	if (v.function) {
 		fputs(" in ", out);
-		put_text(out, fn);
+		put_text(out, v.function);
 	}
-	if (file) {
+	if (v.file) {
 		fputc(' ', out);
-		put_text(out, file);
-		if (!json_u64(json_get(f, "line"), &line) && line)
-			fprintf(out, ":%llu", (unsigned long long)line);
+		put_text(out, v.file);
+		if (v.line)
+			fprintf(out, ":%llu", (unsigned long long)v.line);
 	}
-	if (mod) {
+	if (v.module) {
 		fputs(" (", out);
-		put_text(out, mod);
-		if (off) {
+		put_text(out, v.module);
+		if (v.offset_text) {
 			fputc('+', out);
-			put_text(out, off);
+			put_text(out, v.offset_text);
 		}
 		fputc(')', out);
 	}
@@ -1459,9 +1505,49 @@ static void render_finding(const struct report *r, FILE *out,
 		put_text(out, f->message);
 	}
 	fputc('\n', out);
+	/* The stacks in the sanitizers' order: the call that did it right
+	 * under the headline, then the earlier ones, each labelled. */
+	static const struct {
+		const char *key, *label;
+	} order[] = {
+		{ "operation", NULL },
+		{ "previous", "  previously here:" },
+		{ "created", "  the pages were created here:" },
+	};
+	v = json_get(o, "stacks");
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		const struct json_value *s = json_get(v, order[k].key);
+		if (!s || s->type != JSON_ARRAY || !s->u.kids.n)
+			continue;
+		if (order[k].label || k > 0) {
+			fputs(order[k].label, out);
+			fputc('\n', out);
+		}
+		size_t i = 0;
+		for (const struct json_value *fr = s->u.kids.first; fr;
+		     fr = fr->next)
+			render_frame(r, f->first, out, i++, fr);
+	}
+	/* Stacks of other names (a newer writer): after, with their key. */
+	for (const struct json_value *s = v && v->type == JSON_OBJECT
+						  ? v->u.kids.first
+						  : NULL;
+	     s; s = s->next) {
+		if (s->type != JSON_ARRAY || !s->u.kids.n ||
+		    !strcmp(s->key, "operation") ||
+		    !strcmp(s->key, "previous") || !strcmp(s->key, "created"))
+			continue;
+		fputs("  ", out);
+		put_text(out, s->key);
+		fputs(":\n", out);
+		size_t i = 0;
+		for (const struct json_value *fr = s->u.kids.first; fr;
+		     fr = fr->next)
+			render_frame(r, f->first, out, i++, fr);
+	}
 	v = json_get(o, "addr");
 	if (v && v->type != JSON_NULL) {
-		fputs("    at ", out);
+		fputs("  at ", out);
 		if (json_str(v))
 			put_text(out, json_str(v));
 		else if (v->type == JSON_NUMBER)
@@ -1479,7 +1565,7 @@ static void render_finding(const struct report *r, FILE *out,
 		fputc('\n', out);
 	}
 	if (f->npids == 1) {
-		fprintf(out, "    in process %llu",
+		fprintf(out, "  in process %llu",
 			(unsigned long long)f->pids[0]);
 		if (f->first->exe) {
 			fputs(" (", out);
@@ -1488,7 +1574,7 @@ static void render_finding(const struct report *r, FILE *out,
 		}
 		fputc('\n', out);
 	} else {
-		fprintf(out, "    in %zu processes:", f->npids);
+		fprintf(out, "  in %zu processes:", f->npids);
 		size_t shown = f->npids > 8 ? 8 : f->npids;
 		for (size_t i = 0; i < shown; i++) {
 			const struct report_process *p = find_proc(r,
@@ -1506,23 +1592,15 @@ static void render_finding(const struct report *r, FILE *out,
 			fprintf(out, " and %zu more", f->npids - shown);
 		fputc('\n', out);
 	}
-	if (f->count > 1)
-		fprintf(out, "    seen %llu times\n",
-			(unsigned long long)f->count);
-	v = json_get(o, "stacks");
-	for (const struct json_value *s = v && v->type == JSON_OBJECT
-						  ? v->u.kids.first
-						  : NULL;
-	     s; s = s->next) {
-		if (s->type != JSON_ARRAY || !s->u.kids.n)
-			continue;
-		fputs("    ", out);
-		put_text(out, s->key);
-		fputs(":\n", out);
-		size_t i = 0;
-		for (const struct json_value *fr = s->u.kids.first; fr;
-		     fr = fr->next)
-			render_frame(out, i++, fr);
+	if (f->count > 1) {
+		uint64_t bytes = 0;
+		fprintf(out, "  seen %llu times", (unsigned long long)f->count);
+		if (!json_u64(json_get(o, "bytes"), &bytes) && bytes &&
+		    (!strcmp(f->kind, "leak") ||
+		     !strcmp(f->kind, "leak-reachable")))
+			fprintf(out, " (%llu bytes in the first process)",
+				(unsigned long long)bytes);
+		fputc('\n', out);
 	}
 	fputc('\n', out);
 }
@@ -1564,7 +1642,64 @@ void report_render_text(const struct report *r, FILE *out)
 		"process(es)\n", r->errors, r->warnings, r->nprocs);
 }
 
-static void render_json_finding(struct jout *w, const struct report_finding *f)
+/* A frame with what the symbolizer adds (DESIGN.md's frame). */
+static void write_frame(const struct report *r, const struct report_process *p,
+			struct jout *w, const struct json_value *fr)
+{
+	struct report_frame v;
+	report_frame_get(r, p, fr, &v);
+	jout_obj_begin(w);
+	jout_key(w, "ip");
+	jout_str(w, v.ip);
+	if (v.module) {
+		jout_key(w, "module");
+		jout_str(w, v.module);
+	}
+	if (v.offset_text) {
+		jout_key(w, "offset");
+		jout_str(w, v.offset_text);
+	}
+	if (v.function) {
+		jout_key(w, "function");
+		jout_str(w, v.function);
+	}
+	if (v.file) {
+		jout_key(w, "file");
+		jout_str(w, v.file);
+	}
+	if (v.line) {
+		jout_key(w, "line");
+		jout_u64(w, v.line);
+	}
+	jout_obj_end(w);
+}
+
+static void write_stacks(const struct report *r, const struct report_process *p,
+			 struct jout *w, const struct json_value *stacks)
+{
+	if (!stacks || stacks->type != JSON_OBJECT) {
+		jout_value(w, stacks);
+		return;
+	}
+	jout_obj_begin(w);
+	for (const struct json_value *s = stacks->u.kids.first; s;
+	     s = s->next) {
+		jout_keyn(w, s->key, s->key_len);
+		if (s->type != JSON_ARRAY) {
+			jout_value(w, s);
+			continue;
+		}
+		jout_arr_begin(w);
+		for (const struct json_value *fr = s->u.kids.first; fr;
+		     fr = fr->next)
+			write_frame(r, p, w, fr);
+		jout_arr_end(w);
+	}
+	jout_obj_end(w);
+}
+
+static void render_json_finding(const struct report *r, struct jout *w,
+				const struct report_finding *f)
 {
 	jout_obj_begin(w);
 	jout_key(w, "kind");
@@ -1577,7 +1712,10 @@ static void render_json_finding(struct jout *w, const struct report_finding *f)
 		    !strcmp(m->key, "count") || !strcmp(m->key, "pids"))
 			continue;
 		jout_keyn(w, m->key, m->key_len);
-		jout_value(w, m);
+		if (!strcmp(m->key, "stacks"))
+			write_stacks(r, f->first, w, m);
+		else
+			jout_value(w, m);
 	}
 	jout_key(w, "count");
 	jout_u64(w, f->count);
@@ -1634,7 +1772,7 @@ void report_render_json(const struct report *r, struct jout *w)
 	jout_key(w, "findings");
 	jout_arr_begin(w);
 	for (size_t i = 0; i < r->nfindings; i++)
-		render_json_finding(w, &r->findings[i]);
+		render_json_finding(r, w, &r->findings[i]);
 	jout_arr_end(w);
 	jout_key(w, "unreadable");
 	jout_arr_begin(w);

@@ -31,6 +31,7 @@
 
 #include "journal.h"
 #include "json.h"
+#include "symbolize.h"
 
 #define VMACHECK_VERSION "0.1.0"
 #define VMACHECK_DEFAULT_ERROR_EXITCODE 99
@@ -111,6 +112,8 @@ struct report {
 	size_t nbad, bad_cap;
 	size_t errors, warnings, infos;  /* merged findings by severity */
 	FILE *diag;                      /* one-line errors (default stderr) */
+	struct symbolizer *sym;          /* report_symbolize(); NULL: frames
+					  * as recorded */
 	report_skip_fn skip;
 	void *skip_ctx;
 	/* private */
@@ -123,6 +126,19 @@ struct report {
 };
 
 void report_init(struct report *r);
+/* From now on frames are shown and matched with function, file and line
+ * (symbolize.h).  0 or -ENOMEM. */
+int report_symbolize(struct report *r);
+/* A frame as the renderers see it: what the JSON says, completed by the
+ * symbolizer when one is set. */
+struct report_frame {
+	const char *ip, *module, *offset_text;
+	uint64_t offset;
+	const char *function, *file;
+	uint64_t line;
+};
+void report_frame_get(const struct report *r, const struct report_process *p,
+		      const struct json_value *frame, struct report_frame *out);
 void report_free(struct report *r);
 
 /* Note the results under a directory (recursively, not following
