@@ -49,6 +49,9 @@ enum opt_id {
 	OPT_JSON,
 	OPT_TEXT,
 	OPT_SARIF,
+	OPT_LEAK_CHECK,
+	OPT_MAX_MAP_SHARE,
+	OPT_OPTIONS_FILE,
 	OPT_HELP,
 	OPT_VERSION,
 	NOPT
@@ -65,10 +68,13 @@ static const struct {
 	[OPT_STACK_DEPTH] = { "stack-depth", true, false, true },
 	[OPT_ERROR_EXITCODE] = { "error-exitcode", true, true, true },
 	[OPT_UFFD] = { "uffd", true, false, true },
-	[OPT_SUPPRESSIONS] = { "suppressions", true, false, true },
+	[OPT_SUPPRESSIONS] = { "suppressions", true, true, false },
 	[OPT_JSON] = { "json", true, true, false },
 	[OPT_TEXT] = { "text", true, true, false },
 	[OPT_SARIF] = { "sarif", true, true, false },
+	[OPT_LEAK_CHECK] = { "leak-check", true, false, true },
+	[OPT_MAX_MAP_SHARE] = { "max-map-share", true, false, true },
+	[OPT_OPTIONS_FILE] = { "options-file", true, true, false },
 	[OPT_HELP] = { "help", false, true, false },
 	[OPT_VERSION] = { "version", false, true, false },
 };
@@ -97,15 +103,26 @@ static const char usage_text[] =
 	"                         every:N (calls) or call (default every:4096)\n"
 	"  --stack-depth N        frames per stack, 0 to 64 (default 16)\n"
 	"  --uffd MODE            page watching: off, on or touch (default off)\n"
-	"  --suppressions FILE    findings not to report\n"
+	"  --suppressions FILE    findings not to report: lines kind:pattern,\n"
+	"                         pattern matched against the function, file\n"
+	"                         or module of any frame (* wildcards, ^ $\n"
+	"                         anchors, else a substring), kind * for any\n"
+	"  --leak-check yes|no    classify the mappings alive at exit (default\n"
+	"                         yes)\n"
+	"  --max-map-share PCT    map-count-pressure when the VMA count passes\n"
+	"                         PCT% of vm.max_map_count, 1 to 100 (default 50)\n"
+	"  --options-file FILE    more options, one per line as NAME=VALUE or\n"
+	"                         NAME VALUE (# comments); the command line\n"
+	"                         wins\n"
 	"  --error-exitcode N     exit status when a finding is an error,\n"
 	"                         0 to 255 (default 99)\n"
 	"  --json FILE            write the merged report as JSON ('-': stdout)\n"
 	"  --text FILE            write the text report to FILE, not stderr\n"
-	"  --sarif FILE           write the report as SARIF (not available yet)\n"
+	"  --sarif FILE           write the report as SARIF 2.1.0 ('-': stdout)\n"
 	"  --help                 print this help\n"
 	"  --version              print the version\n"
-	"`vmacheck report` takes --json, --text, --sarif and --error-exitcode.\n"
+	"`vmacheck report` takes --json, --text, --sarif, --suppressions,\n"
+	"--options-file and --error-exitcode.\n"
 	"Options take their value as --opt VALUE or --opt=VALUE.  A program\n"
 	"named `report` runs as `vmacheck -- report`.\n"
 	"\n"
@@ -191,6 +208,16 @@ static int check_value(enum opt_id id, const char *v)
 		    !strcmp(v, "touch"))
 			return 0;
 		return say("--uffd '%s': expected off, on or touch", v);
+	case OPT_LEAK_CHECK:
+		if (!strcmp(v, "yes") || !strcmp(v, "no"))
+			return 0;
+		return say("--leak-check '%s': expected yes or no", v);
+	case OPT_MAX_MAP_SHARE:
+		if (parse_num(v, 1, 100, &n))
+			return 0;
+		return say("--max-map-share '%s': not a number from 1 to 100",
+			   v);
+	case OPT_OPTIONS_FILE:
 	case OPT_OUT_DIR:
 	case OPT_SUPPRESSIONS:
 	case OPT_JSON:
@@ -281,6 +308,65 @@ static int parse_args(int argc, char **argv, int start, bool report,
 		c->val[id] = v;
 	}
 	return 0;
+}
+
+/* --options-file: lines NAME=VALUE or NAME VALUE (a leading "--" is
+ * allowed, # starts a comment line); an option the command line set keeps
+ * its value.  0, or 2 after the message naming the file and line. */
+static int load_options_file(struct cmd *c, bool report)
+{
+	const char *path = c->val[OPT_OPTIONS_FILE];
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return say("--options-file %s: %s", path, strerror(errno));
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned no = 0;
+	int k = 0;
+	while (!k && getline(&line, &cap, f) >= 0) {
+		no++;
+		char *a = line;
+		while (*a == ' ' || *a == '\t')
+			a++;
+		size_t n = strlen(a);
+		while (n && strchr(" \t\r\n", a[n - 1]))
+			a[--n] = 0;
+		if (!*a || *a == '#')
+			continue;
+		if (a[0] == '-' && a[1] == '-')
+			a += 2;
+		size_t nlen = strcspn(a, "= \t");
+		char *v = a + nlen;
+		if (*v)
+			*v++ = 0;
+		while (*v == ' ' || *v == '\t' || *v == '=')
+			v++;
+		int id;
+		for (id = 0; id < NOPT; id++)
+			if (!strcmp(opt_tab[id].name, a))
+				break;
+		if (id == NOPT || id == OPT_OPTIONS_FILE || id == OPT_HELP ||
+		    id == OPT_VERSION) {
+			k = say("%s:%u: unknown option '%s'", path, no, a);
+			break;
+		}
+		if (report && !opt_tab[id].in_report)
+			continue; /* a run option, for `vmacheck report` */
+		if (!*v) {
+			k = say("%s:%u: option '%s' needs a value", path, no, a);
+			break;
+		}
+		if (c->val[id])
+			continue; /* the command line wins */
+		if ((k = check_value((enum opt_id)id, v)))
+			break;
+		c->val[id] = strdup(v);
+		if (!c->val[id])
+			k = say("out of memory");
+	}
+	free(line);
+	fclose(f);
+	return k;
 }
 
 /* ---- the output directory ------------------------------------------------ */
@@ -486,11 +572,51 @@ static int close_text(FILE *f, const char *path)
 	return 0;
 }
 
-static int sarif_unavailable(const struct cmd *c)
+static int write_sarif(const struct report *r, const char *path)
 {
-	return c->val[OPT_SARIF] ? say("--sarif: SARIF output is not "
-				       "available in this version")
-				 : 0;
+	struct jout w;
+	FILE *f;
+	int ret = 0;
+
+	jout_init(&w, 3);
+	report_render_sarif(r, &w);
+	jout_raw(&w, "\n", 1);
+	if (w.oom)
+		return say("%s: out of memory", path);
+	f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+	if (!f) {
+		ret = say("%s: %s", path, strerror(errno));
+	} else {
+		fwrite(w.buf, 1, w.len, f);
+		if (f == stdout ? fflush(f) != 0 : fclose(f) != 0)
+			ret = say("%s: %s", path, strerror(errno));
+	}
+	jout_free(&w);
+	return ret;
+}
+
+/* Symbolize, apply the suppressions, render text, JSON and SARIF; the
+ * exit status.  After report_load(). */
+static int render_all(const struct cmd *c, struct report *r, FILE *text,
+		      int program_status, int trouble)
+{
+	if (report_symbolize(r))
+		trouble = say("out of memory");
+	if (c->val[OPT_SUPPRESSIONS]) {
+		struct suppressions *s = NULL;
+		if (supp_load(&s, c->val[OPT_SUPPRESSIONS], stderr))
+			trouble = VMACHECK_EXIT_TROUBLE;
+		report_suppress(r, s);
+	}
+	report_render_text(r, text);
+	if (close_text(text, c->val[OPT_TEXT]))
+		trouble = VMACHECK_EXIT_TROUBLE;
+	if (c->val[OPT_JSON] && write_json(r, c->val[OPT_JSON]))
+		trouble = VMACHECK_EXIT_TROUBLE;
+	if (c->val[OPT_SARIF] && write_sarif(r, c->val[OPT_SARIF]))
+		trouble = VMACHECK_EXIT_TROUBLE;
+	int status = report_exit_status(r, program_status, c->error_exitcode);
+	return !status && trouble ? trouble : status;
 }
 
 static int cmd_report(int argc, char **argv)
@@ -501,6 +627,9 @@ static int cmd_report(int argc, char **argv)
 	FILE *text;
 
 	k = parse_args(argc, argv, 1, true, &c);
+	if (!k && c.val[OPT_OPTIONS_FILE] && !c.val[OPT_HELP] &&
+	    !c.val[OPT_VERSION])
+		k = load_options_file(&c, true);
 	if (k)
 		goto out_args;
 	if (c.val[OPT_HELP]) {
@@ -515,8 +644,6 @@ static int cmd_report(int argc, char **argv)
 		k = say("report: no DIR or FILE to read (vmacheck --help)");
 		goto out_args;
 	}
-	if ((k = sarif_unavailable(&c)))
-		goto out_args;
 	if (c.val[OPT_ERROR_EXITCODE])
 		c.error_exitcode = atoi(c.val[OPT_ERROR_EXITCODE]);
 	text = open_text(&c, &k);
@@ -526,19 +653,12 @@ static int cmd_report(int argc, char **argv)
 	report_init(&r);
 	for (int i = 0; i < c.npaths; i++)
 		report_add_path(&r, c.paths[i]);
-	if (report_load(&r) || report_symbolize(&r))
+	if (report_load(&r))
 		trouble = say("out of memory");
 	if (!r.nprocs && !r.nbad)
 		trouble = say("no vmacheck results in the given %s",
 			      c.npaths > 1 ? "paths" : "path");
-	report_render_text(&r, text);
-	if (close_text(text, c.val[OPT_TEXT]))
-		trouble = VMACHECK_EXIT_TROUBLE;
-	if (c.val[OPT_JSON] && write_json(&r, c.val[OPT_JSON]))
-		trouble = VMACHECK_EXIT_TROUBLE;
-	status = report_exit_status(&r, -1, c.error_exitcode);
-	if (!status && trouble)
-		status = trouble;
+	status = render_all(&c, &r, text, -1, trouble);
 	report_free(&r);
 	free(c.paths);
 	return status;
@@ -558,8 +678,7 @@ static void forward_signal(int sig)
 }
 
 /* VMACHECK_OPTIONS for the program: what was set, then our options. */
-static char *preload_options(const struct cmd *c, const char *out_dir,
-			     const char *supp)
+static char *preload_options(const struct cmd *c, const char *out_dir)
 {
 	const char *prev = getenv("VMACHECK_OPTIONS");
 	size_t cap = (prev ? strlen(prev) : 0) + 3 * PATH_MAX + 256, n = 0;
@@ -575,9 +694,7 @@ static char *preload_options(const struct cmd *c, const char *out_dir,
 		if (!opt_tab[id].preload || id == OPT_OUT_DIR || !c->val[id])
 			continue;
 		n += (size_t)snprintf(s + n, cap - n, ":%s=%s",
-				      opt_tab[id].name,
-				      id == OPT_SUPPRESSIONS ? supp
-							     : c->val[id]);
+				      opt_tab[id].name, c->val[id]);
 	}
 	return s;
 }
@@ -585,13 +702,16 @@ static char *preload_options(const struct cmd *c, const char *out_dir,
 static int cmd_run(int argc, char **argv)
 {
 	struct cmd c;
-	char lib[PATH_MAX], dir[PATH_MAX], supp[PATH_MAX] = "";
+	char lib[PATH_MAX], dir[PATH_MAX];
 	bool fresh = false;
 	int k, pipefd[2], wstatus = 0, program_status, status;
 	char *opts;
 	FILE *text;
 
 	k = parse_args(argc, argv, 1, false, &c);
+	if (!k && c.val[OPT_OPTIONS_FILE] && !c.val[OPT_HELP] &&
+	    !c.val[OPT_VERSION])
+		k = load_options_file(&c, false);
 	if (k)
 		return k;
 	if (c.val[OPT_HELP]) {
@@ -604,19 +724,13 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (c.prog < 0)
 		return say("no program to run (vmacheck --help)");
-	if ((k = sarif_unavailable(&c)))
-		return k;
 	if (c.val[OPT_ERROR_EXITCODE])
 		c.error_exitcode = atoi(c.val[OPT_ERROR_EXITCODE]);
-	if (c.val[OPT_SUPPRESSIONS]) {
-		if (!realpath(c.val[OPT_SUPPRESSIONS], supp))
-			return say("--suppressions %s: %s",
-				   c.val[OPT_SUPPRESSIONS], strerror(errno));
-		if (has_separator(supp))
-			return say("--suppressions %s: the path cannot hold "
-				   "':', ',' or whitespace (VMACHECK_OPTIONS "
-				   "separates with them)", supp);
-	}
+	/* A suppressions file that cannot be read: say so before the run
+	 * (it is read after it, by the report). */
+	if (c.val[OPT_SUPPRESSIONS] && access(c.val[OPT_SUPPRESSIONS], R_OK))
+		return say("--suppressions %s: %s", c.val[OPT_SUPPRESSIONS],
+			   strerror(errno));
 	if ((k = find_preload(lib)))
 		return k;
 
@@ -649,7 +763,7 @@ static int cmd_run(int argc, char **argv)
 	text = open_text(&c, &k);
 	if (!text)
 		goto out_dir;
-	opts = preload_options(&c, dir, supp);
+	opts = preload_options(&c, dir);
 	if (!opts) {
 		k = say("out of memory");
 		goto out_text;
@@ -737,7 +851,7 @@ static int cmd_run(int argc, char **argv)
 		r.skip_ctx = NULL;
 	}
 	report_add_path(&r, dir);
-	if (report_load(&r) || report_symbolize(&r))
+	if (report_load(&r))
 		trouble = say("out of memory");
 	report_note_wait(&r, (uint64_t)pid, wstatus);
 	if (!r.nprocs && !r.nbad)
@@ -746,15 +860,8 @@ static int cmd_run(int argc, char **argv)
 			"start)\n", dir);
 	else
 		fprintf(text, "vmacheck: results in %s\n", dir);
-	report_render_text(&r, text);
-	if (close_text(text, c.val[OPT_TEXT]))
-		trouble = VMACHECK_EXIT_TROUBLE;
+	status = render_all(&c, &r, text, program_status, trouble);
 	text = NULL;
-	if (c.val[OPT_JSON] && write_json(&r, c.val[OPT_JSON]))
-		trouble = VMACHECK_EXIT_TROUBLE;
-	status = report_exit_status(&r, program_status, c.error_exitcode);
-	if (!status && trouble)
-		status = trouble;
 	report_free(&r);
 	old_free();
 	free(opts);

@@ -931,6 +931,8 @@ void report_free(struct report *r)
 {
 	symbolizer_free(r->sym);
 	r->sym = NULL;
+	supp_free(r->supp);
+	r->supp = NULL;
 	for (size_t i = 0; i < r->nprocs; i++) {
 		struct report_process *p = r->procs[i];
 		json_doc_free(&p->doc);
@@ -1608,7 +1610,8 @@ static void render_finding(const struct report *r, FILE *out,
 void report_render_text(const struct report *r, FILE *out)
 {
 	for (size_t i = 0; i < r->nfindings; i++)
-		render_finding(r, out, &r->findings[i]);
+		if (!r->findings[i].suppressed)
+			render_finding(r, out, &r->findings[i]);
 	for (size_t i = 0; i < r->nprocs; i++) {
 		const struct report_process *p = r->procs[i];
 		struct proc_end e = proc_end(p);
@@ -1638,6 +1641,7 @@ void report_render_text(const struct report *r, FILE *out)
 				p->incomplete, p->incomplete == 1 ? "" : "s");
 		fputc('\n', out);
 	}
+	supp_render_text(r, out);
 	fprintf(out, "SUMMARY: vmacheck: %zu error(s), %zu warning(s) in %zu "
 		"process(es)\n", r->errors, r->warnings, r->nprocs);
 }
@@ -1772,8 +1776,11 @@ void report_render_json(const struct report *r, struct jout *w)
 	jout_key(w, "findings");
 	jout_arr_begin(w);
 	for (size_t i = 0; i < r->nfindings; i++)
-		render_json_finding(r, w, &r->findings[i]);
+		if (!r->findings[i].suppressed)
+			render_json_finding(r, w, &r->findings[i]);
 	jout_arr_end(w);
+	jout_key(w, "suppressions");
+	supp_render_json(r, w);
 	jout_key(w, "unreadable");
 	jout_arr_begin(w);
 	for (size_t i = 0; i < r->nbad; i++) {

@@ -86,6 +86,7 @@ struct report_finding {
 	uint64_t *pids;                  /* sorted, unique */
 	size_t npids, pids_cap;
 	const struct report_process *first;
+	bool suppressed;                 /* by report_suppress() */
 	char *key;                       /* the dedup key (kind, stacks...) */
 	size_t key_len;
 	uint64_t hash;
@@ -114,6 +115,7 @@ struct report {
 	FILE *diag;                      /* one-line errors (default stderr) */
 	struct symbolizer *sym;          /* report_symbolize(); NULL: frames
 					  * as recorded */
+	struct suppressions *supp;       /* report_suppress(); owned */
 	report_skip_fn skip;
 	void *skip_ctx;
 	/* private */
@@ -163,6 +165,26 @@ void report_render_text(const struct report *r, FILE *out);
 /* The merged JSON (DESIGN.md) into w: tool, version, processes,
  * findings (each with "pids"), plus "unreadable" and "summary". */
 void report_render_json(const struct report *r, struct jout *w);
+
+/* SARIF 2.1.0 (sarif.c): one run, a rule per finding kind, a result per
+ * merged finding that is not suppressed. */
+void report_render_sarif(const struct report *r, struct jout *w);
+
+/* ---- suppressions (suppress.c) ----
+ * Load a file of kind:pattern lines.  Lines that cannot be used are one
+ * line each on diag ("vmacheck: FILE:LINE: ...") and the others still
+ * apply: returns 0, -EINVAL when a line was bad (*out still set), or
+ * -errno when the file cannot be read (*out NULL). */
+struct suppressions;
+int supp_load(struct suppressions **out, const char *path, FILE *diag);
+void supp_free(struct suppressions *s);
+/* Does pattern (`*` wildcards, ^ $ anchors, else a substring) match s? */
+bool supp_match(const char *pattern, const char *s);
+/* Mark the findings s suppresses (after report_symbolize(): patterns see
+ * function and file) and count them again without those; r owns s. */
+void report_suppress(struct report *r, struct suppressions *s);
+void supp_render_text(const struct report *r, FILE *out);
+void supp_render_json(const struct report *r, struct jout *w);
 
 /* The command's exit status: error_exitcode when a finding reaches error
  * severity; else program_status when it is > 0 (-1: no program, as in
