@@ -438,6 +438,9 @@ static const char *fill_process(struct report_process *p,
 	v = json_get(root, "modules");
 	if (v && v->type == JSON_ARRAY)
 		p->modules = v;
+	v = json_get(root, "sites");
+	if (v && v->type == JSON_ARRAY)
+		p->sites = v;
 	return NULL;
 }
 
@@ -1641,6 +1644,7 @@ void report_render_text(const struct report *r, FILE *out)
 				p->incomplete, p->incomplete == 1 ? "" : "s");
 		fputc('\n', out);
 	}
+	report_render_sites_text(r, out);
 	supp_render_text(r, out);
 	fprintf(out, "SUMMARY: vmacheck: %zu error(s), %zu warning(s) in %zu "
 		"process(es)\n", r->errors, r->warnings, r->nprocs);
@@ -1779,6 +1783,8 @@ void report_render_json(const struct report *r, struct jout *w)
 		if (!r->findings[i].suppressed)
 			render_json_finding(r, w, &r->findings[i]);
 	jout_arr_end(w);
+	jout_key(w, "sites");
+	report_render_sites_json(r, w);
 	jout_key(w, "suppressions");
 	supp_render_json(r, w);
 	jout_key(w, "unreadable");

@@ -66,6 +66,8 @@ struct report_process {
 	const struct json_value *modules;  /* array (path, base, start, end,
 					    * build_id), or NULL: for the
 					    * symbolizer */
+	const struct json_value *sites;  /* array of {bytes, vmas, regions,
+					  * splits, stack}, or NULL */
 	bool rebuilt;                    /* from the journal */
 	size_t incomplete;               /* journal records never completed */
 	/* What the command saw of its own child (report_note_wait()). */
@@ -165,6 +167,13 @@ void report_render_text(const struct report *r, FILE *out);
 /* The merged JSON (DESIGN.md) into w: tool, version, processes,
  * findings (each with "pids"), plus "unreadable" and "summary". */
 void report_render_json(const struct report *r, struct jout *w);
+
+/* The call sites that hold the most mapped memory and VMAs at exit, all
+ * processes together (sites.c): a compact table for the text report (the
+ * top 10 by bytes and by VMAs), and the merged "sites" array for JSON
+ * (the top 100 by bytes, each with the processes it came from). */
+void report_render_sites_text(const struct report *r, FILE *out);
+void report_render_sites_json(const struct report *r, struct jout *w);
 
 /* SARIF 2.1.0 (sarif.c): one run, a rule per finding kind, a result per
  * merged finding that is not suppressed. */
