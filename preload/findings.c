@@ -23,10 +23,13 @@
  *                   counts as foreign.
  *   unmap-foreign   munmap/mremap removed (or moved away) pages of a
  *                   baseline or foreign mapping.
- *   double-unmap    munmap over a hole that the program itself unmapped (or
- *                   moved away) before: a bounded history of the last
- *                   VMC_HIST ranges with their stacks.
- *   unmap-unmapped  munmap over a hole nobody is known to have unmapped.
+ *   double-unmap    munmap of a range that is all holes, which the program
+ *                   itself unmapped (or moved away) before: a bounded
+ *                   history of the last VMC_HIST ranges with their stacks.
+ *   unmap-unmapped  munmap of a range that is all holes nobody is known to
+ *                   have unmapped.  (A munmap that removes live pages and
+ *                   also covers holes, the usual release of a range with
+ *                   holes punched in it, is neither.)
  *   mprotect-unmapped  mprotect failed with ENOMEM at a hole; the pages
  *                   before it had already changed.
  *   mremap-invalid  mremap failed with EFAULT or EINVAL.
@@ -594,6 +597,12 @@ static void unmaps(const struct vmc_after *a)
 {
 	const struct shadow_change *rec = a->rec;
 	const char *cw = call_word[a->call];
+	/* Holes count only when the call removed nothing at all: a munmap
+	 * of a whole range in which the program punched holes before is
+	 * the usual way to release it, not a bug. */
+	bool removed = false;
+	for (uint32_t i = 0; i < rec->npieces; i++)
+		removed |= rec->pieces[i].kind == SHADOW_PIECE_UNMAPPED;
 	for (uint32_t i = 0; i < rec->npieces; i++) {
 		const struct shadow_piece *p = &rec->pieces[i];
 		char buf[VMC_FINDING_MSG];
@@ -618,7 +627,7 @@ static void unmaps(const struct vmc_after *a)
 			finding(VMC_F_UNMAP_FOREIGN, p->start,
 				p->end - p->start, p->old_flags, p->stack_id,
 				a->stack, h ? h->unmapped : 0, buf);
-		} else if (p->kind == SHADOW_PIECE_HOLE &&
+		} else if (p->kind == SHADOW_PIECE_HOLE && !removed &&
 			   a->call == SHADOW_CALL_MUNMAP) {
 			const struct hist_entry *h = hist_find(p->start, p->end);
 			m_str(&m, "munmap of ");

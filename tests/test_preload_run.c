@@ -713,6 +713,8 @@ struct result {
 	long long mmap_calls;
 	bool clean;
 	char why[1024];            /* when not clean: what is wrong */
+	char errors[1024];         /* findings of error severity: kind and
+				    * message, "" when none */
 };
 
 struct results {
@@ -778,6 +780,20 @@ static void read_result(struct result *r, const char *path)
 		if (!k || !js_string(k, s, sizeof(s))) {
 			why_add(r, "a finding without kind; ");
 			continue;
+		}
+		char sev[32] = "";
+		const char *sv = js_get(f, "severity");
+		if (sv)
+			js_string(sv, sev, sizeof(sev));
+		if (!strcmp(sev, "error")) {
+			char m[200] = "";
+			const char *mm = js_get(f, "message");
+			if (mm)
+				js_string(mm, m, sizeof(m));
+			size_t el = strlen(r->errors);
+			if (el < sizeof(r->errors) - 1)
+				snprintf(r->errors + el, sizeof(r->errors) - el,
+					 "%s: %s; ", s, m);
 		}
 		if (strcmp(s, "shadow-divergence"))
 			continue;
@@ -863,6 +879,20 @@ static void assert_clean(const struct results *rs, int min, const char *what)
 			      r->file, r->pid, r->exe, r->why);
 	}
 }
+
+/* No finding of error severity in any result (issue 4: real programs and
+ * the clean examples run under vmacheck without an error). */
+static void assert_no_errors(const struct results *rs, const char *what)
+{
+	for (int i = 0; i < rs->n; i++) {
+		const struct result *r = &rs->v[i];
+		ck_assert_msg(!r->errors[0], "%s: %s (pid %lld, %s): errors: %s",
+			      what, r->file, r->pid, r->exe, r->errors);
+	}
+}
+
+/* Set by a test whose program has error findings by our rules (java). */
+static bool allow_errors;
 
 /* ---- helper programs --------------------------------------------------- */
 
@@ -1041,6 +1071,8 @@ static pid_t same_behaviour(struct tmp *t, const char *const argv[],
 	struct results rs;
 	load_results(&rs, t->out);
 	assert_clean(&rs, min_results, argv_str(argv));
+	if (!allow_errors)
+		assert_no_errors(&rs, argv_str(argv));
 	ck_assert_msg(result_of(&rs, b.pid) != NULL,
 		      "%s: no result for the process itself (pid %d)",
 		      argv_str(argv), (int)b.pid);
@@ -1157,6 +1189,7 @@ START_TEST(test_same_gcc_c)
 	load_results(&rs, t.out);
 	/* gcc, cc1, as at least */
 	assert_clean(&rs, 3, "gcc -c");
+	assert_no_errors(&rs, "gcc -c");
 	results_free(&rs);
 	run_free(&a);
 	run_free(&b);
@@ -1204,6 +1237,7 @@ START_TEST(test_same_git)
 	struct results rs;
 	load_results(&rs, t.out);
 	assert_clean(&rs, 2, "git --version, git init");
+	assert_no_errors(&rs, "git --version, git init");
 	ck_assert_msg(result_of(&rs, b.pid), "no result for git init");
 	results_free(&rs);
 	run_free(&a);
@@ -1233,9 +1267,15 @@ START_TEST(test_same_java)
 	SKIP_UNLESS("java");
 	struct tmp t;
 	tmp_make(&t);
-	/* java -version writes to stderr: compare that too. */
+	/* java -version writes to stderr: compare that too.  HotSpot has
+	 * error findings by vmacheck's rules: it puts its stack guard pages
+	 * over glibc's thread stacks with MAP_FIXED (fixed-clobber of
+	 * foreign memory) and leaves reservations unreachable at exit
+	 * (leak); only its behaviour and the model are checked here. */
 	const char *argv[] = { "java", "-version", NULL };
+	allow_errors = true;
 	same_behaviour(&t, argv, NULL, 1, true, NULL);
+	allow_errors = false;
 	tmp_remove(&t);
 }
 END_TEST

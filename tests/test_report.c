@@ -1096,21 +1096,23 @@ START_TEST(merge_dedup_and_pids)
 	FILE *m = open_memstream(&txt, &n);
 	report_render_text(&l.r, m);
 	fclose(m);
+	/* The sanitizers' layout: headline, stacks (the call's first, the
+	 * others labelled), then where and in which processes. */
 	ck_assert_ptr_nonnull(strstr(txt, "==300==ERROR: vmacheck: leak: "
 					  "leaked 8192 bytes\n"
-					  "    at 0x7f01000, 8192 bytes, rw-, "
+					  "  the pages were created here:\n"
+					  "    #0 0x7f0011234 (/bin/a+0x1234)\n"
+					  "    #1 0x55\n"
+					  "  at 0x7f01000, 8192 bytes, rw-, "
 					  "private,anon\n"
-					  "    in 2 processes: 300 (/bin/prog6),"
+					  "  in 2 processes: 300 (/bin/prog6),"
 					  " 301 (/bin/prog0)\n"
-					  "    seen 3 times\n"
-					  "    created:\n"
-					  "      #0 0x7f0011234 (/bin/a+0x1234)\n"
-					  "      #1 0x55\n\n"));
+					  "  seen 3 times\n\n"));
 	ck_assert_ptr_nonnull(strstr(txt, "==300==WARNING: vmacheck: "
 					  "wx-mapping: rwx\n"));
 	ck_assert_ptr_nonnull(strstr(txt, "==303==INFO: vmacheck: "
 					  "leak-reachable: still pointed to\n"
-					  "    in process 303 (/bin/prog2)\n"));
+					  "  in process 303 (/bin/prog2)\n"));
 	const char *last = strrchr(txt, '\n');
 	ck_assert(last && !last[1]);
 	const char *sline = txt + n - 1;
@@ -1435,9 +1437,26 @@ START_TEST(command_options)
 	put_file(lib, "", 0);
 	assert_bad_option(lib, a12, "cannot hold");
 	rmdir("/tmp/a b");
-	const char *const a13[] = { "vmacheck", "--sarif", "x.sarif",
+	const char *const a13[] = { "vmacheck", "--leak-check", "maybe",
 				    "/bin/true", NULL };
-	assert_bad_option(NULL, a13, "--sarif");
+	assert_bad_option(NULL, a13, "--leak-check 'maybe'");
+	const char *const a14[] = { "vmacheck", "--max-map-share=0",
+				    "/bin/true", NULL };
+	assert_bad_option(NULL, a14, "--max-map-share '0'");
+	const char *const a15[] = { "vmacheck", "--options-file",
+				    "/nonexistent/opts", "/bin/true", NULL };
+	assert_bad_option(NULL, a15, "--options-file /nonexistent/opts");
+	char optf[300];
+	snprintf(optf, sizeof(optf), "%s/opts", tdir);
+	put_file(optf, "# comment\nstack-depth=4\n\n--check bogus\n", 39);
+	const char *const a16[] = { "vmacheck", "--options-file", optf,
+				    "/bin/true", NULL };
+	assert_bad_option(NULL, a16, "--check 'bogus'");
+	put_file(optf, "stack-depth=4\nno-such=1\n", 24);
+	assert_bad_option(NULL, a16, "opts:2: unknown option 'no-such'");
+	const char *const a17[] = { "vmacheck", "--suppressions",
+				    "/nonexistent/supp", "/bin/true", NULL };
+	assert_bad_option(NULL, a17, "--suppressions /nonexistent/supp");
 
 	struct run r;
 	const char *const h[] = { "vmacheck", "--help", NULL };
@@ -1474,15 +1493,16 @@ START_TEST(command_preload_options)
 	char *argv[] = { "vmacheck", "--check", "every:100", "--stack-depth=7",
 			 "--uffd", "touch", "--error-exitcode", "5",
 			 "--suppressions", "/etc/hostname", "--json", "x.json",
-			 "prog", NULL };
-	ck_assert_int_eq(parse_args(13, argv, 1, false, &c), 0);
-	ck_assert_int_eq(c.prog, 12);
+			 "--leak-check=no", "prog", NULL };
+	ck_assert_int_eq(parse_args(14, argv, 1, false, &c), 0);
+	ck_assert_int_eq(c.prog, 13);
 	setenv("VMACHECK_OPTIONS", "max-map-share=10:stack-depth=3", 1);
-	char *s = preload_options(&c, "/tmp/out", "/etc/hostname");
+	char *s = preload_options(&c, "/tmp/out");
 	unsetenv("VMACHECK_OPTIONS");
+	/* Suppressions are the command's (applied to the report). */
 	ck_assert_str_eq(s, "max-map-share=10:stack-depth=3:out-dir=/tmp/out:"
 			    "check=every:100:stack-depth=7:error-exitcode=5:"
-			    "uffd=touch:suppressions=/etc/hostname");
+			    "uffd=touch:leak-check=no");
 	struct vmc_options o;
 	char err[256];
 	vmc_options_default(&o);
@@ -1495,7 +1515,8 @@ START_TEST(command_preload_options)
 	ck_assert_int_eq(o.uffd, VMC_UFFD_TOUCH);
 	ck_assert_int_eq(o.error_exitcode, 5);
 	ck_assert_int_eq(o.max_map_share, 10);
-	ck_assert_str_eq(o.suppressions, "/etc/hostname");
+	ck_assert(!o.leak_check);
+	ck_assert_str_eq(o.suppressions, "");
 	ck_assert_str_eq(o.json, "");            /* the command's own */
 	free(s);
 }
