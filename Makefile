@@ -28,7 +28,9 @@ PRELOAD_HDR := $(wildcard preload/*.h)
 SHADOW_HDR := $(wildcard shadow/*.h)
 TEST_SRC   := $(wildcard tests/test_*.c)
 TESTS      := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC)) $(B)/tests/test_preload_stack_oom
-ASAN_TESTS := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRC))
+# test_examples drives the built command and examples from outside: its
+# sanitizer build would test nothing more.
+ASAN_TESTS := $(patsubst tests/%.c,$(B)/asan/tests/%,$(filter-out tests/test_examples.c,$(TEST_SRC)))
 
 # Release objects (the preload links these), debug objects (tests), and
 # sanitizer objects (tests under ASan+UBSan).
@@ -117,6 +119,10 @@ $(B)/tests/test_report: tests/test_report.c $(REPORT_SRC) $(REPORT_HDR) $(PRELOA
 	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/libvmc-core.a $(B)/libshadow-dbg.a $(UNWIND_LIBS) $(REPORT_LIBS) $(CHECK_LIBS)
 $(B)/asan/tests/test_report: tests/test_report.c $(REPORT_SRC) $(REPORT_HDR) $(PRELOAD_HDR) $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(B)/libvmacheck.so $(B)/vmacheck | $(B)/asan/tests
 	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -Ipreload -Itests $< $(REPORT_LIB_SRC) -o $@ $(B)/asan/libvmc-core.a $(B)/asan/libshadow.a $(UNWIND_LIBS) $(REPORT_LIBS) $(CHECK_LIBS)
+
+# test_examples runs build/vmacheck on examples/ and reads its JSON.
+$(B)/tests/test_examples: tests/test_examples.c report/json.c report/json.h $(B)/libvmacheck.so $(B)/vmacheck $(EXAMPLES) | $(B)/tests
+	$(CC) $(CFLAGS) $(BASEFLAGS) -Itests $< report/json.c -o $@ $(CHECK_LIBS)
 
 # Programs that tests/test_preload_run.c runs under the preload (it builds
 # any that is missing or stale itself, with the same flags).

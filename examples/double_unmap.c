@@ -16,7 +16,7 @@ struct buf {
 
 __attribute__((noinline)) static void buf_release(struct buf *b)
 {
-	munmap(b->p, b->len); /* expect: double-unmap */
+	munmap(b->p, b->len); /* expect: double-unmap in buf_release */
 }
 
 int main(void)

@@ -18,7 +18,7 @@ void *overlaid; /* kept (a global): the example is about clobbers, not leaks */
 
 __attribute__((noinline)) static void *overlay(void *at, size_t len)
 {
-	void *p = mmap(at, len, PROT_READ | PROT_WRITE, /* expect: fixed-clobber */
+	void *p = mmap(at, len, PROT_READ | PROT_WRITE, /* expect: fixed-clobber leak-reachable in overlay */
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }

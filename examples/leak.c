@@ -15,7 +15,7 @@ static char *table; /* kept to exit: reachable */
 
 __attribute__((noinline)) static unsigned checksum_scratch(unsigned seed)
 {
-	char *p = mmap(NULL, 8 * 4096, PROT_READ | PROT_WRITE, /* expect: leak */
+	char *p = mmap(NULL, 8 * 4096, PROT_READ | PROT_WRITE, /* expect: leak in checksum_scratch */
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return 0;
@@ -28,7 +28,7 @@ __attribute__((noinline)) static unsigned checksum_scratch(unsigned seed)
 
 __attribute__((noinline)) static void make_table(void)
 {
-	table = mmap(NULL, 4096, PROT_READ | PROT_WRITE, /* expect: leak-reachable */
+	table = mmap(NULL, 4096, PROT_READ | PROT_WRITE, /* expect: leak-reachable in make_table */
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (table != MAP_FAILED)
 		strcpy(table, "kept");

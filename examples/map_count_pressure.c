@@ -24,7 +24,7 @@ static long max_map_count(void)
 
 __attribute__((noinline)) static int add_guard(char *page)
 {
-	return mprotect(page, 4096, PROT_NONE); /* expect: map-count-pressure */
+	return mprotect(page, 4096, PROT_NONE); /* expect: map-count-pressure in add_guard */
 }
 
 int main(void)

@@ -17,7 +17,7 @@ int main(void)
 	if (p == MAP_FAILED)
 		return 1;
 	munmap(p + 4096, 4096);
-	int r = mprotect(p, 3 * 4096, PROT_READ); /* expect: mprotect-unmapped */
+	int r = mprotect(p, 3 * 4096, PROT_READ); /* expect: mprotect-unmapped in main */
 	printf("mprotect_unmapped: mprotect returned %d (%s)\n", r,
 	       r ? strerror(errno) : "ok");
 	munmap(p, 4096);

@@ -15,7 +15,7 @@ int main(void)
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return 1;
-	char *q = mremap(p + 16, 4 * 4096, 8 * 4096, /* expect: mremap-invalid */
+	char *q = mremap(p + 16, 4 * 4096, 8 * 4096, /* expect: mremap-invalid in main */
 			 MREMAP_MAYMOVE);
 	printf("mremap_invalid: %s\n",
 	       q == MAP_FAILED ? strerror(errno) : "moved");

@@ -22,7 +22,7 @@ int main(void)
 	if (p == MAP_FAILED)
 		return 1;
 	p[0] = 'x';
-	char *q = mremap(p, 4096, 4 * 4096, MREMAP_MAYMOVE); /* expect: mremap-past-object */
+	char *q = mremap(p, 4096, 4 * 4096, MREMAP_MAYMOVE); /* expect: mremap-past-object in main */
 	printf("mremap_past_object: %s\n", q == MAP_FAILED ? "failed" : "grown");
 	munmap(q == MAP_FAILED ? p : q, q == MAP_FAILED ? 4096 : 4 * 4096);
 	close(fd);

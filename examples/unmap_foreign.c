@@ -17,7 +17,7 @@ int main(void)
 		return 1;
 	memset(big, 1, 1u << 20);
 	char *start = (char *)((uintptr_t)big & ~(uintptr_t)4095);
-	int r = munmap(start, 1u << 20); /* expect: unmap-foreign */
+	int r = munmap(start, 1u << 20); /* expect: unmap-foreign in main */
 	printf("unmap_foreign: munmap returned %d\n", r);
 	return 0;
 }

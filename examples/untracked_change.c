@@ -15,7 +15,7 @@
 
 __attribute__((noinline)) static char *make_buffer(size_t len)
 {
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, /* expect: untracked-change in make_buffer */
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		perror("mmap");

@@ -11,7 +11,7 @@
 
 int main(void)
 {
-	unsigned char *code = mmap(NULL, 4096, /* expect: wx-mapping */
+	unsigned char *code = mmap(NULL, 4096, /* expect: wx-mapping in main */
 				   PROT_READ | PROT_WRITE | PROT_EXEC,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (code == MAP_FAILED)

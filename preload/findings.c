@@ -900,7 +900,7 @@ struct leak_scan {
 	uint64_t *buf;               /* read buffer */
 	size_t buf_words;
 	uint64_t pm[512];            /* pagemap entries */
-	uint64_t skip_start, skip_end; /* the tool's own image */
+	uint64_t skip_start[2], skip_end[2]; /* the tool's image, the loader's */
 	uint64_t stack_lo;           /* this thread's sp: below is dead */
 	uint64_t bytes_scanned;
 };
@@ -983,8 +983,9 @@ static bool root_vma(const struct leak_scan *ls, const struct shadow_vma *v)
 {
 	if ((v->flags & (SV_READ | SV_WRITE)) != (SV_READ | SV_WRITE))
 		return false;
-	if (v->start < ls->skip_end && ls->skip_start < v->end)
-		return false;
+	for (int i = 0; i < 2; i++)
+		if (v->start < ls->skip_end[i] && ls->skip_start[i] < v->end)
+			return false;
 	return true;
 }
 
@@ -1014,9 +1015,21 @@ void vmc_findings_leaks(const struct shadow *sh, uint64_t sp)
 						   r->stack_id, 0, 0 };
 	ls.lo = ls.c[0].start;
 	ls.hi = ls.c[n - 1].end;
+	/* Not roots: the tool's image, and the loader's data (its link
+	 * maps and bookkeeping hold the ends of neighbouring mappings, not
+	 * the program's pointers: a mapping placed right after one looked
+	 * reachable). */
 	if (self_module()) {
-		ls.skip_start = F.self->start & ~4095ull;
-		ls.skip_end = (F.self->end + 4095) & ~4095ull;
+		ls.skip_start[0] = F.self->start & ~4095ull;
+		ls.skip_end[0] = (F.self->end + 4095) & ~4095ull;
+	}
+	for (int i = 0; i < vmc_module_count(); i++) {
+		const struct vmc_module *m = vmc_module_at(i);
+		const char *b = m ? strrchr(m->path, '/') : NULL;
+		if (b && !strncmp(b + 1, "ld-linux", 8)) {
+			ls.skip_start[1] = m->start & ~4095ull;
+			ls.skip_end[1] = (m->end + 4095) & ~4095ull;
+		}
 	}
 	/* Roots: writable memory that is not a tracked mapping and not the
 	 * tool's.  Each VMA, piece by piece against the regions. */
@@ -1025,8 +1038,24 @@ void vmc_findings_leaks(const struct shadow *sh, uint64_t sp)
 		if (!root_vma(&ls, v))
 			continue;
 		uint64_t a = v->start;
-		if (sp >= v->start && sp < v->end)
-			a = sp & ~4095ull; /* this thread's live frames */
+		if (sp >= v->start && sp < v->end) {
+			/* This thread's live frames only: from sp (to the
+			 * byte: below it lie the exit path's dead frames),
+			 * then whole pages. */
+			uint64_t s0 = sp & ~7ull, e0 = (sp + 4095) & ~4095ull;
+			if (e0 > v->end)
+				e0 = v->end;
+			if (e0 > s0) {
+				struct iovec l = { ls.buf, e0 - s0 };
+				struct iovec rm = { (void *)s0, e0 - s0 };
+				long got = rawsys6(SYS_process_vm_readv,
+						   rawsys_getpid(), (long)&l, 1,
+						   (long)&rm, 1, 0);
+				if (got > 0)
+					scan_words(&ls, ls.buf, (size_t)got / 8);
+			}
+			a = e0;
+		}
 		while (a < v->end) {
 			struct shadow_region *r = shadow_region_find_next(sh, a);
 			uint64_t e = r && r->start < v->end

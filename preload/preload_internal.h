@@ -126,6 +126,11 @@ int vmc_stack_init(int depth);
 /* Capture the calling thread's stack, dropping the `skip` innermost
  * frames (the tool's own), and intern it. */
 uint32_t vmc_stack_capture(int skip);
+/* The stack pointer of the innermost frame of this thread that is
+ * neither the tool's nor the C library's or the loader's: at exit, the
+ * program's live frames start there (the exit machinery's frames below
+ * hold stale values).  0 when the unwind fails. */
+uint64_t vmc_stack_program_sp(void);
 /* Frames of stack id (innermost first); returns their number. */
 int vmc_stack_get(uint32_t id, uintptr_t *ips, int max);
 uint32_t vmc_stack_count(void);

@@ -1575,8 +1575,12 @@ static void finish(const char *ended, int status, uint64_t leak_sp)
 	check_full(VMC_F_UNTRACKED_CHANGE);
 	/* Leaks at a normal exit only: _exit skips the clean-up on purpose
 	 * (LeakSanitizer's rule too). */
-	if (leak_sp && rt.opt.leak_check)
-		vmc_findings_leaks(&rt.sh, leak_sp);
+	if (leak_sp && rt.opt.leak_check) {
+		/* The program's live frames only: from the caller of exit
+		 * (or of the loader's destructor pass) up. */
+		uint64_t psp = vmc_stack_program_sp();
+		vmc_findings_leaks(&rt.sh, psp > leak_sp ? psp : leak_sp);
+	}
 	char buf[4096];
 	struct jsonw w;
 	jsonw_init(&w, buf, sizeof(buf));

@@ -255,6 +255,39 @@ __attribute__((noinline)) uint32_t vmc_stack_capture(int skip)
 			    hash_final(h, (uint32_t)(got - drop)));
 }
 
+/* Is m the C library or the dynamic loader (by file name)? */
+static bool module_is_system(const struct vmc_module *m)
+{
+	const char *b = m ? strrchr(m->path, '/') : NULL;
+	b = b ? b + 1 : m ? m->path : "";
+	return !strncmp(b, "libc.so", 7) || !strncmp(b, "ld-linux", 8) ||
+	       !strncmp(b, "libc-", 5);
+}
+
+__attribute__((noinline)) uint64_t vmc_stack_program_sp(void)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	uint64_t found = 0;
+	const struct vmc_module *self =
+		vmc_module_for((uintptr_t)&vmc_stack_program_sp);
+	pthread_rwlock_rdlock(&unwind_fork_lock);
+	if (unw_getcontext(&uc) == 0 && unw_init_local(&c, &uc) == 0) {
+		for (int depth = 0; depth < 256 && unw_step(&c) > 0; depth++) {
+			unw_word_t ip = 0, sp = 0;
+			unw_get_reg(&c, UNW_REG_IP, &ip);
+			unw_get_reg(&c, UNW_REG_SP, &sp);
+			const struct vmc_module *m = vmc_module_for(ip);
+			if (m == self || module_is_system(m))
+				continue;
+			found = sp;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&unwind_fork_lock);
+	return found;
+}
+
 int vmc_stack_get(uint32_t id, uintptr_t *ips, int max)
 {
 	const struct stack_entry *e = NULL;
