@@ -989,7 +989,8 @@ static bool root_vma(const struct leak_scan *ls, const struct shadow_vma *v)
 	return true;
 }
 
-void vmc_findings_leaks(const struct shadow *sh, uint64_t sp)
+void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,
+			const uint64_t regs[6])
 {
 	size_t n = 0;
 	for (struct shadow_region *r = shadow_region_find_next(sh, 0); r;
@@ -1031,8 +1032,10 @@ void vmc_findings_leaks(const struct shadow *sh, uint64_t sp)
 			ls.skip_end[1] = (m->end + 4095) & ~4095ull;
 		}
 	}
-	/* Roots: writable memory that is not a tracked mapping and not the
-	 * tool's.  Each VMA, piece by piece against the regions. */
+	/* Roots: the program frame's callee-saved registers, then writable
+	 * memory that is not a tracked mapping and not the tool's. */
+	scan_words(&ls, regs, 6);
+	/* Memory: each VMA, piece by piece against the regions. */
 	for (struct shadow_vma *v = shadow_vma_first(sh); v;
 	     v = shadow_vma_next(v)) {
 		if (!root_vma(&ls, v))

@@ -129,8 +129,9 @@ uint32_t vmc_stack_capture(int skip);
 /* The stack pointer of the innermost frame of this thread that is
  * neither the tool's nor the C library's or the loader's: at exit, the
  * program's live frames start there (the exit machinery's frames below
- * hold stale values).  0 when the unwind fails. */
-uint64_t vmc_stack_program_sp(void);
+ * hold stale values).  0 when the unwind fails.  regs gets the values
+ * of the callee-saved registers (rbx, rbp, r12-r15) in that frame. */
+uint64_t vmc_stack_program_sp(uint64_t regs[6]);
 /* Frames of stack id (innermost first); returns their number. */
 int vmc_stack_get(uint32_t id, uintptr_t *ips, int max);
 uint32_t vmc_stack_count(void);
@@ -249,7 +250,8 @@ struct vmc_after {
 void vmc_findings_after(const struct vmc_after *a);
 /* At a normal exit: classify every tracked mapping still mapped (leak,
  * leak-reachable).  sp: the calling thread's stack pointer. */
-void vmc_findings_leaks(const struct shadow *sh, uint64_t sp);
+void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,
+			const uint64_t regs[6]);
 /* What the leak analysis looked at (0, 0 before it ran). */
 void vmc_findings_leak_stats(uint64_t *candidates, uint64_t *bytes_scanned);
 

@@ -1578,8 +1578,10 @@ static void finish(const char *ended, int status, uint64_t leak_sp)
 	if (leak_sp && rt.opt.leak_check) {
 		/* The program's live frames only: from the caller of exit
 		 * (or of the loader's destructor pass) up. */
-		uint64_t psp = vmc_stack_program_sp();
-		vmc_findings_leaks(&rt.sh, psp > leak_sp ? psp : leak_sp);
+		uint64_t regs[6] = { 0 };
+		uint64_t psp = vmc_stack_program_sp(regs);
+		vmc_findings_leaks(&rt.sh, psp > leak_sp ? psp : leak_sp,
+				   regs);
 	}
 	char buf[4096];
 	struct jsonw w;

@@ -264,8 +264,11 @@ static bool module_is_system(const struct vmc_module *m)
 	       !strncmp(b, "libc-", 5);
 }
 
-__attribute__((noinline)) uint64_t vmc_stack_program_sp(void)
+__attribute__((noinline)) uint64_t vmc_stack_program_sp(uint64_t regs[6])
 {
+	static const int callee_saved[6] = { UNW_X86_64_RBX, UNW_X86_64_RBP,
+					     UNW_X86_64_R12, UNW_X86_64_R13,
+					     UNW_X86_64_R14, UNW_X86_64_R15 };
 	unw_context_t uc;
 	unw_cursor_t c;
 	uint64_t found = 0;
@@ -281,6 +284,13 @@ __attribute__((noinline)) uint64_t vmc_stack_program_sp(void)
 			if (m == self || module_is_system(m))
 				continue;
 			found = sp;
+			/* What the program's frame holds in callee-saved
+			 * registers (pointers a register kept alive). */
+			for (int r = 0; r < 6; r++) {
+				unw_word_t v = 0;
+				unw_get_reg(&c, callee_saved[r], &v);
+				regs[r] = v;
+			}
 			break;
 		}
 	}
