@@ -5,6 +5,7 @@
 #   make check   run every test (unit, unit under ASan+UBSan, differential fuzz)
 #   make fuzz    long differential fuzz run: make fuzz SEEDS=1-100 OPS=100000
 #   make bench   run the benchmarks (they print figures; nothing is asserted)
+#   make install PREFIX=/usr/local   the command, the preload, the header
 
 CC       ?= cc
 B        := build
@@ -48,7 +49,13 @@ FUZZ_OPS   ?= 10000
 SEEDS ?= 1-100
 OPS   ?= 100000
 
-.PHONY: all deps check check-unit check-asan check-fuzz fuzz bench demo clean
+.PHONY: all deps check check-unit check-asan check-fuzz fuzz bench demo clean install
+
+# make install PREFIX=/usr/local: the command in bin/, the preload in
+# lib/vmacheck/ (where the command looks, ../lib/vmacheck/ from bin/),
+# the header in include/.
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 EXAMPLES := $(B)/examples/shadow_demo $(patsubst examples/%.c,$(B)/examples/%,$(filter-out examples/shadow_demo.c,$(wildcard examples/*.c)))
 
@@ -177,6 +184,12 @@ demo: $(EXAMPLES) $(B)/vmacheck $(B)/libvmacheck.so
 	done
 	@echo "== vmacheck on a clean program: threads, a fork, every call (examples/map_churn)"
 	$(B)/vmacheck -- $(B)/examples/map_churn 500 2
+
+install: $(B)/vmacheck $(B)/libvmacheck.so include/vmacheck.h
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/vmacheck $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(B)/vmacheck $(DESTDIR)$(PREFIX)/bin/vmacheck
+	install -m 755 $(B)/libvmacheck.so $(DESTDIR)$(PREFIX)/lib/vmacheck/libvmacheck.so
+	install -m 644 include/vmacheck.h $(DESTDIR)$(PREFIX)/include/vmacheck.h
 
 check: check-unit check-asan check-fuzz
 
