@@ -527,14 +527,17 @@ found:
 
 /* ---- reporting --------------------------------------------------------- */
 
-static int write_json(const struct report *r, const char *path)
+/* A document rendered by fn into path ('-': stdout). */
+static int write_doc(const struct report *r, const char *path,
+		     void (*fn)(const struct report *, struct jout *),
+		     unsigned pretty)
 {
 	struct jout w;
 	FILE *f;
 	int ret = 0;
 
-	jout_init(&w, 2);
-	report_render_json(r, &w);
+	jout_init(&w, pretty);
+	fn(r, &w);
 	jout_raw(&w, "\n", 1);
 	if (w.oom)
 		return say("%s: out of memory", path);
@@ -572,29 +575,6 @@ static int close_text(FILE *f, const char *path)
 	return 0;
 }
 
-static int write_sarif(const struct report *r, const char *path)
-{
-	struct jout w;
-	FILE *f;
-	int ret = 0;
-
-	jout_init(&w, 3);
-	report_render_sarif(r, &w);
-	jout_raw(&w, "\n", 1);
-	if (w.oom)
-		return say("%s: out of memory", path);
-	f = strcmp(path, "-") ? fopen(path, "w") : stdout;
-	if (!f) {
-		ret = say("%s: %s", path, strerror(errno));
-	} else {
-		fwrite(w.buf, 1, w.len, f);
-		if (f == stdout ? fflush(f) != 0 : fclose(f) != 0)
-			ret = say("%s: %s", path, strerror(errno));
-	}
-	jout_free(&w);
-	return ret;
-}
-
 /* Symbolize, apply the suppressions, render text, JSON and SARIF; the
  * exit status.  After report_load(). */
 static int render_all(const struct cmd *c, struct report *r, FILE *text,
@@ -611,9 +591,11 @@ static int render_all(const struct cmd *c, struct report *r, FILE *text,
 	report_render_text(r, text);
 	if (close_text(text, c->val[OPT_TEXT]))
 		trouble = VMACHECK_EXIT_TROUBLE;
-	if (c->val[OPT_JSON] && write_json(r, c->val[OPT_JSON]))
+	if (c->val[OPT_JSON] &&
+	    write_doc(r, c->val[OPT_JSON], report_render_json, 2))
 		trouble = VMACHECK_EXIT_TROUBLE;
-	if (c->val[OPT_SARIF] && write_sarif(r, c->val[OPT_SARIF]))
+	if (c->val[OPT_SARIF] &&
+	    write_doc(r, c->val[OPT_SARIF], report_render_sarif, 3))
 		trouble = VMACHECK_EXIT_TROUBLE;
 	int status = report_exit_status(r, program_status, c->error_exitcode);
 	return !status && trouble ? trouble : status;

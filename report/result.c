@@ -1650,8 +1650,7 @@ void report_render_text(const struct report *r, FILE *out)
 		"process(es)\n", r->errors, r->warnings, r->nprocs);
 }
 
-/* A frame with what the symbolizer adds (DESIGN.md's frame). */
-static void write_frame(const struct report *r, const struct report_process *p,
+void report_write_frame(const struct report *r, const struct report_process *p,
 			struct jout *w, const struct json_value *fr)
 {
 	struct report_frame v;
@@ -1700,7 +1699,7 @@ static void write_stacks(const struct report *r, const struct report_process *p,
 		jout_arr_begin(w);
 		for (const struct json_value *fr = s->u.kids.first; fr;
 		     fr = fr->next)
-			write_frame(r, p, w, fr);
+			report_write_frame(r, p, w, fr);
 		jout_arr_end(w);
 	}
 	jout_obj_end(w);

@@ -143,6 +143,10 @@ struct report_frame {
 };
 void report_frame_get(const struct report *r, const struct report_process *p,
 		      const struct json_value *frame, struct report_frame *out);
+/* That frame as DESIGN.md's JSON frame (ip, module, offset, function,
+ * file, line; absent fields left out). */
+void report_write_frame(const struct report *r, const struct report_process *p,
+			struct jout *w, const struct json_value *frame);
 void report_free(struct report *r);
 
 /* Note the results under a directory (recursively, not following

@@ -251,32 +251,8 @@ void report_render_sites_json(const struct report *r, struct jout *w)
 		jout_key(w, "stack");
 		jout_arr_begin(w);
 		for (const struct json_value *fr = v[i].stack->u.kids.first; fr;
-		     fr = fr->next) {
-			struct report_frame f;
-			report_frame_get(r, v[i].first, fr, &f);
-			jout_obj_begin(w);
-			jout_key(w, "ip");
-			jout_str(w, f.ip);
-			if (f.module) {
-				jout_key(w, "module");
-				jout_str(w, f.module);
-			}
-			if (f.offset_text) {
-				jout_key(w, "offset");
-				jout_str(w, f.offset_text);
-			}
-			if (f.function) {
-				jout_key(w, "function");
-				jout_str(w, f.function);
-			}
-			if (f.file) {
-				jout_key(w, "file");
-				jout_str(w, f.file);
-				jout_key(w, "line");
-				jout_u64(w, f.line);
-			}
-			jout_obj_end(w);
-		}
+		     fr = fr->next)
+			report_write_frame(r, v[i].first, w, fr);
 		jout_arr_end(w);
 		jout_obj_end(w);
 	}
