@@ -20,7 +20,9 @@
  *               three stacks (operation, previous, created); a leak of
  *               three mappings from one call site is one finding with
  *               count and bytes of all; map-count-pressure names the
- *               splitting call site; fixed-clobber explains the rule.
+ *               splitting call site; fixed-clobber explains the rule;
+ *               --options-file's leak-check=no turns the leak analysis
+ *               off.
  *   outputs     the text report (sanitizer style: "==PID==ERROR:",
  *               "#0 0x... in f file:line", the sites table, "SUMMARY:")
  *               and SARIF 2.1.0 (version, the driver's rules, one result
@@ -478,6 +480,24 @@ START_TEST(details)
 	ck_assert_str_eq(json_str(json_get(f, "flags")), "private,anon");
 	json_doc_free(&d);
 	run_free(&r);
+
+	/* --options-file with leak-check=no: the leak analysis is off (the
+	 * file's value applies), the other findings stay. */
+	char optf[] = "/tmp/vmc-opts-XXXXXX";
+	int ofd = mkstemp(optf);
+	ck_assert(ofd >= 0);
+	close(ofd);
+	write_all(optf, "# no leak analysis\nleak-check=no\n");
+	char oarg[64];
+	snprintf(oarg, sizeof(oarg), "--options-file=%s", optf);
+	run_vmacheck(&r, "leak", oarg, NULL);
+	ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+	load_json(&d, &r, "r.json");
+	ck_assert(finding_of(&d, "leak") == NULL);
+	ck_assert(finding_of(&d, "leak-reachable") == NULL);
+	json_doc_free(&d);
+	run_free(&r);
+	unlink(optf);
 
 	run_vmacheck(&r, "map_count_pressure", NULL, NULL);
 	load_json(&d, &r, "r.json");
