@@ -435,6 +435,9 @@ static void atfork_child(void)
 	write_process_record();
 	journal_modules();
 	vmc_findings_atfork_child();
+	/* What the kernel did not copy (MADV_DONTFORK) or inherit (memory
+	 * locks) goes from the copied shadow. */
+	shadow_fork(&rt.sh, 0);
 	for (unsigned i = 0; i <= SHADOW_CALL_SCAN; i++)
 		rt.calls[i] = rt.failed[i] = 0;
 	rt.need_resync = true;

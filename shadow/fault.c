@@ -66,7 +66,7 @@ static int stack_grow(struct shadow *sh, struct shadow_vma *v, uint64_t addr)
 	vma_anon_prepare(sh, v);
 	struct shadow_region *r = shadow_region_find(sh, v->start);
 	if (r && r->start == v->start)
-		r->start = a; /* the gap was free: order is kept */
+		region_set_start(sh, r, a); /* the gap was free: order kept */
 	v->pgoff -= grow;
 	vma_set_range(sh, v, a, v->end);
 	return 0;

@@ -177,6 +177,8 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 		nstart = tmp;
 		if (rec)
 			rec->applied_end = tmp < end ? tmp : end;
+		if (tmp >= end)
+			break; /* no rb_next past the range */
 		v = shadow_vma_next(v);
 	}
 	if (!err && tmp < end)

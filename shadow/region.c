@@ -44,10 +44,39 @@ static struct shadow_region *rs_find(const struct rb_root *root, uint64_t addr)
 	return r && r->start <= addr ? r : NULL;
 }
 
+/* shadow.ridx holds only regions in the tree, under their start. */
+static void ridx_drop(struct shadow *sh, const struct shadow_region *r)
+{
+	unsigned k = vidx_slot(r->start);
+	if (sh->ridx && sh->ridx[k] == r)
+		sh->ridx[k] = NULL;
+}
+
 struct shadow_region *shadow_region_find_next(const struct shadow *sh,
 					      uint64_t addr)
 {
-	return rs_find_next(&sh->regions, addr);
+	/* the caches are not the shadow's state: see shadow.vcache */
+	struct shadow *m = (struct shadow *)sh;
+	struct shadow_region *c = sh->rcache;
+	if (c && c->start <= addr && addr < c->end)
+		return c;
+	c = sh->ridx ? sh->ridx[vidx_slot(addr)] : NULL;
+	if (c && c->start == addr && c->end > addr)
+		return m->rcache = c;
+	struct shadow_region *r = rs_find_next(&sh->regions, addr);
+	if (r && r->start <= addr) {
+		m->rcache = r;
+		if (m->ridx)
+			m->ridx[vidx_slot(r->start)] = r;
+	}
+	return r;
+}
+
+void region_set_start(struct shadow *sh, struct shadow_region *r,
+		      uint64_t start)
+{
+	ridx_drop(sh, r);
+	r->start = start;
 }
 
 struct shadow_region *shadow_region_find(const struct shadow *sh,
@@ -61,7 +90,8 @@ struct shadow_region *shadow_region_next(const struct shadow_region *r)
 	return reg_of(rb_next(&r->rb));
 }
 
-static void reg_link(struct rset *t, struct shadow_region *r)
+static void reg_link(struct shadow *sh, struct rset *t,
+		     struct shadow_region *r)
 {
 	struct rb_node **link = &t->root->node, *parent = NULL;
 	while (*link) {
@@ -72,10 +102,16 @@ static void reg_link(struct rset *t, struct shadow_region *r)
 	rb_link_node(&r->rb, parent, link);
 	rb_insert(t->root, &r->rb, NULL);
 	(*t->n)++;
+	if (t->root == &sh->regions && sh->ridx)
+		sh->ridx[vidx_slot(r->start)] = r;
 }
 
-static void reg_unlink(struct rset *t, struct shadow_region *r)
+static void reg_unlink(struct shadow *sh, struct rset *t,
+		       struct shadow_region *r)
 {
+	if (sh->rcache == r)
+		sh->rcache = NULL;
+	ridx_drop(sh, r);
 	rb_erase(t->root, &r->rb, NULL);
 	(*t->n)--;
 }
@@ -99,7 +135,7 @@ int region_insert(struct shadow *sh, uint64_t start, uint64_t end,
 	*r = (struct shadow_region){ .start = start, .end = end,
 				     .stack_id = stack_id, .origin = origin,
 				     .call = call, .name = name };
-	reg_link(REGIONS(sh), r);
+	reg_link(sh, REGIONS(sh), r);
 	return 0;
 }
 
@@ -114,7 +150,7 @@ static struct shadow_region *reg_split(struct shadow *sh, struct rset *t,
 	*n = *r;
 	n->start = addr;
 	r->end = addr;
-	reg_link(t, n);
+	reg_link(sh, t, n);
 	return n;
 }
 
@@ -143,11 +179,11 @@ static int rs_cut(struct shadow *sh, struct rset *t, uint64_t start,
 		if (r->end > end) {
 			rec_piece(rec, kind, r->start, end, r, 0);
 			/* Moving the start right keeps the order. */
-			r->start = end;
+			region_set_start(sh, r, end);
 			break;
 		}
 		rec_piece(rec, kind, r->start, r->end, r, 0);
-		reg_unlink(t, r);
+		reg_unlink(sh, t, r);
 		reg_free(sh, r);
 		r = next;
 	}
@@ -197,7 +233,7 @@ static int rs_transfer(struct shadow *sh, struct rset *t, uint64_t start,
 			*c = *r;
 			r = c;
 		} else {
-			reg_unlink(t, r);
+			reg_unlink(sh, t, r);
 		}
 		r->rb.left = NULL;
 		*tailp = r;
@@ -212,7 +248,7 @@ static int rs_transfer(struct shadow *sh, struct rset *t, uint64_t start,
 			rec->pieces[rec->npieces - 1].dest = r->start + delta;
 		r->start += delta;
 		r->end += delta;
-		reg_link(t, r);
+		reg_link(sh, t, r);
 		r = next;
 	}
 	return 0;
@@ -245,7 +281,7 @@ int guard_add(struct shadow *sh, uint64_t start, uint64_t end)
 		p->end = end;
 		if (n && n->start == end) {
 			p->end = n->end;
-			reg_unlink(GUARDS(sh), n);
+			reg_unlink(sh, GUARDS(sh), n);
 			reg_free(sh, n);
 		}
 		return 0;
@@ -258,7 +294,7 @@ int guard_add(struct shadow *sh, uint64_t start, uint64_t end)
 	if (!r)
 		return -ENOMEM;
 	*r = (struct shadow_region){ .start = start, .end = end };
-	reg_link(GUARDS(sh), r);
+	reg_link(sh, GUARDS(sh), r);
 	return 0;
 }
 

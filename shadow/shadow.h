@@ -182,6 +182,9 @@ struct shadow_counters {
 	uint64_t peak_map_count;
 };
 
+#define SHADOW_VIDX_BITS 15
+#define SHADOW_VIDX (1u << SHADOW_VIDX_BITS) /* slots of shadow.vidx */
+
 struct shadow {
 	struct rb_root vmas;
 	struct rb_root regions;
@@ -199,6 +202,19 @@ struct shadow {
 	uint32_t boundary_misses; /* boundaries adopted from the kernel */
 	struct shadow_obj *objs;  /* object sizes: open-addressed table */
 	uint32_t nobjs, objs_cap;
+	/* The last node a lookup found (the kernel's old per-task vmacache):
+	 * one call looks up the same address several times, and a tree
+	 * descent at 20,000 VMAs is a chain of cache misses.  Cleared when
+	 * the node leaves its tree; checked against the address on use. */
+	struct shadow_vma *vcache;
+	struct shadow_region *rcache;
+	/* VMAs found by a lookup, by a hash of their start: a call at a
+	 * VMA's first page (most are) finds it with no descent.  A slot
+	 * holds only a node in the tree with that start: cleared when the
+	 * node leaves the tree or its start moves (vma_set_range).  Taken
+	 * from the allocator at init (256 KiB each); without it, descents. */
+	struct shadow_vma **vidx;           /* SHADOW_VIDX slots, or NULL */
+	struct shadow_region **ridx;        /* the same for regions */
 };
 
 /* ---- change records -------------------------------------------------- */
@@ -249,6 +265,12 @@ void shadow_init(struct shadow *sh, const struct shadow_allocator *a,
 		 const struct shadow_env *env);
 /* Free every node. */
 void shadow_destroy(struct shadow *sh);
+
+/* In a fork child, make the copied shadow the child's: what dup_mmap()
+ * does not copy or inherit goes (see vma.c).  -ENOMEM if a region could
+ * not be cut (the VMAs are still right). */
+#define SHADOW_FORK_KEEP_UFFD 1u /* the uffd context has UFFD_FEATURE_EVENT_FORK */
+int shadow_fork(struct shadow *sh, unsigned flags);
 
 /* Description of one VMA as seen by a kernel view or by a seed. */
 struct shadow_vma_desc {

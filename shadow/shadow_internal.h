@@ -121,6 +121,12 @@ static inline bool vma_range_used(const struct shadow *sh, uint64_t start,
 uint32_t shadow_new_anon_id(struct shadow *sh);
 
 /* ---- region.c */
+/* The slot of a start address in shadow.vidx / shadow.ridx. */
+unsigned vidx_slot(uint64_t start);
+/* Move a linked region's start where the order is kept. */
+void region_set_start(struct shadow *sh, struct shadow_region *r,
+		      uint64_t start);
+
 int region_insert(struct shadow *sh, uint64_t start, uint64_t end,
 		  uint8_t origin, uint32_t stack_id, uint8_t call, uint8_t name);
 /* Remove [start, end) from the region tree, recording pieces of `kind`. */

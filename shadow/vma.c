@@ -12,6 +12,8 @@
  */
 #include "shadow_internal.h"
 
+#include <string.h>
+
 #define GAP_SAT UINT32_MAX
 
 static inline struct shadow_vma *vma_of(const struct rb_node *n)
@@ -107,16 +109,41 @@ uint32_t shadow_new_anon_id(struct shadow *sh)
 
 /* ---- lookup */
 
+unsigned vidx_slot(uint64_t start)
+{
+	return (unsigned)(((start >> SH_PAGE_SHIFT) * 0x9E3779B97F4A7C15ull) >>
+			  (64 - SHADOW_VIDX_BITS));
+}
+
+static inline void vidx_drop(struct shadow *sh, const struct shadow_vma *v)
+{
+	unsigned k = vidx_slot(v->start);
+	if (sh->vidx && sh->vidx[k] == v)
+		sh->vidx[k] = NULL;
+}
+
 struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
 {
+	/* the caches are not the shadow's state: a lookup may fill them */
+	struct shadow *m = (struct shadow *)sh;
+	struct shadow_vma *c = sh->vcache;
+	if (c && c->start <= addr && addr < c->end)
+		return c;
+	c = sh->vidx ? sh->vidx[vidx_slot(addr)] : NULL;
+	if (c && c->start == addr && c->end > addr)
+		return m->vcache = c;
 	struct rb_node *n = sh->vmas.node;
 	struct shadow_vma *best = NULL;
 	while (n) {
 		struct shadow_vma *v = vma_of(n);
 		if (v->end > addr) {
 			best = v;
-			if (v->start <= addr)
+			if (v->start <= addr) {
+				m->vcache = v;
+				if (m->vidx)
+					m->vidx[vidx_slot(v->start)] = v;
 				break;
+			}
 			n = n->left;
 		} else {
 			n = n->right;
@@ -140,8 +167,8 @@ uint64_t rec_holes(const struct shadow *sh, uint64_t start, uint64_t end,
 		   struct shadow_change *rec)
 {
 	uint64_t holes = 0, a = start;
-	for (struct shadow_vma *v = shadow_find_next(sh, start); a < end;
-	     v = v ? shadow_vma_next(v) : NULL) {
+	/* The next VMA only when the span goes on (see vmc_span_has_hole) */
+	for (struct shadow_vma *v = shadow_find_next(sh, start); a < end;) {
 		uint64_t s = v && v->start < end ? v->start : end;
 		if (s > a) {
 			holes += s - a;
@@ -150,6 +177,8 @@ uint64_t rec_holes(const struct shadow *sh, uint64_t start, uint64_t end,
 		if (!v || v->start >= end)
 			break;
 		a = v->end;
+		if (a < end)
+			v = shadow_vma_next(v);
 	}
 	return holes;
 }
@@ -177,6 +206,33 @@ bool vma_range_free(const struct shadow *sh, uint64_t start, uint64_t end)
 
 /* ---- structural changes */
 
+/* Link v at *link under parent, between pred and succ, and fix the gaps
+ * and counters. */
+static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
+			struct rb_node *parent, struct rb_node **link,
+			struct rb_node *pred, struct rb_node *succ)
+{
+	v->gap_pages = gap_between(pred ? vma_of(pred)->end : 0, v->start);
+	v->subtree_gap_pages = v->gap_pages;
+	rb_link_node(&v->rb, parent, link);
+	rb_insert(&sh->vmas, &v->rb, vma_augment);
+	if (sh->vidx)
+		sh->vidx[vidx_slot(v->start)] = v;
+	sh->vcache = v; /* the next lookup is likely here */
+	if (succ) {
+		struct shadow_vma *n = vma_of(succ);
+		uint32_t g = gap_between(v->end, n->start);
+		if (g != n->gap_pages) {
+			n->gap_pages = g;
+			rb_propagate(&n->rb, vma_augment);
+		}
+	}
+	sh->c.map_count++;
+	if (sh->c.map_count > sh->c.peak_map_count)
+		sh->c.peak_map_count = sh->c.map_count;
+	vma_account(sh, v->flags, vma_pages(v), 1);
+}
+
 void vma_insert(struct shadow *sh, struct shadow_vma *v)
 {
 	struct rb_node **link = &sh->vmas.node, *parent = NULL;
@@ -193,26 +249,33 @@ void vma_insert(struct shadow *sh, struct shadow_vma *v)
 			link = &parent->right;
 		}
 	}
-	v->gap_pages = gap_between(pred ? vma_of(pred)->end : 0, v->start);
-	v->subtree_gap_pages = v->gap_pages;
-	rb_link_node(&v->rb, parent, link);
-	rb_insert(&sh->vmas, &v->rb, vma_augment);
-	if (succ) {
-		struct shadow_vma *n = vma_of(succ);
-		uint32_t g = gap_between(v->end, n->start);
-		if (g != n->gap_pages) {
-			n->gap_pages = g;
-			rb_propagate(&n->rb, vma_augment);
-		}
+	vma_link_at(sh, v, parent, link, pred, succ);
+}
+
+/* v goes right after prev in address order (a split's upper part): its
+ * place is prev's right link, or the leftmost link of prev's right
+ * subtree, with no descent from the root. */
+static void vma_insert_after(struct shadow *sh, struct shadow_vma *prev,
+			     struct shadow_vma *v)
+{
+	struct rb_node *p = &prev->rb, *succ = rb_next(p), *parent, **link;
+	if (!p->right) {
+		parent = p;
+		link = &p->right;
+	} else {
+		parent = p->right;
+		while (parent->left)
+			parent = parent->left;
+		link = &parent->left;
 	}
-	sh->c.map_count++;
-	if (sh->c.map_count > sh->c.peak_map_count)
-		sh->c.peak_map_count = sh->c.map_count;
-	vma_account(sh, v->flags, vma_pages(v), 1);
+	vma_link_at(sh, v, parent, link, p, succ);
 }
 
 void vma_erase(struct shadow *sh, struct shadow_vma *v)
 {
+	if (sh->vcache == v)
+		sh->vcache = NULL;
+	vidx_drop(sh, v);
 	struct shadow_vma *n = vma_of(rb_next(&v->rb));
 	rb_erase(&sh->vmas, &v->rb, vma_augment);
 	if (n)
@@ -226,8 +289,13 @@ void vma_set_range(struct shadow *sh, struct shadow_vma *v, uint64_t start,
 {
 	vma_account(sh, v->flags, vma_pages(v), -1);
 	bool sc = start != v->start, ec = end != v->end;
+	if (sc)
+		vidx_drop(sh, v);
+	sh->vcache = v; /* the next lookup is likely here */
 	v->start = start;
 	v->end = end;
+	if (sh->vidx)
+		sh->vidx[vidx_slot(start)] = v;
 	vma_account(sh, v->flags, vma_pages(v), 1);
 	if (sc)
 		vma_regap(v);
@@ -257,7 +325,7 @@ struct shadow_vma *vma_split(struct shadow *sh, struct shadow_vma *v,
 	vma_account(sh, v->flags, vma_pages(v), 1);
 	/* total_vm must not count n twice: vma_insert adds n's pages, and v
 	 * gave them up above. */
-	vma_insert(sh, n);
+	vma_insert_after(sh, v, n);
 	if (rec)
 		rec->vmas_split++;
 	return n;
@@ -486,6 +554,52 @@ void shadow_init(struct shadow *sh, const struct shadow_allocator *a,
 		sh->env = *env;
 	else
 		shadow_env_default(&sh->env);
+	size_t isz = SHADOW_VIDX * sizeof(void *);
+	sh->vidx = a->alloc(a->ctx, isz);
+	sh->ridx = a->alloc(a->ctx, isz);
+	if (sh->vidx)
+		memset(sh->vidx, 0, isz);
+	if (sh->ridx)
+		memset(sh->ridx, 0, isz);
+}
+
+/* kernel/fork.c dup_mmap() and friends, applied to the child's copy:
+ * VM_DONTCOPY VMAs are not copied; memory locks are not inherited
+ * (VM_LOCKED/VM_LOCKONFAULT cleared, mm->def_flags keeps only
+ * VM_NOHUGEPAGE, which we do not model); a VMA with an anon_vma gets a
+ * new one chained to the parent's (anon_vma_fork), which no neighbour
+ * shares and whose merge rules userspace cannot see: unknown; a
+ * VM_WIPEONFORK VMA starts with none; userfaultfd registrations go
+ * unless the context asked for fork events.  The VMAs are copied one by
+ * one: no merge, even where clearing a flag made neighbours equal. */
+int shadow_fork(struct shadow *sh, unsigned flags)
+{
+	int err = 0;
+	sh->def_flags &= ~(SV_LOCKED | SV_LOCKONFAULT);
+	for (struct shadow_vma *v = shadow_vma_first(sh); v;) {
+		struct shadow_vma *next = shadow_vma_next(v);
+		if (v->flags & SV_DONTCOPY) {
+			if (region_cut(sh, v->start, v->end,
+				       SHADOW_PIECE_UNMAPPED, NULL))
+				err = -ENOMEM;
+			vma_erase(sh, v);
+			vma_free(sh, v);
+			v = next;
+			continue;
+		}
+		uint32_t f = v->flags & ~(SV_LOCKED | SV_LOCKONFAULT);
+		if (!(flags & SHADOW_FORK_KEEP_UFFD))
+			f &= ~SV_UFFD;
+		vma_set_flags(sh, v, f);
+		if (v->flags & SV_WIPEONFORK)
+			v->anon_id = SHADOW_ANON_NONE;
+		else if (v->anon_id != SHADOW_ANON_NONE)
+			v->anon_id = SHADOW_ANON_UNKNOWN;
+		v = next;
+	}
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_fork");
+	return err;
 }
 
 static void free_subtree(struct shadow *sh, struct rb_node *n, size_t size)
@@ -504,6 +618,15 @@ void shadow_destroy(struct shadow *sh)
 	free_subtree(sh, sh->regions.node, sizeof(struct shadow_region));
 	free_subtree(sh, sh->guards.node, sizeof(struct shadow_region));
 	sh->vmas.node = sh->regions.node = sh->guards.node = NULL;
+	sh->vcache = NULL;
+	sh->rcache = NULL;
+	size_t isz = SHADOW_VIDX * sizeof(void *);
+	if (sh->vidx)
+		sh->a.free(sh->a.ctx, sh->vidx, isz);
+	if (sh->ridx)
+		sh->a.free(sh->a.ctx, sh->ridx, isz);
+	sh->vidx = NULL;
+	sh->ridx = NULL;
 	sh->nguards = 0;
 	if (sh->objs)
 		sh->a.free(sh->a.ctx, sh->objs,
@@ -534,6 +657,48 @@ static int validate_gaps(const struct rb_node *n, const char **why)
 	return 0;
 }
 
+/* Is n linked in the tree rooted at root? (its parent points back) */
+static bool in_tree(const struct rb_root *root, const struct rb_node *n)
+{
+	const struct rb_node *p = rb_parent(n);
+	if (!p)
+		return root->node == n;
+	return p->left == n || p->right == n;
+}
+
+/* Every cached node is in its tree, and an index slot holds a node with a
+ * start that hashes there: a lookup cannot return a node gone. */
+static int validate_caches(const struct shadow *sh, const char **why)
+{
+	if (sh->vcache && !in_tree(&sh->vmas, &sh->vcache->rb)) {
+		*why = "vcache holds a VMA not in the tree";
+		return -1;
+	}
+	if (sh->rcache && !in_tree(&sh->regions, &sh->rcache->rb)) {
+		*why = "rcache holds a region not in the tree";
+		return -1;
+	}
+	for (unsigned k = 0; sh->vidx && k < SHADOW_VIDX; k++) {
+		const struct shadow_vma *v = sh->vidx[k];
+		if (v && (!in_tree(&sh->vmas, &v->rb) ||
+			  vidx_slot(v->start) != k) &&
+		    shadow_find(sh, v->start) != v) {
+			*why = "vidx holds a VMA not in the tree";
+			return -1;
+		}
+	}
+	for (unsigned k = 0; sh->ridx && k < SHADOW_VIDX; k++) {
+		const struct shadow_region *r = sh->ridx[k];
+		if (r && (!in_tree(&sh->regions, &r->rb) ||
+			  vidx_slot(r->start) != k) &&
+		    shadow_region_find(sh, r->start) != r) {
+			*why = "ridx holds a region not in the tree";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int shadow_validate(const struct shadow *sh, const char **why)
 {
 	const char *dummy;
@@ -542,6 +707,8 @@ int shadow_validate(const struct shadow *sh, const char **why)
 	if (rb_check(&sh->vmas, why) < 0 || rb_check(&sh->regions, why) < 0)
 		return -1;
 	if (validate_gaps(sh->vmas.node, why))
+		return -1;
+	if (validate_caches(sh, why))
 		return -1;
 	struct shadow_counters c = { 0 };
 	uint64_t prev_end = 0;

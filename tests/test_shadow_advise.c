@@ -757,6 +757,50 @@ START_TEST(mlockall_future_mapping_is_locked)
 }
 END_TEST
 
+START_TEST(fork_child_copy)
+{
+	/*  AAbbCCCC..dddd..EEEE   parent: b mlocked, D MADV_DONTFORK, E
+	 *                         MADV_WIPEONFORK; A b C E written
+	 *  AAbbCCCC........dddd   child (dup_mmap): D not copied, the lock
+	 *                         not inherited but the VMAs not merged; each
+	 *                         anon_vma a new one (unknown to userspace),
+	 *                         E's none at all
+	 */
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	for (int i = 0; i < 8; i++)
+		h_touch(h, (uint64_t)i, true);
+	ck_assert_int_eq(h_mlock(h, 2, 2, 0), 0);
+	OK(h_mmap(h, 10, 4, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 10, 4, MADV_DONTFORK), 0);
+	OK(h_mmap(h, 16, 4, RW, FIX));
+	ck_assert_int_eq(h_madvise(h, 16, 4, MADV_WIPEONFORK), 0);
+	h_touch(h, 16, true);
+	EXPECT("AAbbCCCC..dddd..EEEE");
+	ck_assert_uint_eq(h->sh.c.locked_vm, 2);
+	pid_t pid = check_fork();
+	if (pid) {
+		check_waitpid_and_exit(pid);
+		return;
+	}
+	/* /proc/self/maps opened in the parent reads the parent's mm */
+	close(h->maps_fd);
+	h->maps_fd = kview_open_maps();
+	ck_assert_int_eq(shadow_fork(&h->sh, 0), 0);
+	EXPECT("AAbbCCCC........dddd");
+	ck_assert_uint_eq(h->sh.c.locked_vm, 0);
+	ck_assert_uint_eq(sflags(2) & SV_LOCKED, 0);
+	ck_assert_uint_eq(svma(0)->anon_id, SHADOW_ANON_UNKNOWN);
+	ck_assert_uint_eq(svma(16)->anon_id, SHADOW_ANON_NONE);
+	/* Read-only over A b C: the kernel keeps them apart (three new
+	 * anon_vmas); the shadow, not knowing, must not merge them. */
+	ck_assert_int_eq(h_mprotect(h, 0, 8, PROT_READ), 0);
+	EXPECT("AAbbCCCC........dddd");
+	/* D is a hole in the child: unmapping it changes nothing. */
+	ck_assert_int_eq(h_munmap(h, 10, 4), 0);
+	EXPECT("AAbbCCCC........dddd");
+}
+END_TEST
+
 START_TEST(mlockall_bad_flags)
 {
 	/*  mlockall(0), (MCL_ONFAULT), (0x100): EINVAL */
@@ -1008,6 +1052,7 @@ static Suite *advise_suite(void)
 	tcase_add_test(tc, touch_read_faulted_neighbour_merges);
 	tcase_add_test(tc, touch_file_cow_sets_anon_vma);
 	tcase_add_test(tc, touch_thp_small_vma_read_no_anon_vma);
+	tcase_add_test(tc, fork_child_copy);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("touch_thp");

@@ -453,6 +453,7 @@ END_TEST
  */
 static void build_layout(void)
 {
+	shadow_destroy(&sh); /* the fixture's, or a no-op after a destroy */
 	test_shadow_init(&sh, &ta);
 	ck_assert_int_ge(map(0, 16, RW, 0), 0);
 	ck_assert_int_eq(shadow_touch(&sh, A(0), true), 0);
