@@ -364,3 +364,56 @@ int shadow_unlockall(struct shadow *sh, struct shadow_change *rec)
 	sh->def_flags &= ~(SV_LOCKED | SV_LOCKONFAULT);
 	return lockall_apply(sh, 0, rec);
 }
+
+/* ---- userfaultfd registration: fs/userfaultfd.c userfaultfd_register() */
+
+int shadow_uffd_register(struct shadow *sh, uint64_t start, uint64_t len,
+			 uint32_t uflags, struct shadow_change *rec)
+{
+	rec_reset(rec, start, start + len);
+	uint64_t end = start + len;
+	if ((start | len) & ~SH_PAGE_MASK || !len || end < start ||
+	    end > sh->env.task_size || (uflags & ~SV_UFFD_ANY))
+		return -EINVAL;
+	struct shadow_vma *v = shadow_find_next(sh, start);
+	if (!v || v->start >= end)
+		return -EINVAL;
+	/* Checked on every VMA before any is changed. */
+	for (struct shadow_vma *w = v; w && w->start < end;
+	     w = shadow_vma_next(w))
+		if (uflags && (w->flags & (SV_SPECIAL | SV_HUGETLB |
+					   SV_DROPPABLE)))
+			return -EINVAL;
+	rec_span(rec, start, end);
+	while (v && v->start < end) {
+		uint64_t s = v->start > start ? v->start : start;
+		uint64_t e = v->end < end ? v->end : end;
+		uint32_t nf = (v->flags & ~SV_UFFD_ANY) | uflags;
+		bool skip = uflags ? (v->flags & uflags) == uflags
+				   : !(v->flags & SV_UFFD_ANY);
+		if (!skip) {
+			region_note(sh, s, e, SHADOW_PIECE_CHANGED, v->flags,
+				    rec);
+			int merr;
+			v = vma_modify(sh, v, s, e, nf, rec, &merr);
+			if (!v) {
+				if (rec)
+					rec->result = merr;
+				return merr;
+			}
+		}
+		if (v->end >= end)
+			break;
+		v = shadow_vma_next(v);
+	}
+	/* Another context's registrations (the program's own userfaultfd)
+	 * look the same here but never merge with ours. */
+	if (rec) {
+		rec->uncertain = true;
+		rec->result = 0;
+		rec->applied_end = end;
+	}
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_uffd_register");
+	return 0;
+}

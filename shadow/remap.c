@@ -272,7 +272,7 @@ static int64_t remap_move(struct shadow *sh, const struct remap_req *req,
 			return -EFAULT;
 		uint64_t offset = seen ? v->start - last_end : 0;
 		last_end = v->end;
-		if (v->flags & SV_UFFD) {
+		if (v->flags & SV_UFFD_ANY) {
 			if (seen || v->end < end)
 				return -EFAULT;
 		}

@@ -61,12 +61,14 @@
 #define SV_DONTEXPAND  0x00200000u
 #define SV_HUGETLB     0x00400000u
 #define SV_IO          0x00800000u /* VM_IO|VM_PFNMAP ([vvar], device maps) */
-#define SV_UFFD        0x02000000u /* registered with a userfaultfd context */
+#define SV_UFFD        0x02000000u /* userfaultfd: MISSING/MINOR mode (um) */
 #define SV_MAYBE_GUARD 0x04000000u /* MADV_GUARD_INSTALL was used (sticky:
 				    * ignored by merges, kept by the result) */
 #define SV_DROPPABLE   0x08000000u /* MAP_DROPPABLE */
 #define SV_SYNC        0x10000000u /* MAP_SYNC */
 #define SV_HUGE_1G     0x20000000u /* with SV_HUGETLB: 1 GiB pages (else 2 MiB) */
+#define SV_UFFD_WP     0x40000000u /* userfaultfd: WP mode (uw) */
+#define SV_UFFD_ANY    (SV_UFFD | SV_UFFD_WP)
 #define SV_STICKY      SV_MAYBE_GUARD
 #define SV_SPECIAL     (SV_IO | SV_DONTEXPAND)
 #define SV_PROT_MASK   (SV_READ | SV_WRITE | SV_EXEC)
@@ -271,6 +273,16 @@ void shadow_destroy(struct shadow *sh);
  * not be cut (the VMAs are still right). */
 #define SHADOW_FORK_KEEP_UFFD 1u /* the uffd context has UFFD_FEATURE_EVENT_FORK */
 int shadow_fork(struct shadow *sh, unsigned flags);
+
+/* UFFDIO_REGISTER / UFFDIO_UNREGISTER of [start, start+len) by the
+ * process's one userfaultfd context (userfaultfd_register()): each VMA in
+ * the range gets uffd bits `uflags` (SV_UFFD, SV_UFFD_WP; 0 unregisters),
+ * split at the edges and merged like an mprotect; a VMA already holding
+ * all of them is left alone (no merge).  Holes are skipped; -EINVAL when
+ * the range is unaligned or holds no VMA, or a VMA cannot be registered
+ * (VM_IO/PFNMAP, hugetlb, MAP_DROPPABLE). */
+int shadow_uffd_register(struct shadow *sh, uint64_t start, uint64_t len,
+			 uint32_t uflags, struct shadow_change *rec);
 
 /* Description of one VMA as seen by a kernel view or by a seed. */
 struct shadow_vma_desc {

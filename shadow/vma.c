@@ -589,7 +589,7 @@ int shadow_fork(struct shadow *sh, unsigned flags)
 		}
 		uint32_t f = v->flags & ~(SV_LOCKED | SV_LOCKONFAULT);
 		if (!(flags & SHADOW_FORK_KEEP_UFFD))
-			f &= ~SV_UFFD;
+			f &= ~SV_UFFD_ANY;
 		vma_set_flags(sh, v, f);
 		if (v->flags & SV_WIPEONFORK)
 			v->anon_id = SHADOW_ANON_NONE;

@@ -96,7 +96,7 @@ static const struct { char m[3]; uint32_t f; } mnem[] = {
 	{ "ht", SV_HUGETLB }, { "hg", SV_HUGEPAGE }, { "nh", SV_NOHUGEPAGE },
 	{ "mg", SV_MERGEABLE }, { "lf", SV_LOCKONFAULT }, { "dd", SV_DONTDUMP },
 	{ "wf", SV_WIPEONFORK }, { "gu", SV_MAYBE_GUARD },
-	{ "um", SV_UFFD }, { "uw", SV_UFFD }, { "dp", SV_DROPPABLE },
+	{ "um", SV_UFFD }, { "uw", SV_UFFD_WP }, { "dp", SV_DROPPABLE },
 };
 /* The SV_* bits smaps can show. */
 #define SV_SMAPS_MASK                                                         \
@@ -105,7 +105,7 @@ static const struct { char m[3]; uint32_t f; } mnem[] = {
 	 SV_SEQ_READ | SV_RAND_READ | SV_DONTCOPY | SV_DONTEXPAND |            \
 	 SV_ACCOUNT | SV_NORESERVE | SV_HUGETLB | SV_HUGEPAGE | SV_NOHUGEPAGE | \
 	 SV_MERGEABLE | SV_LOCKONFAULT | SV_DONTDUMP | SV_WIPEONFORK |         \
-	 SV_MAYBE_GUARD | SV_UFFD | SV_DROPPABLE)
+	 SV_MAYBE_GUARD | SV_UFFD_ANY | SV_DROPPABLE)
 
 /* VmFlags of the kernel VMA containing addr, as SV_* bits; ~0u if none. */
 UNUSED static uint32_t kernel_vmflags(uint64_t addr)

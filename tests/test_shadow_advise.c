@@ -15,6 +15,10 @@
  *          the anon_vma decides whether neighbours merge.
  * Same harness and assertions as every scenario test (see optest.h).
  */
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
 #include "optest.h"
 
 /* The VMA flags smaps shows for each advice. */
@@ -801,6 +805,68 @@ START_TEST(fork_child_copy)
 }
 END_TEST
 
+/* ---- userfaultfd registration ------------------------------------------- */
+
+static int uffd_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	ck_assert_msg(fd >= 0, "userfaultfd: %s", strerror(errno));
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
+	ck_assert_int_eq(ioctl(fd, UFFDIO_API, &api), 0);
+	return fd;
+}
+
+/* The same registration on the kernel and the shadow; both results. */
+static void uffd_both(int fd, uint64_t page, uint64_t npages, uint32_t uflags)
+{
+	struct uffdio_range r = { .start = P(page), .len = npages * H_PAGE };
+	int kr;
+	if (uflags) {
+		struct uffdio_register reg = { .range = r };
+		if (uflags & SV_UFFD)
+			reg.mode |= UFFDIO_REGISTER_MODE_MISSING;
+		if (uflags & SV_UFFD_WP)
+			reg.mode |= UFFDIO_REGISTER_MODE_WP;
+		kr = ioctl(fd, UFFDIO_REGISTER, &reg) ? -errno : 0;
+	} else {
+		kr = ioctl(fd, UFFDIO_UNREGISTER, &r) ? -errno : 0;
+	}
+	int sr = shadow_uffd_register(&h->sh, r.start, r.len, uflags, &h->rec);
+	ck_assert_int_eq(kr, sr);
+}
+
+START_TEST(uffd_register_splits_and_merges)
+{
+	/*  AAAAAAAA  register [2,4) WP     AAbbCCCC
+	 *            register [4,8) WP     AAbbbbbb  (merged with b)
+	 *            register [4,6) WP     AAbbbbbb  (already: no change)
+	 *            register [0,2) MISSING AAbbbbbb (um, not uw: apart)
+	 *            unregister [0,8)      AAAAAAAA
+	 *  ....CC    register over a hole and a VMA: the VMA only
+	 */
+	int fd = uffd_open();
+	OK(h_mmap(h, 0, 8, RW, FIX));
+	uffd_both(fd, 2, 2, SV_UFFD_WP);
+	EXPECT("AAbbCCCC");
+	uffd_both(fd, 4, 4, SV_UFFD_WP);
+	EXPECT("AAbbbbbb");
+	uffd_both(fd, 4, 2, SV_UFFD_WP);
+	EXPECT("AAbbbbbb");
+	uffd_both(fd, 0, 2, SV_UFFD);
+	EXPECT("AAbbbbbb");
+	uffd_both(fd, 0, 8, 0);
+	EXPECT("AAAAAAAA");
+	OK(h_mmap(h, 12, 2, RW, FIX));
+	uffd_both(fd, 10, 4, SV_UFFD_WP);
+	EXPECT("AAAAAAAA....bb");
+	uffd_both(fd, 8, 2, SV_UFFD_WP); /* only a hole: EINVAL */
+	close(fd);
+}
+END_TEST
+
 START_TEST(mlockall_bad_flags)
 {
 	/*  mlockall(0), (MCL_ONFAULT), (0x100): EINVAL */
@@ -1053,6 +1119,7 @@ static Suite *advise_suite(void)
 	tcase_add_test(tc, touch_file_cow_sets_anon_vma);
 	tcase_add_test(tc, touch_thp_small_vma_read_no_anon_vma);
 	tcase_add_test(tc, fork_child_copy);
+	tcase_add_test(tc, uffd_register_splits_and_merges);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("touch_thp");
