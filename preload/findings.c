@@ -56,6 +56,7 @@
 #include <sys/uio.h>
 
 #include "preload_internal.h"
+#include "uffd.h"
 #include "rawsys.h"
 
 #define VMC_HIST 1024             /* unmapped ranges remembered */
@@ -390,6 +391,11 @@ void vmc_findings_leak_stats(uint64_t *candidates, uint64_t *bytes_scanned)
 {
 	*candidates = F.leak_candidates;
 	*bytes_scanned = F.leak_bytes_scanned;
+}
+
+int vmc_pagemap_fd(void)
+{
+	return F.pagemap_fd;
 }
 
 uint64_t vmc_site_splits(uint32_t id)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "uffd.h"
 #include "vmacheck.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -53,6 +54,11 @@ static int64_t run(struct vmc_call *c, int is_map_tool, void *caller)
 	else
 		errno = saved;
 	return r;
+}
+
+int64_t vmc_call_traced(struct vmc_call *c, void *caller)
+{
+	return run(c, 0, caller);
 }
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
@@ -240,3 +246,24 @@ EXPORT _Noreturn void _Exit(int status) __attribute__((alias("_exit")));
 EXPORT int vmc_check_now(void) { return vmc_rt_check_now(); }
 EXPORT int vmc_dump_maps(int fd) { return vmc_rt_dump_maps(fd); }
 EXPORT int vmc_enabled(void) { return vmc_rt_enabled(); }
+
+EXPORT void *vmc_map_with_ops(void *addr, unsigned long len, int prot,
+			      int flags, const struct vmc_vm_ops *ops,
+			      void *priv)
+{
+	return vmc_uffd_map_with_ops(addr, len, prot, flags, ops, priv,
+				     __builtin_return_address(0));
+}
+
+EXPORT int vmc_set_ops(void *addr, unsigned long len,
+		       const struct vmc_vm_ops *ops, void *priv)
+{
+	return vmc_uffd_set_ops(addr, len, ops, priv);
+}
+
+EXPORT int vmc_wrprotect(void *addr, unsigned long len)
+{
+	return vmc_uffd_wrprotect(addr, len);
+}
+
+EXPORT int vmc_clear_ops(void *addr) { return vmc_uffd_clear_ops(addr); }

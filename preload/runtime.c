@@ -32,6 +32,7 @@
 #include "kview.h"
 #include "rawsys.h"
 #include "runtime.h"
+#include "uffd.h"
 
 extern char **environ;
 /* glibc's break (it exports __curbrk and __sbrk, not __brk): brk() is done
@@ -298,6 +299,7 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 }
 
 static size_t fmt_i64(char *p, int64_t v);
+static size_t put_hex(char *p, uint64_t v);
 
 /* /proc/self/status against the shadow's mm counters. */
 /* The mm counters the kernel shows in /proc/self/status, in kB, against
@@ -379,6 +381,60 @@ static void check_full(uint8_t kind)
 	rt.need_resync = false;
 }
 
+/* Events the uffd monitor could not match with an intercepted call: the
+ * kernel says what changed, and where.  One finding each (with the
+ * creation stack of the pages), then the shadow adopts the kernel's view
+ * of the span, so no later check reports the same change again.  Caller
+ * holds the lock. */
+static void drain_uffd(void)
+{
+	struct vmc_uffd_note n;
+	while (vmc_uffd_next_note(&n)) {
+		struct shadow_region *r = shadow_region_find_next(&rt.sh,
+								  n.start);
+		uint32_t created = r && r->start < n.end ? r->stack_id : 0;
+		const struct shadow_vma *v = shadow_find_next(&rt.sh, n.start);
+		uint32_t flags = v && v->start < n.end ? v->flags : 0;
+		char msg[200];
+		size_t k = 0;
+		const char *what =
+			n.event == VMC_UFFD_UNMAP
+				? "tracked pages unmapped by a call vmacheck "
+				  "did not intercept (userfaultfd UNMAP event: "
+				  "a raw munmap, mremap or MAP_FIXED system "
+				  "call?)"
+			: n.event == VMC_UFFD_REMAP
+				? "tracked pages moved by a call vmacheck did "
+				  "not intercept (userfaultfd REMAP event: a "
+				  "raw mremap system call?) to "
+				: "tracked pages discarded by a call vmacheck "
+				  "did not intercept (userfaultfd REMOVE event: "
+				  "a raw madvise(MADV_DONTNEED/REMOVE) system "
+				  "call?)";
+		k = strlen(what);
+		memcpy(msg, what, k);
+		if (n.event == VMC_UFFD_REMAP) {
+			msg[k++] = '0';
+			msg[k++] = 'x';
+			k += put_hex(msg + k, n.to);
+		}
+		msg[k] = 0;
+		rt.untracked_changes++;
+		add_finding(VMC_F_UNTRACKED_CHANGE, n.start, n.end - n.start,
+			    flags, created, 0, msg);
+		if (n.event == VMC_UFFD_REMOVE)
+			continue; /* the VMAs did not change */
+		check_span(n.start, n.end, 0, 0);
+		if (n.event == VMC_UFFD_REMAP) {
+			uint64_t len = n.end - n.start;
+			check_span(n.to, n.to + len, 0, 0);
+			shadow_region_claim(&rt.sh, n.to, n.to + len,
+					    SHADOW_ORIGIN_TRACKED, created,
+					    SHADOW_CALL_MREMAP);
+		}
+	}
+}
+
 /* ---- init -------------------------------------------------------------- */
 
 /* fork: every lock of the tool is taken before (in the order the hooks
@@ -438,6 +494,7 @@ static void atfork_child(void)
 	/* What the kernel did not copy (MADV_DONTFORK) or inherit (memory
 	 * locks) goes from the copied shadow. */
 	shadow_fork(&rt.sh, 0);
+	vmc_uffd_atfork_child();
 	for (unsigned i = 0; i <= SHADOW_CALL_SCAN; i++)
 		rt.calls[i] = rt.failed[i] = 0;
 	rt.need_resync = true;
@@ -705,6 +762,24 @@ void vmc_leave(void)
 	in_hook--;
 }
 
+/* The uffd monitor: its calls pass through, for good. */
+void vmc_thread_untraced(void)
+{
+	in_hook = 1;
+}
+
+void vmc_rt_uffd_registered(uint64_t start, uint64_t len, uint32_t uflags,
+			    bool lock)
+{
+	if (rt.state != ST_READY)
+		return;
+	if (lock)
+		pthread_mutex_lock(&rt.lock);
+	shadow_uffd_register(&rt.sh, start, len, uflags, NULL);
+	if (lock)
+		pthread_mutex_unlock(&rt.lock);
+}
+
 void vmc_note_passthrough(uint64_t start, uint64_t end, int is_tool)
 {
 	__atomic_add_fetch(&rt.passthrough, 1, __ATOMIC_RELAXED);
@@ -745,6 +820,9 @@ __attribute__((constructor)) static void vmc_constructor(void)
 		vmc_leave();
 	if (rt.state == ST_READY && on_exit(vmc_on_exit, NULL) == 0)
 		exit_handler = true;
+	/* The monitor thread is made here, outside any hook. */
+	if (rt.state == ST_READY)
+		vmc_uffd_init(rt.opt.uffd);
 }
 
 /* ---- the calls --------------------------------------------------------- */
@@ -1102,6 +1180,34 @@ static void before_call(const struct vmc_call *c, struct vmc_pre *pre)
 				    pre);
 }
 
+/* The pages an intercepted call may make the kernel send uffd events for
+ * (UNMAP, REMAP, REMOVE): its own range and a MAP_FIXED/MREMAP_FIXED
+ * target. */
+static void uffd_expect(const struct vmc_call *c)
+{
+	uint64_t s = c->a[0] & ~4095ull, e = 0, s2 = 0, e2 = 0;
+	switch (c->call) {
+	case SHADOW_CALL_MMAP:
+		if (c->a[3] & MAP_FIXED)
+			e = s + c->a[1] + 4095;
+		break;
+	case SHADOW_CALL_MUNMAP:
+	case SHADOW_CALL_MADVISE:
+		e = s + c->a[1] + 4095;
+		break;
+	case SHADOW_CALL_MREMAP:
+		e = s + c->a[1] + 4095;
+		if (c->a[3] & MREMAP_FIXED) {
+			s2 = c->a[4] & ~4095ull;
+			e2 = s2 + c->a[2] + 4095;
+		}
+		break;
+	default:
+		return;
+	}
+	vmc_uffd_expect(c->call, s, e & ~4095ull, s2, e2 & ~4095ull);
+}
+
 int64_t vmc_do_call(struct vmc_call *c)
 {
 	uint64_t t0 = __rdtsc();
@@ -1124,6 +1230,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 		vmc_journal_append(VMC_JREC_STACK, &rec_s,
 				   (uint32_t)(8 + 8 * rec_s.n));
 	}
+	bool uffd = vmc_uffd_active();
+	if (uffd)
+		drain_uffd();
 	if (rt.need_resync)
 		check_full(VMC_F_UNTRACKED_CHANGE);
 	if (rt.opt.check == VMC_CHECK_CALL && c->call != SHADOW_CALL_MLOCK &&
@@ -1138,7 +1247,11 @@ int64_t vmc_do_call(struct vmc_call *c)
 		before_call(c, &pre);
 	if (c->call == SHADOW_CALL_BRK)
 		c->a[5] = (uint64_t)__sbrk(0);
+	if (uffd)
+		uffd_expect(c);
 	vmc_raw_call(c);
+	if (uffd)
+		vmc_uffd_expect_done();
 	/* What is read of rec afterwards, for the paths that return before
 	 * the shadow's operation resets it. */
 	rec.uncertain = false;
@@ -1236,6 +1349,17 @@ int64_t vmc_do_call(struct vmc_call *c)
 		add_finding(VMC_F_SHADOW_DIVERGENCE, s, e - s, 0, 0, stack,
 			    "the shadow and the kernel disagree on tracked "
 			    "pages after an intercepted call");
+	}
+	/* --uffd=on/touch: the program's new anonymous private pages are
+	 * registered with the monitor (change events, touch tracking). */
+	if (uffd && !tool && c->call == SHADOW_CALL_MMAP && c->ret >= 0 &&
+	    (c->a[3] & (MAP_ANONYMOUS | MAP_TYPE)) ==
+		    (MAP_ANONYMOUS | MAP_PRIVATE)) {
+		uint64_t len = (c->a[1] + 4095) & ~4095ull;
+		uint32_t uf = vmc_uffd_track((uint64_t)c->ret, len);
+		if (uf)
+			shadow_uffd_register(&rt.sh, (uint64_t)c->ret, len, uf,
+					     NULL);
 	}
 	struct vmc_after after = {
 		.sh = &rt.sh, .call = c->call, .args = c->a, .ret = c->ret,
