@@ -327,7 +327,11 @@ void vmc_finding_add(const struct vmc_finding *d)
 		struct vmc_finding *f = &F.v[i];
 		if (f->kind == d->kind && f->created == d->created &&
 		    f->operation == d->operation &&
-		    f->previous == d->previous) {
+		    f->previous == d->previous &&
+		    /* changes seen by uffd events have no operation stack:
+		     * an unmap and a move of the same pages stay apart */
+		    (d->operation || d->kind != VMC_F_UNTRACKED_CHANGE ||
+		     !strncmp(f->message, d->message, 40))) {
 			f->count += d->count ? d->count : 1;
 			f->bytes += d->bytes;
 			return;

@@ -50,6 +50,7 @@
 #define PAGE 4096ul
 #define MAX_AREAS 256
 #define RING 256
+#define EXP 32 /* intercepted calls remembered for matching */
 #define TOUCH_WP_CAP (1ull << 30) /* write-protect mappings up to this */
 
 struct area_slot {
@@ -70,17 +71,26 @@ static struct {
 	bool said_fallback;
 	int alock;                  /* spin lock over areas */
 	struct area_slot areas[MAX_AREAS];
-	/* the intercepted call in flight (written under the runtime's lock) */
+	/* The intercepted calls, numbered (written under the runtime's
+	 * lock, one at a time): started and done counters and the ranges of
+	 * the last EXP calls.  Reading an event lets its thread go on, so
+	 * the monitor matches it with the calls between the last done before
+	 * its read and the last started after. */
 	struct {
-		volatile uint8_t call;   /* 0 = none */
+		uint8_t call;
 		uint64_t s, e, s2, e2;
-	} exp;
+	} exp[EXP];
+	volatile uint64_t exp_started, exp_done;
+	uint64_t last_remap_s, last_remap_e; /* the move just reported */
 	struct vmc_uffd_note ring[RING];
 	volatile uint32_t head, tail; /* monitor writes head, runtime tail */
 	struct vmc_uffd_stats st;
 	char page[PAGE] __attribute__((aligned(PAGE)));
 	char zero[PAGE] __attribute__((aligned(PAGE)));
 } U = { .fd = { -1, -1 } };
+
+/* vmc_map_with_ops() is mapping an area: not for vmc_uffd_track(). */
+static __thread int making_area __attribute__((tls_model("initial-exec")));
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -160,12 +170,17 @@ static int open_ctx(int which, uint64_t want)
 
 /* ---- the monitor -------------------------------------------------------- */
 
-static bool expected(uint64_t s, uint64_t e)
+/* Was [s, e) the work of an intercepted call numbered in (lo, hi]? */
+static bool expected(uint64_t s, uint64_t e, uint64_t lo, uint64_t hi)
 {
-	if (!U.exp.call)
-		return false;
-	return (s >= U.exp.s && e <= U.exp.e) ||
-	       (s >= U.exp.s2 && e <= U.exp.e2);
+	if (hi - lo > EXP)
+		lo = hi - EXP;
+	for (uint64_t q = lo + 1; q <= hi; q++) {
+		const typeof(U.exp[0]) *x = &U.exp[q % EXP];
+		if ((s >= x->s && e <= x->e) || (s >= x->s2 && e <= x->e2))
+			return true;
+	}
+	return false;
 }
 
 static void note(uint8_t event, uint64_t s, uint64_t e, uint64_t to)
@@ -322,7 +337,8 @@ static void on_remap(uint64_t from, uint64_t to, uint64_t len)
 			moved[i].ops->mremap(&moved[i], old[i]);
 }
 
-static void on_event(int fd, const struct uffd_msg *m)
+static void on_event(int fd, const struct uffd_msg *m, uint64_t lo,
+		     uint64_t hi)
 {
 	switch (m->event) {
 	case UFFD_EVENT_PAGEFAULT:
@@ -331,7 +347,10 @@ static void on_event(int fd, const struct uffd_msg *m)
 	case UFFD_EVENT_UNMAP: {
 		uint64_t s = m->arg.remove.start, e = m->arg.remove.end;
 		count(&U.st.events);
-		if (!expected(s, e))
+		/* A move ends with the unmap of its old range: one change. */
+		bool move = s >= U.last_remap_s && e <= U.last_remap_e;
+		U.last_remap_s = U.last_remap_e = 0;
+		if (!move && !expected(s, e, lo, hi))
 			note(VMC_UFFD_UNMAP, s, e, 0);
 		on_unmap(s, e);
 		return;
@@ -339,7 +358,7 @@ static void on_event(int fd, const struct uffd_msg *m)
 	case UFFD_EVENT_REMOVE: {
 		uint64_t s = m->arg.remove.start, e = m->arg.remove.end;
 		count(&U.st.events);
-		if (!expected(s, e))
+		if (!expected(s, e, lo, hi))
 			note(VMC_UFFD_REMOVE, s, e, 0);
 		return;
 	}
@@ -347,7 +366,9 @@ static void on_event(int fd, const struct uffd_msg *m)
 		uint64_t f = m->arg.remap.from, t = m->arg.remap.to;
 		uint64_t l = m->arg.remap.len;
 		count(&U.st.events);
-		if (!expected(f, f + l))
+		U.last_remap_s = f;
+		U.last_remap_e = f + l;
+		if (!expected(f, f + l, lo, hi))
 			note(VMC_UFFD_REMAP, f, f + l, t);
 		on_remap(f, t, l);
 		return;
@@ -376,11 +397,15 @@ static void *monitor(void *arg)
 		for (int i = 0; i < n; i++) {
 			if (!(p[i].revents & POLLIN))
 				continue;
+			uint64_t lo = __atomic_load_n(&U.exp_done,
+						      __ATOMIC_SEQ_CST);
 			long r = rawsys_read(p[i].fd, msgs, sizeof(msgs));
+			uint64_t hi = __atomic_load_n(&U.exp_started,
+						      __ATOMIC_SEQ_CST);
 			if (r <= 0)
 				continue;
 			for (long k = 0; k < r / (long)sizeof(msgs[0]); k++)
-				on_event(p[i].fd, &msgs[k]);
+				on_event(p[i].fd, &msgs[k], lo, hi);
 		}
 	}
 	return NULL;
@@ -468,16 +493,18 @@ bool vmc_uffd_touch_async(void)
 void vmc_uffd_expect(uint8_t call, uint64_t s, uint64_t e, uint64_t s2,
 		     uint64_t e2)
 {
-	U.exp.s = s;
-	U.exp.e = e;
-	U.exp.s2 = s2;
-	U.exp.e2 = e2;
-	__atomic_store_n(&U.exp.call, call, __ATOMIC_SEQ_CST);
+	uint64_t q = U.exp_started + 1;
+	U.exp[q % EXP].call = call;
+	U.exp[q % EXP].s = s;
+	U.exp[q % EXP].e = e;
+	U.exp[q % EXP].s2 = s2;
+	U.exp[q % EXP].e2 = e2;
+	__atomic_store_n(&U.exp_started, q, __ATOMIC_SEQ_CST);
 }
 
 void vmc_uffd_expect_done(void)
 {
-	__atomic_store_n(&U.exp.call, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&U.exp_done, U.exp_started, __ATOMIC_SEQ_CST);
 }
 
 bool vmc_uffd_next_note(struct vmc_uffd_note *n)
@@ -492,7 +519,7 @@ bool vmc_uffd_next_note(struct vmc_uffd_note *n)
 
 uint32_t vmc_uffd_track(uint64_t start, uint64_t len)
 {
-	if (!vmc_uffd_active() || U.mode == VMC_UFFD_OFF)
+	if (!vmc_uffd_active() || U.mode == VMC_UFFD_OFF || making_area)
 		return 0;
 	int which = U.mode == VMC_UFFD_TOUCH && U.fd[1] >= 0 ? 1 : 0;
 	struct uffdio_register reg = {
@@ -565,7 +592,7 @@ void vmc_uffd_atfork_child(void)
 	bool had = U.running;
 	U.running = 0;
 	U.head = U.tail = 0;
-	U.exp.call = 0;
+	U.exp_started = U.exp_done = 0;
 	U.alock = 0;
 	for (int i = 0; i < 2; i++)
 		if (U.fd[i] >= 0) {
@@ -696,7 +723,9 @@ void *vmc_uffd_map_with_ops(void *addr, unsigned long len, int prot,
 	struct vmc_call c = { .call = SHADOW_CALL_MMAP,
 			      .a = { (uint64_t)addr, len, (uint64_t)mprot,
 				     (uint64_t)flags, (uint64_t)-1, 0 } };
+	making_area = 1;
 	int64_t r = vmc_call_traced(&c, caller);
+	making_area = 0;
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;

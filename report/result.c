@@ -668,7 +668,12 @@ static void finding_key(struct jout *k, const char *kind,
 {
 	jout_raw(k, kind, strlen(kind));
 	jout_raw(k, "\0", 1);
-	if (key_stacks(k, json_get(f, "stacks")))
+	const struct json_value *st = json_get(f, "stacks");
+	/* A change the kernel reported (a uffd event) has no operation
+	 * stack: an unmap and a move of the same pages stay apart. */
+	bool by_event = !strcmp(kind, "untracked-change") &&
+			!json_get(st, "operation");
+	if (key_stacks(k, st) && !by_event)
 		return;
 	jout_raw(k, "\1", 1);
 	key_value(k, json_get(f, "message"));
