@@ -174,19 +174,27 @@ static char *plain_stdout(const char *example, int *status)
 
 /* vmacheck --out-dir D --json D/r.json --sarif D/r.sarif [extra] example.
  * The scratch directory is made first, so the paths can be in it. */
+/* Arguments after the program (shell words), for the next run. */
+static const char *prog_args = "";
+
 static void run_vmacheck(struct run *r, const char *example,
 			 const char *extra1, const char *extra2)
 {
 	char vm[PATH_MAX + 16], prog[PATH_MAX + 32];
 	snprintf(vm, sizeof(vm), "%s/vmacheck", build_dir);
-	snprintf(prog, sizeof(prog), "%s/examples/%s", build_dir, example);
+	if (example[0] == '/')
+		snprintf(prog, sizeof(prog), "%s", example);
+	else
+		snprintf(prog, sizeof(prog), "%s/examples/%s", build_dir,
+			 example);
 	/* Run in the scratch directory (a shell does the cd), so that the
 	 * relative output paths land there. */
 	char cmd[4 * PATH_MAX];
 	snprintf(cmd, sizeof(cmd),
 		 "exec \"%s\" --out-dir out --json r.json --sarif r.sarif "
-		 "%s %s -- \"%s\"",
-		 vm, extra1 ? extra1 : "", extra2 ? extra2 : "", prog);
+		 "%s %s -- \"%s\" %s",
+		 vm, extra1 ? extra1 : "", extra2 ? extra2 : "", prog,
+		 prog_args);
 	char tmpl[] = "/tmp/vmc-examples-XXXXXX";
 	ck_assert(mkdtemp(tmpl) != NULL);
 	snprintf(r->dir, sizeof(r->dir), "%s", tmpl);
@@ -683,6 +691,143 @@ START_TEST(report_again)
 }
 END_TEST
 
+/* ---- userfaultfd ---------------------------------------------------------- */
+
+/* The findings of kind `kind` whose message contains `needle`. */
+static int count_findings(const struct json_doc *d, const char *kind,
+			  const char *needle)
+{
+	int n = 0;
+	const struct json_value *fs = json_get(d->root, "findings");
+	for (const struct json_value *f = fs ? fs->u.kids.first : NULL; f;
+	     f = f->next) {
+		const char *m = json_str(json_get(f, "message"));
+		if (!strcmp(json_str(json_get(f, "kind")), kind) &&
+		    (!needle || (m && strstr(m, needle))))
+		{
+			uint64_t c = 1;
+			json_u64(json_get(f, "count"), &c);
+			n += (int)c;
+		}
+	}
+	return n;
+}
+
+/* Run `example ARGS` under vmacheck with `opts`; it must exit 0 with
+ * `want` in its output and no warning or error. */
+static void run_clean_uffd(const char *example, const char *args,
+			   const char *opts, const char *want)
+{
+	struct run r;
+	prog_args = args;
+	run_vmacheck(&r, example, opts, NULL);
+	prog_args = "";
+	ck_assert_msg(r.status == 0, "%s %s: status %d\n%s%s", example, args,
+		      r.status, r.out, r.err);
+	ck_assert_msg(strstr(r.out, want), "%s %s: no '%s' in: %s", example,
+		      args, want, r.out);
+	struct json_doc d;
+	load_json(&d, &r, "r.json");
+	const struct json_value *fs = json_get(d.root, "findings");
+	for (const struct json_value *f = fs->u.kids.first; f; f = f->next) {
+		const char *sev = json_str(json_get(f, "severity"));
+		ck_assert_msg(!strcmp(sev, "info"), "%s: %s %s: %s", example,
+			      sev, json_str(json_get(f, "kind")),
+			      json_str(json_get(f, "message")));
+	}
+	json_doc_free(&d);
+	run_free(&r);
+}
+
+START_TEST(uffd_callbacks)
+{
+	locate();
+	run_clean_uffd("fault_lazy_file", "", NULL,
+		       "13 of 64 pages read from the file (13 touched), "
+		       "checksum ok");
+	run_clean_uffd("fault_lazy_file", "", NULL, "close called 1 time(s)");
+	/* exactly K of N pages touched: K faults */
+	run_clean_uffd("fault_counter", "", NULL,
+		       "37 pages touched of 256, 37 faults (18 by a write)");
+	run_clean_uffd("fault_counter", "100 100", NULL,
+		       "100 pages touched of 100, 100 faults (50 by a write)");
+	run_clean_uffd("fault_counter", "1000 1", NULL,
+		       "1 pages touched of 1000, 1 faults (0 by a write)");
+	run_clean_uffd("fault_cow_snapshot", "", NULL,
+		       "11 pages written after the snapshot, 11 copied; "
+		       "snapshot intact");
+	/* 8 threads faulting at once */
+	run_clean_uffd("fault_threads", "8 128", NULL,
+		       "8 threads, 1024 pages, 1024 faults, 0 bad words");
+	/* the same with the tracked mappings registered too */
+	run_clean_uffd("fault_counter", "", "--uffd touch",
+		       "37 pages touched of 256, 37 faults");
+	run_clean_uffd("fault_threads", "", "--uffd on",
+		       "8 threads, 512 pages, 512 faults, 0 bad words");
+}
+END_TEST
+
+START_TEST(uffd_events)
+{
+	locate();
+	/* Three raw changes: each reported once, by its event; the program's
+	 * own madvise and munmap that follow are not. */
+	const char *modes[] = { "--uffd on", "--uffd touch" };
+	for (int m = 0; m < 2; m++) {
+		struct run r;
+		run_vmacheck(&r, "untracked_raw_calls", modes[m], NULL);
+		struct json_doc d;
+		load_json(&d, &r, "r.json");
+		ck_assert_int_eq(count_findings(&d, "untracked-change", NULL),
+				 3);
+		ck_assert_int_eq(count_findings(&d, "untracked-change",
+						"UNMAP event"), 1);
+		ck_assert_int_eq(count_findings(&d, "untracked-change",
+						"REMAP event"), 1);
+		ck_assert_int_eq(count_findings(&d, "untracked-change",
+						"REMOVE event"), 1);
+		const struct json_value *f = finding_of(&d, "untracked-change");
+		ck_assert_str_eq(frame0_function(f, "created"), "make_buffer");
+		const struct json_value *fs = json_get(d.root, "findings");
+		for (const struct json_value *g = fs->u.kids.first; g;
+		     g = g->next)
+			ck_assert_msg(!strcmp(json_str(json_get(g, "kind")),
+					      "untracked-change") ||
+					      !strcmp(json_str(json_get(
+							      g, "severity")),
+						      "info"),
+				      "%s", json_str(json_get(g, "message")));
+		ck_assert_int_eq(r.status, 0);
+		json_doc_free(&d);
+		run_free(&r);
+	}
+	/* The raw munmap alone: one finding, by its event. */
+	struct run r;
+	run_vmacheck(&r, "untracked_change", "--uffd on", NULL);
+	struct json_doc d;
+	load_json(&d, &r, "r.json");
+	ck_assert_int_eq(count_findings(&d, "untracked-change", NULL), 1);
+	ck_assert_int_eq(count_findings(&d, "untracked-change", "UNMAP event"),
+			 1);
+	json_doc_free(&d);
+	run_free(&r);
+}
+END_TEST
+
+START_TEST(uffd_fork_exec)
+{
+	locate();
+	/* threads, a fork, every call: nothing reported, in both processes */
+	run_clean_uffd("map_churn", "", "--uffd on", "child 0");
+	run_clean_uffd("map_churn", "", "--uffd touch", "child 0");
+	char prog[PATH_MAX + 32];
+	snprintf(prog, sizeof(prog), "%s/tests/progs/execer", build_dir);
+	run_clean_uffd(prog, "", "--uffd on", "");
+	snprintf(prog, sizeof(prog), "%s/tests/progs/forker", build_dir);
+	run_clean_uffd(prog, "threads", "--uffd touch", "");
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("examples");
@@ -714,6 +859,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, outputs);
 	tcase_add_test(tc, suppress);
 	tcase_add_test(tc, report_again);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("uffd");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, uffd_callbacks);
+	tcase_add_test(tc, uffd_events);
+	tcase_add_test(tc, uffd_fork_exec);
 	suite_add_tcase(s, tc);
 	return s;
 }
