@@ -114,6 +114,10 @@ struct hist_entry {
  * did.  Index 0 = calls without a stack. */
 struct site {
 	uint64_t splits;             /* VMAs split by calls from this stack */
+	/* --uffd=touch, mappings of this creation stack gone already: */
+	uint64_t mapped_pages, touched_pages; /* pages unmapped, written */
+	uint64_t mappings, untouched;         /* whole mappings unmapped,
+					       * of which never written */
 };
 
 static struct {
@@ -389,6 +393,69 @@ static struct site *site_of(uint32_t id)
 		F.nsites = cap;
 	}
 	return &F.sites[id];
+}
+
+/* ---- touch tracking (--uffd=touch) ---------------------------------- */
+
+/* Pages of [start, end) written since they were mapped: the uffd-wp bits
+ * (PAGEMAP_SCAN) when the monitor tracks writes asynchronously, else the
+ * pages present or swapped in /proc/self/pagemap.  -1 if unknown. */
+int64_t vmc_touch_count(uint64_t start, uint64_t end)
+{
+	if (vmc_uffd_touch_async()) {
+		uint64_t w, p;
+		if (vmc_uffd_written(start, end, &w, &p) == 0)
+			return (int64_t)w;
+	}
+	uint64_t buf[512];
+	int64_t n = 0;
+	if (F.pagemap_fd < 0)
+		return -1;
+	for (uint64_t a = start; a < end;) {
+		uint64_t pages = (end - a) >> 12;
+		if (pages > 512)
+			pages = 512;
+		long r = rawsys_pread(F.pagemap_fd, buf, pages * 8,
+				      (a >> 12) * 8);
+		if (r <= 0)
+			return -1;
+		uint64_t got = (uint64_t)r / 8;
+		for (uint64_t i = 0; i < got; i++)
+			n += (buf[i] & (3ull << 62)) != 0;
+		a += got << 12;
+	}
+	return n;
+}
+
+void vmc_touch_retire(const struct shadow *sh, uint64_t start, uint64_t end)
+{
+	for (struct shadow_region *r = shadow_region_find_next(sh, start);
+	     r && r->start < end; r = shadow_region_next(r)) {
+		if (r->origin != SHADOW_ORIGIN_TRACKED)
+			continue;
+		uint64_t s = r->start > start ? r->start : start;
+		uint64_t e = r->end < end ? r->end : end;
+		int64_t w = vmc_touch_count(s, e);
+		struct site *st = site_of(r->stack_id);
+		if (w < 0 || !st)
+			continue;
+		st->mapped_pages += (e - s) >> 12;
+		st->touched_pages += (uint64_t)w;
+		if (r->start >= start && r->end <= end) {
+			st->mappings++;
+			st->untouched += w == 0;
+		}
+	}
+}
+
+void vmc_touch_site(uint32_t id, uint64_t *mapped, uint64_t *touched,
+		    uint64_t *mappings, uint64_t *untouched)
+{
+	const struct site *st = id < F.nsites ? &F.sites[id] : NULL;
+	*mapped = st ? st->mapped_pages : 0;
+	*touched = st ? st->touched_pages : 0;
+	*mappings = st ? st->mappings : 0;
+	*untouched = st ? st->untouched : 0;
 }
 
 void vmc_findings_leak_stats(uint64_t *candidates, uint64_t *bytes_scanned)

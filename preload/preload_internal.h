@@ -253,6 +253,13 @@ void vmc_findings_after(const struct vmc_after *a);
 void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,
 			const uint64_t regs[6]);
 /* What the leak analysis looked at (0, 0 before it ran). */
+/* --uffd=touch: pages written in [start, end) (-1 unknown); account the
+ * tracked pages of [start, end), about to go, to their call sites; the
+ * sums of a site's gone mappings. */
+int64_t vmc_touch_count(uint64_t start, uint64_t end);
+void vmc_touch_retire(const struct shadow *sh, uint64_t start, uint64_t end);
+void vmc_touch_site(uint32_t id, uint64_t *mapped, uint64_t *touched,
+		    uint64_t *mappings, uint64_t *untouched);
 void vmc_findings_leak_stats(uint64_t *candidates, uint64_t *bytes_scanned);
 
 /* ---- jsonw.c ---------------------------------------------------------

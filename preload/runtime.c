@@ -1208,6 +1208,35 @@ static void uffd_expect(const struct vmc_call *c)
 	vmc_uffd_expect(c->call, s, e & ~4095ull, s2, e2 & ~4095ull);
 }
 
+/* --uffd=touch: the tracked pages a call is about to take away are
+ * counted (written or not) for their call sites first. */
+static void touch_retire(const struct vmc_call *c)
+{
+	uint64_t s, e;
+	switch (c->call) {
+	case SHADOW_CALL_MUNMAP:
+		if (c->sub != VMC_SUB_SHMDT && call_span(c->a[0], c->a[1], &s, &e))
+			vmc_touch_retire(&rt.sh, s, e);
+		break;
+	case SHADOW_CALL_MMAP:
+		if ((c->a[3] & MAP_FIXED) && !(c->a[3] & MAP_FIXED_NOREPLACE) &&
+		    call_span(c->a[0], c->a[1], &s, &e))
+			vmc_touch_retire(&rt.sh, s, e);
+		break;
+	case SHADOW_CALL_MREMAP:
+		if (c->a[2] < c->a[1] &&
+		    call_span(c->a[0], c->a[1], &s, &e))
+			vmc_touch_retire(&rt.sh,
+					 s + ((c->a[2] + 4095) & ~4095ull), e);
+		if ((c->a[3] & MREMAP_FIXED) &&
+		    call_span(c->a[4], c->a[2], &s, &e))
+			vmc_touch_retire(&rt.sh, s, e);
+		break;
+	default:
+		break;
+	}
+}
+
 int64_t vmc_do_call(struct vmc_call *c)
 {
 	uint64_t t0 = __rdtsc();
@@ -1249,6 +1278,8 @@ int64_t vmc_do_call(struct vmc_call *c)
 		c->a[5] = (uint64_t)__sbrk(0);
 	if (uffd)
 		uffd_expect(c);
+	if (rt.opt.uffd == VMC_UFFD_TOUCH && !tool)
+		touch_retire(c);
 	vmc_raw_call(c);
 	if (uffd)
 		vmc_uffd_expect_done();
@@ -1460,6 +1491,63 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, lc);
 	jsonw_key(w, "leak_bytes_scanned");
 	jsonw_u64(w, lb);
+	struct vmc_uffd_stats u;
+	vmc_uffd_stats(&u);
+	jsonw_key(w, "uffd");
+	jsonw_obj_begin(w);
+	jsonw_key(w, "mode");
+	jsonw_str(w, u.mode == VMC_UFFD_TOUCH ? "touch"
+		     : u.mode == VMC_UFFD_ON ? "on" : "off");
+	jsonw_key(w, "monitor");
+	jsonw_bool(w, u.active);
+	if (u.mode == VMC_UFFD_TOUCH) {
+		/* how pages touched were known */
+		jsonw_key(w, "touch");
+		jsonw_str(w, u.async ? "wp-async" : "pagemap");
+		uint64_t mapped = 0, touched = 0, maps = 0, never = 0;
+		uint32_t nids = vmc_stack_count() + 1;
+		for (uint32_t id = 0; id < nids; id++) {
+			uint64_t a, b, c2, d;
+			vmc_touch_site(id, &a, &b, &c2, &d);
+			mapped += a, touched += b, maps += c2, never += d;
+		}
+		for (struct shadow_region *r = shadow_region_find_next(&rt.sh,
+								       0);
+		     r; r = shadow_region_next(r)) {
+			if (r->origin != SHADOW_ORIGIN_TRACKED)
+				continue;
+			int64_t wr = vmc_touch_count(r->start, r->end);
+			if (wr < 0)
+				continue;
+			mapped += (r->end - r->start) >> 12;
+			touched += (uint64_t)wr;
+			maps++;
+			never += wr == 0;
+		}
+		jsonw_key(w, "mapped_pages");
+		jsonw_u64(w, mapped);
+		jsonw_key(w, "touched_pages");
+		jsonw_u64(w, touched);
+		jsonw_key(w, "mappings");
+		jsonw_u64(w, maps);
+		jsonw_key(w, "untouched_mappings");
+		jsonw_u64(w, never);
+	}
+	jsonw_key(w, "registered");
+	jsonw_u64(w, u.registered);
+	jsonw_key(w, "register_failed");
+	jsonw_u64(w, u.register_failed);
+	jsonw_key(w, "events");
+	jsonw_u64(w, u.events);
+	jsonw_key(w, "faults");
+	jsonw_u64(w, u.faults);
+	jsonw_key(w, "fault_calls");
+	jsonw_u64(w, u.fault_calls);
+	jsonw_key(w, "fault_errors");
+	jsonw_u64(w, u.fault_errors);
+	jsonw_key(w, "mkwrite_calls");
+	jsonw_u64(w, u.mkwrite_calls);
+	jsonw_obj_end(w);
 	jsonw_obj_end(w);
 }
 
@@ -1470,6 +1558,9 @@ static void write_stats(struct jsonw *w)
 #define SITES_SHOWN 48
 struct site_sum {
 	uint64_t bytes, vmas, regions, splits;
+	/* --uffd=touch: pages mapped and written, whole mappings and those
+	 * never written, gone or alive at exit */
+	uint64_t mapped, touched, mappings, untouched;
 };
 
 static uint64_t site_field(const struct site_sum *s, int field)
@@ -1521,6 +1612,23 @@ static void write_sites(struct jsonw *w)
 	}
 	for (uint32_t id = 1; id < nids; id++)
 		sum[id].splits = vmc_site_splits(id);
+	bool touch = rt.opt.uffd == VMC_UFFD_TOUCH;
+	for (uint32_t id = 1; touch && id < nids; id++)
+		vmc_touch_site(id, &sum[id].mapped, &sum[id].touched,
+			       &sum[id].mappings, &sum[id].untouched);
+	for (struct shadow_region *r = shadow_region_find_next(&rt.sh, 0);
+	     touch && r; r = shadow_region_next(r)) {
+		if (r->origin != SHADOW_ORIGIN_TRACKED || r->stack_id >= nids)
+			continue;
+		int64_t wr = vmc_touch_count(r->start, r->end);
+		if (wr < 0)
+			continue;
+		struct site_sum *m = &sum[r->stack_id];
+		m->mapped += (r->end - r->start) >> 12;
+		m->touched += (uint64_t)wr;
+		m->mappings++;
+		m->untouched += wr == 0;
+	}
 	uint32_t top[3][SITES_SHOWN];
 	unsigned n[3] = { 0, 0, 0 };
 	for (uint32_t id = 1; id < nids; id++) {
@@ -1528,7 +1636,7 @@ static void write_sites(struct jsonw *w)
 			top_insert(top[0], SITES_SHOWN, &n[0], sum, id, 0);
 		if (sum[id].vmas)
 			top_insert(top[1], 16, &n[1], sum, id, 1);
-		if (sum[id].splits)
+		if (sum[id].splits || sum[id].mapped)
 			top_insert(top[2], 16, &n[2], sum, id, 2);
 	}
 	for (int t = 0; t < 3; t++) {
@@ -1549,6 +1657,20 @@ static void write_sites(struct jsonw *w)
 			jsonw_u64(w, sum[id].regions);
 			jsonw_key(w, "splits");
 			jsonw_u64(w, sum[id].splits);
+			if (touch) {
+				jsonw_key(w, "touch");
+				jsonw_str(w, vmc_uffd_touch_async()
+						     ? "wp-async"
+						     : "pagemap");
+				jsonw_key(w, "mapped_pages");
+				jsonw_u64(w, sum[id].mapped);
+				jsonw_key(w, "touched_pages");
+				jsonw_u64(w, sum[id].touched);
+				jsonw_key(w, "mappings");
+				jsonw_u64(w, sum[id].mappings);
+				jsonw_key(w, "untouched_mappings");
+				jsonw_u64(w, sum[id].untouched);
+			}
 			jsonw_key(w, "stack");
 			write_stack(w, id);
 			jsonw_obj_end(w);

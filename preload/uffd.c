@@ -40,6 +40,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "compat.h"
 #include "preload_internal.h"
 #include "rawsys.h"
@@ -84,6 +86,7 @@ static struct {
 	uint64_t last_remap_s, last_remap_e; /* the move just reported */
 	struct vmc_uffd_note ring[RING];
 	volatile uint32_t head, tail; /* monitor writes head, runtime tail */
+	volatile int busy;            /* the monitor is reading or handling */
 	struct vmc_uffd_stats st;
 	char page[PAGE] __attribute__((aligned(PAGE)));
 	char zero[PAGE] __attribute__((aligned(PAGE)));
@@ -399,13 +402,19 @@ static void *monitor(void *arg)
 				continue;
 			uint64_t lo = __atomic_load_n(&U.exp_done,
 						      __ATOMIC_SEQ_CST);
+			/* Busy from before the read, which lets the thread of
+			 * an event go on, to its note: see next_note. */
+			__atomic_store_n(&U.busy, 1, __ATOMIC_SEQ_CST);
 			long r = rawsys_read(p[i].fd, msgs, sizeof(msgs));
 			uint64_t hi = __atomic_load_n(&U.exp_started,
 						      __ATOMIC_SEQ_CST);
-			if (r <= 0)
+			if (r <= 0) {
+				__atomic_store_n(&U.busy, 0, __ATOMIC_SEQ_CST);
 				continue;
+			}
 			for (long k = 0; k < r / (long)sizeof(msgs[0]); k++)
 				on_event(p[i].fd, &msgs[k], lo, hi);
+			__atomic_store_n(&U.busy, 0, __ATOMIC_SEQ_CST);
 		}
 	}
 	return NULL;
@@ -441,6 +450,9 @@ static int start(void)
 	}
 	if (U.fd[0] < 0 && (r = open_ctx(0, EVENTS)) < 0)
 		return r;
+	/* Tests take the fallback on a kernel that has the features. */
+	if (vmc_env_get(environ, "VMACHECK_TEST_NO_WP_ASYNC"))
+		U.avail &= ~(uint64_t)UFFD_FEATURE_WP_ASYNC;
 	if (U.mode == VMC_UFFD_TOUCH && U.fd[1] < 0) {
 		uint64_t need = UFFD_FEATURE_WP_ASYNC |
 				UFFD_FEATURE_WP_UNPOPULATED;
@@ -509,6 +521,18 @@ void vmc_uffd_expect_done(void)
 
 bool vmc_uffd_next_note(struct vmc_uffd_note *n)
 {
+	/* A thread that caused an event goes on as soon as the monitor has
+	 * read it, maybe before its note is written: wait for the batch
+	 * (the monitor never waits for the runtime's lock; bounded all the
+	 * same, in case a callback waits for this thread: a late note is
+	 * taken at the next call). */
+	for (unsigned spin = 0;
+	     __atomic_load_n(&U.busy, __ATOMIC_SEQ_CST) && spin < 20000;
+	     spin++)
+		if (spin > 64)
+			rawsys3(SYS_sched_yield, 0, 0, 0);
+		else
+			__builtin_ia32_pause();
 	uint32_t t = U.tail;
 	if (t == __atomic_load_n(&U.head, __ATOMIC_ACQUIRE))
 		return false;
@@ -592,6 +616,7 @@ void vmc_uffd_atfork_child(void)
 	bool had = U.running;
 	U.running = 0;
 	U.head = U.tail = 0;
+	U.busy = 0;
 	U.exp_started = U.exp_done = 0;
 	U.alock = 0;
 	for (int i = 0; i < 2; i++)

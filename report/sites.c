@@ -16,6 +16,9 @@ struct site {
 	const struct json_value *stack;
 	const struct report_process *first;
 	uint64_t bytes, vmas, regions, splits, procs;
+	/* --uffd=touch: pages mapped and written, mappings, never written */
+	bool touch, pagemap; /* pagemap: present pages, not written ones */
+	uint64_t mapped, touched, mappings, untouched;
 };
 
 static char *stack_key(const struct json_value *stack)
@@ -109,6 +112,15 @@ static struct site *merge_sites(const struct report *r, size_t *out_n)
 				.vmas = u64_of(s, "vmas"),
 				.regions = u64_of(s, "regions"),
 				.splits = u64_of(s, "splits"), .procs = 1,
+				.touch = json_get(s, "mapped_pages") != NULL,
+				.pagemap = json_str(json_get(s, "touch")) &&
+					   !strcmp(json_str(json_get(s,
+								      "touch")),
+						   "pagemap"),
+				.mapped = u64_of(s, "mapped_pages"),
+				.touched = u64_of(s, "touched_pages"),
+				.mappings = u64_of(s, "mappings"),
+				.untouched = u64_of(s, "untouched_mappings"),
 			};
 		}
 	}
@@ -125,6 +137,12 @@ static struct site *merge_sites(const struct report *r, size_t *out_n)
 			v[m - 1].vmas += v[i].vmas;
 			v[m - 1].regions += v[i].regions;
 			v[m - 1].splits += v[i].splits;
+			v[m - 1].touch |= v[i].touch;
+			v[m - 1].pagemap |= v[i].pagemap;
+			v[m - 1].mapped += v[i].mapped;
+			v[m - 1].touched += v[i].touched;
+			v[m - 1].mappings += v[i].mappings;
+			v[m - 1].untouched += v[i].untouched;
 			v[m - 1].procs++;
 			free(v[i].key);
 			continue;
@@ -206,16 +224,41 @@ void report_render_sites_text(const struct report *r, FILE *out)
 			free(byv);
 		}
 	}
+	bool touch = false, pagemap = false;
+	uint64_t never = 0, maps = 0;
+	for (size_t i = 0; i < n; i++) {
+		touch |= v[i].touch;
+		pagemap |= v[i].pagemap;
+		never += v[i].untouched;
+		maps += v[i].mappings;
+	}
 	fprintf(out, "vmacheck: mapped at exit, by call site (top %zu of %zu):\n",
 		nrow, n);
-	fprintf(out, "  %13s %7s %7s  %s\n", "bytes", "VMAs", "splits",
-		"call site");
+	if (touch)
+		fprintf(out, "  %13s %7s %7s %8s %9s  %s\n", "bytes", "VMAs",
+			"splits", "touched", "untouched", "call site");
+	else
+		fprintf(out, "  %13s %7s %7s  %s\n", "bytes", "VMAs", "splits",
+			"call site");
 	for (size_t i = 0; i < nrow; i++) {
 		const struct site *s = row[i];
 		fputs("  ", out);
 		put_bytes(out, s->bytes);
 		fprintf(out, " %7llu %7llu  ", (unsigned long long)s->vmas,
 			(unsigned long long)s->splits);
+		if (touch) {
+			/* pages written of pages mapped, over the run; and
+			 * mappings never written of those made */
+			if (s->mapped)
+				fprintf(out, "%5.1f%% ", 100.0 *
+					(double)s->touched /
+					(double)s->mapped);
+			else
+				fprintf(out, "%6s ", "-");
+			fprintf(out, "%4llu/%-4llu  ",
+				(unsigned long long)s->untouched,
+				(unsigned long long)s->mappings);
+		}
 		const struct json_value *fr = s->stack->u.kids.first;
 		put_frame(r, s->first, out, fr);
 		if (fr->next) {
@@ -227,6 +270,17 @@ void report_render_sites_text(const struct report *r, FILE *out)
 				(unsigned long long)s->procs);
 		fputc('\n', out);
 	}
+	if (touch)
+		fprintf(out, "vmacheck: %llu of %llu mappings were never "
+			"%s (reserved for nothing); touched = pages %s / "
+			"pages mapped, over the run%s\n",
+			(unsigned long long)never, (unsigned long long)maps,
+			pagemap ? "touched" : "written",
+			pagemap ? "present" : "written",
+			pagemap ? " (no asynchronous userfaultfd write-protect"
+				  ": present pages from /proc/self/pagemap, "
+				  "reads included)"
+				: "");
 	free(row);
 	free_sites(v, n);
 }
@@ -248,6 +302,16 @@ void report_render_sites_json(const struct report *r, struct jout *w)
 		jout_u64(w, v[i].splits);
 		jout_key(w, "processes");
 		jout_u64(w, v[i].procs);
+		if (v[i].touch) {
+			jout_key(w, "mapped_pages");
+			jout_u64(w, v[i].mapped);
+			jout_key(w, "touched_pages");
+			jout_u64(w, v[i].touched);
+			jout_key(w, "mappings");
+			jout_u64(w, v[i].mappings);
+			jout_key(w, "untouched_mappings");
+			jout_u64(w, v[i].untouched);
+		}
 		jout_key(w, "stack");
 		jout_arr_begin(w);
 		for (const struct json_value *fr = v[i].stack->u.kids.first; fr;

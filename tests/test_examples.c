@@ -828,6 +828,72 @@ START_TEST(uffd_fork_exec)
 }
 END_TEST
 
+/* The merged site whose innermost frame is `fn` at `line` (0: any). */
+static const struct json_value *site_at(const struct json_doc *d,
+					const char *fn, int line)
+{
+	const struct json_value *ss = json_get(d->root, "sites");
+	for (const struct json_value *x = ss ? ss->u.kids.first : NULL; x;
+	     x = x->next) {
+		const struct json_value *st = json_get(x, "stack");
+		const struct json_value *f0 = st ? st->u.kids.first : NULL;
+		const struct json_value *f1 = f0 ? f0->next : NULL;
+		int64_t l = 0;
+		if (f1)
+			json_i64(json_get(f1, "line"), &l);
+		if (f0 && !strcmp(json_str(json_get(f0, "function")), fn) &&
+		    (!line || l == line))
+			return x;
+	}
+	return NULL;
+}
+
+static uint64_t site_u64(const struct json_value *x, const char *key)
+{
+	uint64_t v = UINT64_MAX;
+	ck_assert_msg(x != NULL, "no such site");
+	ck_assert_msg(json_u64(json_get(x, key), &v) == 0, "no %s", key);
+	return v;
+}
+
+START_TEST(uffd_touch)
+{
+	locate();
+	/* 30 of 100 pages written (20 more only read), 64 never, 5 of 10
+	 * still mapped at exit; then the pagemap fallback, where reads
+	 * count. */
+	for (int fallback = 0; fallback < 2; fallback++) {
+		if (fallback)
+			setenv("VMACHECK_TEST_NO_WP_ASYNC", "1", 1);
+		struct run r;
+		run_vmacheck(&r, "touch_some", "--uffd touch", NULL);
+		unsetenv("VMACHECK_TEST_NO_WP_ASYNC");
+		ck_assert_int_eq(r.status, 0);
+		struct json_doc d;
+		load_json(&d, &r, "r.json");
+		const struct json_value *buf = site_at(&d, "map_pages", 35);
+		const struct json_value *table = site_at(&d, "map_pages", 37);
+		const struct json_value *spare = site_at(&d, "map_spare", 0);
+		ck_assert_uint_eq(site_u64(buf, "mapped_pages"), 100);
+		ck_assert_uint_eq(site_u64(buf, "touched_pages"),
+				  fallback ? 50 : 30);
+		ck_assert_uint_eq(site_u64(buf, "untouched_mappings"), 0);
+		ck_assert_uint_eq(site_u64(table, "mapped_pages"), 10);
+		ck_assert_uint_eq(site_u64(table, "touched_pages"), 5);
+		ck_assert_uint_eq(site_u64(spare, "mapped_pages"), 64);
+		ck_assert_uint_eq(site_u64(spare, "touched_pages"), 0);
+		ck_assert_uint_eq(site_u64(spare, "mappings"), 1);
+		ck_assert_uint_eq(site_u64(spare, "untouched_mappings"), 1);
+		ck_assert_msg(strstr(r.err, fallback
+					? "present pages from /proc/self/pagemap"
+					: "1 of 3 mappings were never written"),
+			      "%s", r.err);
+		json_doc_free(&d);
+		run_free(&r);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("examples");
@@ -865,6 +931,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, uffd_callbacks);
 	tcase_add_test(tc, uffd_events);
 	tcase_add_test(tc, uffd_fork_exec);
+	tcase_add_test(tc, uffd_touch);
 	suite_add_tcase(s, tc);
 	return s;
 }
