@@ -63,7 +63,7 @@ REPORT_SRC := $(wildcard report/*.c)
 REPORT_HDR := $(wildcard report/*.h)
 REPORT_LIB_SRC := $(filter-out report/main.c,$(REPORT_SRC))
 
-all: $(B)/libvmacheck.so $(B)/vmacheck $(PRELOAD_PROGS) $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
+all: $(B)/libvmacheck.so $(B)/vmacheck $(PRELOAD_PROGS) $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/tests/bench_uffd $(B)/libshadow.a $(B)/libshadow-dbg.a $(TESTS) $(B)/tests/fuzz_shadow $(B)/tests/bench_shadow $(EXAMPLES)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -148,6 +148,9 @@ $(B)/tests/test_preload_stack_oom: tests/test_preload_stack.c $(B)/libvmc-core.a
 
 $(B)/tests/bench_loops: tests/bench_loops.c | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) $< -o $@
+$(B)/tests/bench_uffd: tests/bench_uffd.c include/vmacheck.h | $(B)/tests
+	$(CC) $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -Iinclude $(WARN) $< -o $@
+
 $(B)/tests/bench_preload: tests/bench_preload.c | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) $< -o $@
 
@@ -206,9 +209,11 @@ check-fuzz: $(B)/tests/fuzz_shadow
 fuzz: $(B)/tests/fuzz_shadow_fast
 	$(B)/tests/fuzz_shadow_fast --seeds $(SEEDS) --ops $(OPS) --require
 
-bench: $(B)/tests/bench_shadow $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/libvmacheck.so
+bench: $(B)/tests/bench_shadow $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/tests/bench_uffd $(B)/libvmacheck.so
 	$(B)/tests/bench_shadow
 	$(B)/tests/bench_preload
+	VMACHECK_OPTIONS="out-dir=$(B)/bench-uffd-out:uffd=touch:leak-check=no" \
+	  LD_PRELOAD=$(abspath $(B))/libvmacheck.so $(B)/tests/bench_uffd
 
 clean:
 	rm -rf $(B)

@@ -11,6 +11,8 @@
  *   vmc-d16     LD_PRELOAD=libvmacheck.so, default options (stack depth 16)
  *   vmc-d0      the same with stack-depth=0
  *   vmc-call    the same with check=call (stack depth 16)
+ *   vmc-uon     default options plus uffd=on
+ *   vmc-utch    default options plus uffd=touch
  *   vg-none     valgrind --tool=none
  *   vg-memchk   valgrind --tool=memcheck
  *   strace      strace -f -e trace=memory -o /dev/null
@@ -88,6 +90,10 @@ static const struct cfg cfgs[] = {
 	  "stack-depth=0", 1, 0 },
 	{ "vmc-call", "libvmacheck.so, check=call (stack depth 16)",
 	  K_PRELOAD, "check=call", 4, GOAL_CALL },
+	{ "vmc-uon", "libvmacheck.so, uffd=on (change events)", K_PRELOAD,
+	  "uffd=on", 1, 0 },
+	{ "vmc-utch", "libvmacheck.so, uffd=touch (touch tracking)",
+	  K_PRELOAD, "uffd=touch", 1, 0 },
 	{ "vg-none", "valgrind --tool=none", K_VALGRIND, "--tool=none", 8,
 	  0 },
 	{ "vg-memchk", "valgrind --tool=memcheck", K_VALGRIND,
