@@ -1631,7 +1631,8 @@ static const char *const exports_required[] = {
 	"mmap", "mmap64", "munmap", "mremap", "mprotect", "pkey_mprotect",
 	"madvise", "posix_madvise", "mlock", "mlock2", "munlock", "mlockall",
 	"munlockall", "dlopen", "dlclose", "vmc_check_now", "vmc_dump_maps",
-	"vmc_enabled",
+	"vmc_enabled", "vmc_map_with_ops", "vmc_set_ops",
+	"vmc_wrprotect", "vmc_clear_ops",
 };
 /* Interposed later by design (DESIGN.md: brk/sbrk, shmat/shmdt; _exit
  * and _Exit so that a process ending that way still writes its result). */
