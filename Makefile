@@ -187,6 +187,14 @@ demo: $(EXAMPLES) $(B)/vmacheck $(B)/libvmacheck.so
 	done
 	@echo "== vmacheck on a clean program: threads, a fork, every call (examples/map_churn)"
 	$(B)/vmacheck -- $(B)/examples/map_churn 500 2
+	@echo "== fault callbacks through userfaultfd (examples/fault_*.c)"
+	@set -e; for e in fault_lazy_file fault_counter fault_cow_snapshot fault_threads; do \
+	  $(B)/vmacheck -- $(B)/examples/$$e; \
+	done
+	@echo "== raw system calls seen by userfaultfd events (--uffd on)"
+	$(B)/vmacheck --uffd on -- $(B)/examples/untracked_raw_calls
+	@echo "== pages written per call site (--uffd touch)"
+	$(B)/vmacheck --uffd touch -- $(B)/examples/touch_some
 
 install: $(B)/vmacheck $(B)/libvmacheck.so include/vmacheck.h
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/vmacheck $(DESTDIR)$(PREFIX)/include

@@ -759,6 +759,18 @@ START_TEST(uffd_callbacks)
 	/* 8 threads faulting at once */
 	run_clean_uffd("fault_threads", "8 128", NULL,
 		       "8 threads, 1024 pages, 1024 faults, 0 bad words");
+	/* No userfaultfd: one line, and every page through `fault` at once
+	 * (so the counter sees all 256 and the example says so). */
+	setenv("VMACHECK_TEST_NO_UFFD", "1", 1);
+	struct run r;
+	run_vmacheck(&r, "fault_counter", NULL, NULL);
+	unsetenv("VMACHECK_TEST_NO_UFFD");
+	ck_assert_msg(strstr(r.err, "userfaultfd is not available: fault "
+				    "callbacks run eagerly"), "%s", r.err);
+	ck_assert_msg(strstr(r.out, "37 pages touched of 256, 256 faults"),
+		      "%s", r.out);
+	ck_assert_int_eq(r.status, 1);
+	run_free(&r);
 	/* the same with the tracked mappings registered too */
 	run_clean_uffd("fault_counter", "", "--uffd touch",
 		       "37 pages touched of 256, 37 faults");
