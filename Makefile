@@ -188,7 +188,7 @@ demo: $(EXAMPLES) $(B)/vmacheck $(B)/libvmacheck.so
 	@echo "== vmacheck on a clean program: threads, a fork, every call (examples/map_churn)"
 	$(B)/vmacheck -- $(B)/examples/map_churn 500 2
 	@echo "== fault callbacks through userfaultfd (examples/fault_*.c)"
-	@set -e; for e in fault_lazy_file fault_counter fault_cow_snapshot fault_threads; do \
+	@set -e; for e in fault_lazy_file fault_counter fault_cow_snapshot fault_threads fault_lifecycle; do \
 	  $(B)/vmacheck -- $(B)/examples/$$e; \
 	done
 	@echo "== raw system calls seen by userfaultfd events (--uffd on)"

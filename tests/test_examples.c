@@ -756,6 +756,11 @@ START_TEST(uffd_callbacks)
 	run_clean_uffd("fault_cow_snapshot", "", NULL,
 		       "11 pages written after the snapshot, 11 copied; "
 		       "snapshot intact");
+	/* mremap when it moves, open in a fork child (whose own monitor
+	 * serves the child's faults), close at munmap */
+	run_clean_uffd("fault_lifecycle", "", NULL,
+		       "parent: faults 2, mremap 1, open 0, close 1, child 0");
+	run_clean_uffd("fault_lifecycle", "", NULL, "child: open 1, pages ok");
 	/* 8 threads faulting at once */
 	run_clean_uffd("fault_threads", "8 128", NULL,
 		       "8 threads, 1024 pages, 1024 faults, 0 bad words");

@@ -1,0 +1,86 @@
+/*
+ * fault_lifecycle.c - the other callbacks of struct vmc_vm_ops: `mremap`
+ * when the area moves, `open` in a fork child (the area copied, its
+ * faults now served by the child's monitor), `close` when it is unmapped.
+ *
+ *     vmacheck -- build/examples/fault_lifecycle
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmacheck.h"
+
+#define PAGE 4096ul
+#define NPAGES 16
+
+static unsigned opened, closed, moved, faults;
+static void *moved_from;
+
+static int fill(const struct vmc_area *a, struct vmc_fault *vmf)
+{
+	(void)a;
+	faults++;
+	*(unsigned long *)vmf->page = 1000 + vmf->pgoff;
+	return VMC_FAULT_FILLED;
+}
+
+static void on_open(const struct vmc_area *a) { (void)a; opened++; }
+static void on_close(const struct vmc_area *a) { (void)a; closed++; }
+static void on_mremap(const struct vmc_area *a, void *old)
+{
+	(void)a;
+	moved++;
+	moved_from = old;
+}
+
+static const struct vmc_vm_ops ops = { .open = on_open, .close = on_close,
+				       .mremap = on_mremap, .fault = fill };
+
+int main(void)
+{
+	if (!vmc_map_with_ops) {
+		fprintf(stderr, "fault_lifecycle: run it under vmacheck\n");
+		return 0;
+	}
+	char *p = vmc_map_with_ops(NULL, NPAGES * PAGE, PROT_READ,
+				   MAP_PRIVATE | MAP_ANONYMOUS, &ops, NULL);
+	if (p == MAP_FAILED)
+		return 1;
+	unsigned long v0 = *(unsigned long *)p;
+	/* Move it: a free place, then MREMAP_FIXED. */
+	char *to = mmap(NULL, NPAGES * PAGE, PROT_NONE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	munmap(to, NPAGES * PAGE);
+	char *q = mremap(p, NPAGES * PAGE, NPAGES * PAGE,
+			 MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (q != to)
+		return 1;
+	int ok = v0 == 1000 && *(unsigned long *)q == 1000 && moved == 1 &&
+		 moved_from == p;
+	/* The moved area still faults through the callback. */
+	ok &= *(unsigned long *)(q + 3 * PAGE) == 1003;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Copied pages are there; a new page faults in the child. */
+		int cok = opened == 1 &&
+			  *(unsigned long *)q == 1000 &&
+			  *(unsigned long *)(q + 7 * PAGE) == 1007;
+		printf("fault_lifecycle: child: open %u, %s\n", opened,
+		       cok ? "pages ok" : "pages WRONG");
+		fflush(stdout);
+		_exit(cok ? 0 : 1);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	munmap(q, NPAGES * PAGE);
+	printf("fault_lifecycle: parent: faults %u, mremap %u, open %u, "
+	       "close %u, child %d\n", faults, moved, opened, closed,
+	       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	ok &= opened == 0 && closed == 1 && faults == 2 && WIFEXITED(st) &&
+	      WEXITSTATUS(st) == 0;
+	return ok ? 0 : 1;
+}
