@@ -2,6 +2,9 @@
  * fault_lifecycle.c - the other callbacks of struct vmc_vm_ops: `mremap`
  * when the area moves, `open` in a fork child (the area copied, its
  * faults now served by the child's monitor), `close` when it is unmapped.
+ * `mremap` and `close` come from the kernel's events: they run on the
+ * monitor thread just after the call that caused them has returned, so
+ * the program waits for them (settle()).
  *
  *     vmacheck -- build/examples/fault_lifecycle
  */
@@ -36,6 +39,17 @@ static void on_mremap(const struct vmc_area *a, void *old)
 	moved_from = old;
 }
 
+/* Wait (up to a second) until *counter reaches want. */
+static int settle(const unsigned *counter, unsigned want)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (__atomic_load_n(counter, __ATOMIC_ACQUIRE) >= want)
+			return 1;
+		usleep(1000);
+	}
+	return 0;
+}
+
 static const struct vmc_vm_ops ops = { .open = on_open, .close = on_close,
 				       .mremap = on_mremap, .fault = fill };
 
@@ -58,8 +72,8 @@ int main(void)
 			 MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	if (q != to)
 		return 1;
-	int ok = v0 == 1000 && *(unsigned long *)q == 1000 && moved == 1 &&
-		 moved_from == p;
+	int ok = v0 == 1000 && *(unsigned long *)q == 1000 &&
+		 settle(&moved, 1) && moved == 1 && moved_from == p;
 	/* The moved area still faults through the callback. */
 	ok &= *(unsigned long *)(q + 3 * PAGE) == 1003;
 	fflush(stdout);
@@ -77,6 +91,7 @@ int main(void)
 	int st = 0;
 	waitpid(pid, &st, 0);
 	munmap(q, NPAGES * PAGE);
+	settle(&closed, 1);
 	printf("fault_lifecycle: parent: faults %u, mremap %u, open %u, "
 	       "close %u, child %d\n", faults, moved, opened, closed,
 	       WIFEXITED(st) ? WEXITSTATUS(st) : -1);

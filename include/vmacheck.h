@@ -48,6 +48,9 @@ int vmc_enabled(void) __attribute__((weak));
  *                 area, on the child's monitor.
  *   close         the area was unmapped whole (by anyone).
  *   mremap        the area moved (mremap) from old_start to its new start.
+ *                 close and mremap follow the kernel's events: they run
+ *                 just after the call that caused them has returned, not
+ *                 before it returns.
  *
  * Contract: every callback runs on the monitor thread, one at a time, with
  * all signals blocked.  A callback may read and write its own memory, call
