@@ -631,6 +631,7 @@ void vmc_uffd_atfork_child(void)
 	U.running = 0;
 	U.head = U.tail = 0;
 	U.busy = 0;
+	U.st = (struct vmc_uffd_stats){ 0 }; /* the child's own counts */
 	U.exp_started = U.exp_done = 0;
 	U.alock = 0;
 	for (int i = 0; i < 2; i++)
