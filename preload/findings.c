@@ -291,6 +291,10 @@ static void journal_finding(const struct vmc_finding *f)
 		jsonw_key(&w, "flags");
 		jsonw_str(&w, flags);
 	}
+	if (f->has_touched) {
+		jsonw_key(&w, "touched_pages");
+		jsonw_u64(&w, f->touched);
+	}
 	jsonw_key(&w, "stacks");
 	jsonw_obj_begin(&w);
 	jsonw_key(&w, "created");
@@ -349,6 +353,18 @@ void vmc_finding_add(const struct vmc_finding *d)
 	*f = *d;
 	if (!f->count)
 		f->count = 1;
+	/* Pages written, for the kinds whose pages are still mapped when
+	 * they are found (--uffd=touch). */
+	if (vmc_uffd_touch_mode() && f->len &&
+	    (f->kind == VMC_F_LEAK || f->kind == VMC_F_LEAK_REACHABLE ||
+	     f->kind == VMC_F_WX_MAPPING ||
+	     f->kind == VMC_F_MREMAP_PAST_OBJECT)) {
+		int64_t w = vmc_touch_count(f->addr & ~4095ull,
+					    (f->addr + f->len + 4095) &
+						    ~4095ull);
+		f->has_touched = w >= 0;
+		f->touched = w >= 0 ? (uint64_t)w : 0;
+	}
 	f->message[sizeof(f->message) - 1] = 0;
 	journal_finding(f);
 }

@@ -194,6 +194,8 @@ struct vmc_finding {
 	uint32_t created, operation, previous; /* stack ids, 0 = none */
 	uint32_t count;            /* occurrences with the same stacks */
 	uint64_t bytes;            /* their bytes together */
+	bool has_touched;          /* --uffd=touch, the pages still mapped: */
+	uint64_t touched;          /* pages of [addr, addr+len) written */
 	char message[VMC_FINDING_MSG];
 };
 struct vmc_findings_config {

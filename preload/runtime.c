@@ -1750,6 +1750,10 @@ static void write_result(const char *ended, int status)
 		jsonw_u64(&w, f->count);
 		jsonw_key(&w, "bytes");
 		jsonw_u64(&w, f->bytes);
+		if (f->has_touched) {
+			jsonw_key(&w, "touched_pages");
+			jsonw_u64(&w, f->touched);
+		}
 		jsonw_key(&w, "stacks");
 		jsonw_obj_begin(&w);
 		if (f->created) {

@@ -511,6 +511,11 @@ bool vmc_uffd_active(void)
 	return U.running && U.pid == rawsys_getpid();
 }
 
+bool vmc_uffd_touch_mode(void)
+{
+	return vmc_uffd_active() && U.mode == VMC_UFFD_TOUCH;
+}
+
 bool vmc_uffd_touch_async(void)
 {
 	return vmc_uffd_active() && U.fd[1] >= 0;

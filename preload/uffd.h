@@ -32,6 +32,8 @@ struct vmc_uffd_stats {
 void vmc_uffd_init(int mode);
 bool vmc_uffd_active(void);
 bool vmc_uffd_touch_async(void);
+/* --uffd=touch with the monitor up */
+bool vmc_uffd_touch_mode(void);
 /* The intercepted call about to run (its pages [s,e) and [s2,e2)), and
  * done.  Under the runtime's lock. */
 void vmc_uffd_expect(uint8_t call, uint64_t s, uint64_t e, uint64_t s2,

@@ -1572,6 +1572,12 @@ static void render_finding(const struct report *r, FILE *out,
 			fputs(", ", out);
 			put_text(out, json_str(json_get(o, "flags")));
 		}
+		uint64_t touched;
+		if (!json_u64(json_get(o, "touched_pages"), &touched) &&
+		    !json_u64(json_get(o, "len"), &len))
+			fprintf(out, ", %llu of %llu pages touched",
+				(unsigned long long)touched,
+				(unsigned long long)((len + 4095) / 4096));
 		fputc('\n', out);
 	}
 	if (f->npids == 1) {

@@ -908,6 +908,11 @@ START_TEST(uffd_touch)
 					? "present pages from /proc/self/pagemap"
 					: "1 of 3 mappings were never written"),
 			      "%s", r.err);
+		/* the table kept to the end: its finding says 5 of 10 */
+		const struct json_value *kept = finding_of(&d, "leak-reachable");
+		ck_assert_uint_eq(site_u64(kept, "touched_pages"), 5);
+		ck_assert_msg(strstr(r.err, "5 of 10 pages touched"), "%s",
+			      r.err);
 		json_doc_free(&d);
 		run_free(&r);
 	}
