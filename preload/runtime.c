@@ -1328,6 +1328,18 @@ int64_t vmc_do_call(struct vmc_call *c)
 			if (!r)
 				r = shadow_region_find(&rt.sh, c->a[0]);
 			claim_stack = r ? r->stack_id : 0;
+			/* The shadow put the pages elsewhere (grew them in
+			 * place over memory glibc had mapped without us, say):
+			 * what it placed there is not the caller's.  Foreign
+			 * until the span check below says what is there. */
+			uint64_t nl = (c->a[2] + 4095) & ~4095ull;
+			if (predicted >= 0 && (uint64_t)predicted != claim_s &&
+			    nl && !(c->a[3] & 4 /* MREMAP_DONTUNMAP: the old
+						 * pages stay the caller's */))
+				shadow_region_claim(&rt.sh, (uint64_t)predicted,
+						    (uint64_t)predicted + nl,
+						    SHADOW_ORIGIN_FOREIGN, 0,
+						    SHADOW_CALL_SCAN);
 		}
 	}
 	if ((mismatch || rec.uncertain || rt.opt.check == VMC_CHECK_CALL) &&
