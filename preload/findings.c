@@ -199,6 +199,12 @@ static const char *origin_what(uint8_t origin, uint8_t name)
 	case SHADOW_NAME_VDSO:
 	case SHADOW_NAME_VVAR:
 		return "the vDSO";
+	case SHADOW_NAME_THREAD_STACK:
+		return "a thread's stack (foreign: mapped by glibc for "
+		       "pthread_create; known by its guard page)";
+	case SHADOW_NAME_MALLOC_ARENA:
+		return "a heap of glibc's malloc (foreign: a 64 MiB-aligned "
+		       "arena of a thread's malloc)";
 	default:
 		break;
 	}
@@ -211,8 +217,9 @@ static const char *origin_what(uint8_t origin, uint8_t name)
 	return name == SHADOW_NAME_FILE
 		       ? "a foreign file mapping (a library's image, mapped "
 			 "by nobody vmacheck intercepted)"
-		       : "foreign memory (glibc's malloc or a thread stack, "
-			 "mapped by nobody vmacheck intercepted)";
+		       : "foreign anonymous memory (a large block of glibc's "
+			 "malloc, or a runtime's own: mapped by nobody "
+			 "vmacheck intercepted)";
 }
 
 /* ---- the table of findings --------------------------------------------- */

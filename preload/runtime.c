@@ -219,6 +219,66 @@ struct span_sum {
 				    * us: a stale foreign VMA) */
 };
 
+/* Foreign anonymous memory named by its shape, for the findings that
+ * speak of it: glibc maps a thread stack as PROT_NONE and opens all but
+ * the guard at its low end; a malloc arena's heap is a 64 MiB-aligned
+ * reservation (HEAP_MAX_SIZE) whose used part is read-write. */
+#define ARENA_HEAP (64ull << 20)
+static bool foreign_anon(const struct shadow_vma *v)
+{
+	if (!v || v->ino || v->dev || (v->flags & SV_MAYSHARE))
+		return false;
+	struct shadow_region *r = shadow_region_find(&rt.sh, v->start);
+	return r && r->origin == SHADOW_ORIGIN_FOREIGN &&
+	       (r->name == SHADOW_NAME_ANON ||
+		r->name == SHADOW_NAME_THREAD_STACK ||
+		r->name == SHADOW_NAME_MALLOC_ARENA);
+}
+
+static void set_name(uint64_t start, uint64_t end, uint8_t name)
+{
+	for (struct shadow_region *r = shadow_region_find_next(&rt.sh, start);
+	     r && r->start < end; r = shadow_region_next(r))
+		if (r->origin == SHADOW_ORIGIN_FOREIGN)
+			r->name = name;
+}
+
+static void name_foreign(uint64_t start, uint64_t end)
+{
+	for (struct shadow_vma *v = shadow_find_next(&rt.sh, start);
+	     v && v->start < end; v = shadow_vma_next(v)) {
+		if (!foreign_anon(v))
+			continue;
+		struct shadow_vma *p = shadow_vma_prev(v);
+		uint64_t base = v->start & ~(ARENA_HEAP - 1);
+		struct shadow_vma *b = shadow_find(&rt.sh, base);
+		bool rw = (v->flags & (SV_READ | SV_WRITE)) ==
+			  (SV_READ | SV_WRITE);
+		if (b && b->start == base && foreign_anon(b)) {
+			/* contiguous foreign anonymous VMAs from the aligned
+			 * base up to v, all inside one heap */
+			bool run = true;
+			for (struct shadow_vma *w = b; w && w != v && run;
+			     w = shadow_vma_next(w)) {
+				struct shadow_vma *nx = shadow_vma_next(w);
+				run = foreign_anon(w) && nx &&
+				      nx->start == w->end;
+			}
+			if (run && v->end <= base + ARENA_HEAP) {
+				set_name(v->start, v->end,
+					 SHADOW_NAME_MALLOC_ARENA);
+				continue;
+			}
+		}
+		if (rw && p && p->end == v->start && foreign_anon(p) &&
+		    !(p->flags & (SV_READ | SV_WRITE | SV_EXEC)) &&
+		    p->end - p->start <= (64u << 10) &&
+		    v->end - v->start >= (16u << 10)) {
+			set_name(p->start, v->end, SHADOW_NAME_THREAD_STACK);
+		}
+	}
+}
+
 /* kind 0: count, report nothing (the caller classifies). */
 static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 				  uint32_t op_stack)
@@ -295,6 +355,8 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 		}
 	}
 	shadow_diff_adopt(&rt.sh, &rt.kv, start, end, rt.absorb_origin);
+	if (rt.absorb_origin == SHADOW_ORIGIN_FOREIGN)
+		name_foreign(start, end);
 	return sum;
 }
 

@@ -87,6 +87,9 @@ enum shadow_name {
 	SHADOW_NAME_VVAR,
 	SHADOW_NAME_VSYSCALL,
 	SHADOW_NAME_OTHER,    /* [anon:...] and other bracketed names */
+	/* Set by the preload on foreign anonymous memory, by its shape: */
+	SHADOW_NAME_THREAD_STACK, /* rw pages above a small PROT_NONE guard */
+	SHADOW_NAME_MALLOC_ARENA, /* a 64 MiB-aligned heap of glibc's malloc */
 };
 
 enum shadow_origin {

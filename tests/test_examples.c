@@ -319,19 +319,27 @@ static void check_example(const char *name)
 		const char *kind = json_str(json_get(f, "kind"));
 		ck_assert(kind);
 		any_error |= kind_is_error(kind);
-		int k;
-		for (k = 0; k < ne; k++)
-			if (!strcmp(e[k].kind, kind))
-				break;
-		ck_assert_msg(k < ne, "%s: unexpected finding %s: %s", name,
-			      kind, json_str(json_get(f, "message")));
-		seen[k] = true;
 		const struct json_value *fr = top_frame(f);
 		ck_assert_msg(fr != NULL, "%s: %s without a stack", name, kind);
 		const char *fn = json_str(json_get(fr, "function"));
 		const char *file = json_str(json_get(fr, "file"));
 		uint64_t line = 0;
 		json_u64(json_get(fr, "line"), &line);
+		/* the mark of this kind on this line, else the first of it */
+		int k, first = -1;
+		for (k = 0; k < ne; k++) {
+			if (strcmp(e[k].kind, kind))
+				continue;
+			if (first < 0)
+				first = k;
+			if (e[k].line == (int)line)
+				break;
+		}
+		if (k == ne)
+			k = first < 0 ? ne : first;
+		ck_assert_msg(k < ne, "%s: unexpected finding %s: %s", name,
+			      kind, json_str(json_get(f, "message")));
+		seen[k] = true;
 		char want_file[64];
 		snprintf(want_file, sizeof(want_file), "%s.c", name);
 		ck_assert_msg(fn && !strcmp(fn, e[k].function),
@@ -379,6 +387,27 @@ EXAMPLE_TEST(mremap_past_object)
 EXAMPLE_TEST(wx_mapping)
 EXAMPLE_TEST(map_count_pressure)
 EXAMPLE_TEST(untracked_change)
+EXAMPLE_TEST(fixed_clobber_foreign)
+
+static int count_findings(const struct json_doc *d, const char *kind,
+			  const char *needle);
+
+/* Foreign memory is named by its shape in the findings' messages. */
+START_TEST(foreign_named)
+{
+	locate();
+	struct run r;
+	run_vmacheck(&r, "fixed_clobber_foreign", NULL, NULL);
+	struct json_doc d;
+	load_json(&d, &r, "r.json");
+	ck_assert_int_eq(count_findings(&d, "fixed-clobber",
+					"of a thread's stack"), 1);
+	ck_assert_int_eq(count_findings(&d, "fixed-clobber",
+					"of a heap of glibc's malloc"), 1);
+	json_doc_free(&d);
+	run_free(&r);
+}
+END_TEST
 
 /* ---- clean programs ------------------------------------------------------ */
 
@@ -937,6 +966,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, kinds_wx_mapping);
 	tcase_add_test(tc, kinds_map_count_pressure);
 	tcase_add_test(tc, kinds_untracked_change);
+	tcase_add_test(tc, kinds_fixed_clobber_foreign);
+	tcase_add_test(tc, foreign_named);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("clean");
 	tcase_set_timeout(tc, 300);
