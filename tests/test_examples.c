@@ -556,7 +556,7 @@ START_TEST(details)
 			continue;
 		clobbers++;
 		const char *m = json_str(json_get(f, "message"));
-		foreign += strstr(m, "foreign memory") != NULL &&
+		foreign += strstr(m, "foreign anonymous memory") != NULL &&
 			   strstr(m, "rule: pages of a mapping the program "
 				     "did not create") != NULL;
 		data += strstr(m, "rule: accessible pages holding data") !=
