@@ -87,6 +87,11 @@ int main(void)
 	       "touched), checksum %s\n", l.reads, NPAGES, touched,
 	       sum == want ? "ok" : "WRONG");
 	munmap(p, NPAGES * PAGE);
+	/* close follows the kernel's UNMAP event: it runs on the monitor
+	 * just after munmap has returned. */
+	for (int i = 0; i < 1000 && !__atomic_load_n(&l.closed,
+						       __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
 	printf("fault_lazy_file: close called %u time(s)\n", l.closed);
 	close(l.fd);
 	return ok && l.closed == 1 ? 0 : 1;
