@@ -630,26 +630,32 @@ static void write_stack(struct jsonw *w, uint32_t id)
 	jsonw_arr_end(w);
 }
 
-static void write_process_record(void)
+/* "exe" and "argv" of this process, from /proc/self. */
+static void write_exe_argv(struct jsonw *w)
 {
-	char buf[8192], cmd[4096];
-	struct jsonw w;
-	jsonw_init(&w, buf, sizeof(buf));
-	jsonw_obj_begin(&w);
-	char exe[PATH_MAX];
+	char exe[PATH_MAX], cmd[4096];
 	long n = rawsys6(SYS_readlink, (long)"/proc/self/exe", (long)exe,
 			 sizeof(exe) - 1, 0, 0, 0);
 	exe[n > 0 ? n : 0] = 0;
-	jsonw_key(&w, "exe");
-	jsonw_str(&w, exe);
-	jsonw_key(&w, "argv");
-	jsonw_arr_begin(&w);
+	jsonw_key(w, "exe");
+	jsonw_str(w, exe);
+	jsonw_key(w, "argv");
+	jsonw_arr_begin(w);
 	long len = read_small_file("/proc/self/cmdline", cmd, sizeof(cmd));
 	for (long i = 0; i < len;) {
-		jsonw_str(&w, cmd + i);
+		jsonw_str(w, cmd + i);
 		i += (long)strlen(cmd + i) + 1;
 	}
-	jsonw_arr_end(&w);
+	jsonw_arr_end(w);
+}
+
+static void write_process_record(void)
+{
+	char buf[8192];
+	struct jsonw w;
+	jsonw_init(&w, buf, sizeof(buf));
+	jsonw_obj_begin(&w);
+	write_exe_argv(&w);
 	jsonw_key(&w, "pid");
 	jsonw_u64(&w, (uint64_t)rt.pid);
 	jsonw_key(&w, "ppid");
@@ -1771,23 +1777,7 @@ static void write_result(const char *ended, int status)
 	jsonw_u64(&w, (uint64_t)rt.pid);
 	jsonw_key(&w, "ppid");
 	jsonw_u64(&w, (uint64_t)rt.ppid);
-	char exe[PATH_MAX];
-	long n = rawsys6(SYS_readlink, (long)"/proc/self/exe", (long)exe,
-			 sizeof(exe) - 1, 0, 0, 0);
-	exe[n > 0 ? n : 0] = 0;
-	jsonw_key(&w, "exe");
-	jsonw_str(&w, exe);
-	jsonw_key(&w, "argv");
-	jsonw_arr_begin(&w);
-	{
-		char cmd[4096];
-		long len = read_small_file("/proc/self/cmdline", cmd, sizeof(cmd));
-		for (long i = 0; i < len;) {
-			jsonw_str(&w, cmd + i);
-			i += (long)strlen(cmd + i) + 1;
-		}
-	}
-	jsonw_arr_end(&w);
+	write_exe_argv(&w);
 	jsonw_key(&w, "ended");
 	jsonw_str(&w, ended);
 	jsonw_key(&w, "status");
