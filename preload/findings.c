@@ -418,18 +418,10 @@ static struct site *site_of(uint32_t id)
 	return &F.sites[id];
 }
 
-/* ---- touch tracking (--uffd=touch) ---------------------------------- */
-
-/* Pages of [start, end) written since they were mapped: the uffd-wp bits
- * (PAGEMAP_SCAN) when the monitor tracks writes asynchronously, else the
- * pages present or swapped in /proc/self/pagemap.  -1 if unknown. */
-int64_t vmc_touch_count(uint64_t start, uint64_t end)
+/* Pages of [start, end) present or swapped, by /proc/self/pagemap; with
+ * `first`, stop at 1.  -1 when pagemap cannot tell. */
+static int64_t pagemap_count(uint64_t start, uint64_t end, bool first)
 {
-	if (vmc_uffd_touch_async()) {
-		uint64_t w, p;
-		if (vmc_uffd_written(start, end, &w, &p) == 0)
-			return (int64_t)w;
-	}
 	uint64_t buf[512];
 	int64_t n = 0;
 	if (F.pagemap_fd < 0)
@@ -443,11 +435,29 @@ int64_t vmc_touch_count(uint64_t start, uint64_t end)
 		if (r <= 0)
 			return -1;
 		uint64_t got = (uint64_t)r / 8;
-		for (uint64_t i = 0; i < got; i++)
-			n += (buf[i] & (3ull << 62)) != 0;
+		for (uint64_t i = 0; i < got; i++) {
+			n += (buf[i] & (3ull << 62)) != 0; /* present|swapped */
+			if (first && n)
+				return n;
+		}
 		a += got << 12;
 	}
 	return n;
+}
+
+/* ---- touch tracking (--uffd=touch) ---------------------------------- */
+
+/* Pages of [start, end) written since they were mapped: the uffd-wp bits
+ * (PAGEMAP_SCAN) when the monitor tracks writes asynchronously, else the
+ * pages present or swapped in /proc/self/pagemap.  -1 if unknown. */
+int64_t vmc_touch_count(uint64_t start, uint64_t end)
+{
+	if (vmc_uffd_touch_async()) {
+		uint64_t w, p;
+		if (vmc_uffd_written(start, end, &w, &p) == 0)
+			return (int64_t)w;
+	}
+	return pagemap_count(start, end, false);
 }
 
 void vmc_touch_retire(const struct shadow *sh, uint64_t start, uint64_t end)
@@ -528,26 +538,10 @@ bool vmc_span_has_untracked(const struct shadow *sh, uint64_t start,
  * cannot tell (unreadable, or more than the cap to look at). */
 static int span_has_data(uint64_t start, uint64_t end)
 {
-	uint64_t buf[512];
-	if (F.pagemap_fd < 0)
-		return -1;
 	if ((end - start) >> 12 > PAGEMAP_CAP_PAGES)
 		return -1;
-	for (uint64_t a = start; a < end;) {
-		uint64_t pages = (end - a) >> 12;
-		if (pages > 512)
-			pages = 512;
-		long r = rawsys_pread(F.pagemap_fd, buf, pages * 8,
-				      (a >> 12) * 8);
-		if (r <= 0)
-			return -1;
-		uint64_t got = (uint64_t)r / 8;
-		for (uint64_t i = 0; i < got; i++)
-			if (buf[i] & (3ull << 62)) /* present | swapped */
-				return 1;
-		a += got << 12;
-	}
-	return 0;
+	int64_t n = pagemap_count(start, end, true);
+	return n < 0 ? -1 : n > 0;
 }
 
 void vmc_findings_before(const struct shadow *sh, uint64_t start,
