@@ -1540,6 +1540,69 @@ static void write_per_call(struct jsonw *w, const uint64_t *count)
 	jsonw_obj_end(w);
 }
 
+struct site_sum {
+	uint64_t bytes, vmas, regions, splits;
+	/* --uffd=touch: pages mapped and written, whole mappings and those
+	 * never written, gone or alive at exit */
+	uint64_t mapped, touched, mappings, untouched;
+};
+
+/* What the result says of each call site (by creation stack id, 0 = no
+ * stack): mapped at exit, splits, and with --uffd=touch the pages mapped
+ * and written over the run.  Computed once, at exit (the touch counts ask
+ * the kernel), for the stats and the sites alike.  NULL when out of
+ * memory. */
+static struct site_sum *site_sums(uint32_t *nids)
+{
+	static struct site_sum *sum;
+	static uint32_t n;
+	static pid_t pid;
+	if (sum && pid == rt.pid) {
+		*nids = n;
+		return sum;
+	}
+	n = vmc_stack_count() + 1;
+	pid = rt.pid;
+	sum = vmc_arena_calloc(n, sizeof(*sum));
+	*nids = n;
+	if (!sum)
+		return NULL;
+	for (struct shadow_region *r = shadow_region_find_next(&rt.sh, 0); r;
+	     r = shadow_region_next(r)) {
+		if (r->origin != SHADOW_ORIGIN_TRACKED || r->stack_id >= n)
+			continue;
+		sum[r->stack_id].bytes += r->end - r->start;
+		sum[r->stack_id].regions++;
+	}
+	for (struct shadow_vma *v = shadow_vma_first(&rt.sh); v;
+	     v = shadow_vma_next(v)) {
+		struct shadow_region *r = shadow_region_find(&rt.sh, v->start);
+		if (r && r->origin == SHADOW_ORIGIN_TRACKED && r->stack_id < n)
+			sum[r->stack_id].vmas++;
+	}
+	for (uint32_t id = 1; id < n; id++)
+		sum[id].splits = vmc_site_splits(id);
+	if (rt.opt.uffd != VMC_UFFD_TOUCH)
+		return sum;
+	for (uint32_t id = 0; id < n; id++)
+		vmc_touch_site(id, &sum[id].mapped, &sum[id].touched,
+			       &sum[id].mappings, &sum[id].untouched);
+	for (struct shadow_region *r = shadow_region_find_next(&rt.sh, 0); r;
+	     r = shadow_region_next(r)) {
+		if (r->origin != SHADOW_ORIGIN_TRACKED || r->stack_id >= n)
+			continue;
+		int64_t wr = vmc_touch_count(r->start, r->end);
+		if (wr < 0)
+			continue;
+		struct site_sum *m = &sum[r->stack_id];
+		m->mapped += (r->end - r->start) >> 12;
+		m->touched += (uint64_t)wr;
+		m->mappings++;
+		m->untouched += wr == 0;
+	}
+	return sum;
+}
+
 static void write_stats(struct jsonw *w)
 {
 	jsonw_obj_begin(w);
@@ -1585,24 +1648,13 @@ static void write_stats(struct jsonw *w)
 		jsonw_key(w, "touch");
 		jsonw_str(w, u.async ? "wp-async" : "pagemap");
 		uint64_t mapped = 0, touched = 0, maps = 0, never = 0;
-		uint32_t nids = vmc_stack_count() + 1;
-		for (uint32_t id = 0; id < nids; id++) {
-			uint64_t a, b, c2, d;
-			vmc_touch_site(id, &a, &b, &c2, &d);
-			mapped += a, touched += b, maps += c2, never += d;
-		}
-		for (struct shadow_region *r = shadow_region_find_next(&rt.sh,
-								       0);
-		     r; r = shadow_region_next(r)) {
-			if (r->origin != SHADOW_ORIGIN_TRACKED)
-				continue;
-			int64_t wr = vmc_touch_count(r->start, r->end);
-			if (wr < 0)
-				continue;
-			mapped += (r->end - r->start) >> 12;
-			touched += (uint64_t)wr;
-			maps++;
-			never += wr == 0;
+		uint32_t nids;
+		const struct site_sum *sum = site_sums(&nids);
+		for (uint32_t id = 0; sum && id < nids; id++) {
+			mapped += sum[id].mapped;
+			touched += sum[id].touched;
+			maps += sum[id].mappings;
+			never += sum[id].untouched;
 		}
 		jsonw_key(w, "mapped_pages");
 		jsonw_u64(w, mapped);
@@ -1613,20 +1665,19 @@ static void write_stats(struct jsonw *w)
 		jsonw_key(w, "untouched_mappings");
 		jsonw_u64(w, never);
 	}
-	jsonw_key(w, "registered");
-	jsonw_u64(w, u.registered);
-	jsonw_key(w, "register_failed");
-	jsonw_u64(w, u.register_failed);
-	jsonw_key(w, "events");
-	jsonw_u64(w, u.events);
-	jsonw_key(w, "faults");
-	jsonw_u64(w, u.faults);
-	jsonw_key(w, "fault_calls");
-	jsonw_u64(w, u.fault_calls);
-	jsonw_key(w, "fault_errors");
-	jsonw_u64(w, u.fault_errors);
-	jsonw_key(w, "mkwrite_calls");
-	jsonw_u64(w, u.mkwrite_calls);
+	const struct { const char *k; uint64_t v; } counts[] = {
+		{ "registered", u.registered },
+		{ "register_failed", u.register_failed },
+		{ "events", u.events },
+		{ "faults", u.faults },
+		{ "fault_calls", u.fault_calls },
+		{ "fault_errors", u.fault_errors },
+		{ "mkwrite_calls", u.mkwrite_calls },
+	};
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		jsonw_key(w, counts[i].k);
+		jsonw_u64(w, counts[i].v);
+	}
 	jsonw_obj_end(w);
 	jsonw_obj_end(w);
 }
@@ -1636,12 +1687,6 @@ static void write_stats(struct jsonw *w)
  * calls split.  The 48 largest by bytes, and the 16 first by VMAs and by
  * splits when not among them. */
 #define SITES_SHOWN 48
-struct site_sum {
-	uint64_t bytes, vmas, regions, splits;
-	/* --uffd=touch: pages mapped and written, whole mappings and those
-	 * never written, gone or alive at exit */
-	uint64_t mapped, touched, mappings, untouched;
-};
 
 static uint64_t site_field(const struct site_sum *s, int field)
 {
@@ -1669,46 +1714,14 @@ static void top_insert(uint32_t *top, unsigned cap, unsigned *n,
 
 static void write_sites(struct jsonw *w)
 {
-	uint32_t nids = vmc_stack_count() + 1;
-	struct site_sum *sum = vmc_arena_calloc(nids, sizeof(*sum));
+	uint32_t nids;
+	struct site_sum *sum = site_sums(&nids);
 	jsonw_arr_begin(w);
 	if (!sum) {
 		jsonw_arr_end(w);
 		return;
 	}
-	for (struct shadow_region *r = shadow_region_find_next(&rt.sh, 0); r;
-	     r = shadow_region_next(r)) {
-		if (r->origin != SHADOW_ORIGIN_TRACKED || r->stack_id >= nids)
-			continue;
-		sum[r->stack_id].bytes += r->end - r->start;
-		sum[r->stack_id].regions++;
-	}
-	for (struct shadow_vma *v = shadow_vma_first(&rt.sh); v;
-	     v = shadow_vma_next(v)) {
-		struct shadow_region *r = shadow_region_find(&rt.sh, v->start);
-		if (r && r->origin == SHADOW_ORIGIN_TRACKED &&
-		    r->stack_id < nids)
-			sum[r->stack_id].vmas++;
-	}
-	for (uint32_t id = 1; id < nids; id++)
-		sum[id].splits = vmc_site_splits(id);
 	bool touch = rt.opt.uffd == VMC_UFFD_TOUCH;
-	for (uint32_t id = 1; touch && id < nids; id++)
-		vmc_touch_site(id, &sum[id].mapped, &sum[id].touched,
-			       &sum[id].mappings, &sum[id].untouched);
-	for (struct shadow_region *r = shadow_region_find_next(&rt.sh, 0);
-	     touch && r; r = shadow_region_next(r)) {
-		if (r->origin != SHADOW_ORIGIN_TRACKED || r->stack_id >= nids)
-			continue;
-		int64_t wr = vmc_touch_count(r->start, r->end);
-		if (wr < 0)
-			continue;
-		struct site_sum *m = &sum[r->stack_id];
-		m->mapped += (r->end - r->start) >> 12;
-		m->touched += (uint64_t)wr;
-		m->mappings++;
-		m->untouched += wr == 0;
-	}
 	uint32_t top[3][SITES_SHOWN];
 	unsigned n[3] = { 0, 0, 0 };
 	for (uint32_t id = 1; id < nids; id++) {
@@ -1757,7 +1770,6 @@ static void write_sites(struct jsonw *w)
 		}
 	}
 	jsonw_arr_end(w);
-	vmc_arena_free(sum, nids * sizeof(*sum));
 }
 
 static void write_result(const char *ended, int status)
