@@ -860,6 +860,8 @@ START_TEST(uffd_events)
 }
 END_TEST
 
+static uint64_t site_u64(const struct json_value *x, const char *key);
+
 START_TEST(uffd_fork_exec)
 {
 	locate();
@@ -871,6 +873,32 @@ START_TEST(uffd_fork_exec)
 	run_clean_uffd(prog, "", "--uffd on", "");
 	snprintf(prog, sizeof(prog), "%s/tests/progs/forker", build_dir);
 	run_clean_uffd(prog, "simple", "--uffd touch", "");
+	/* A fork child counts its own registrations, not its parent's: each
+	 * process registered exactly the mappings it made. */
+	{
+		struct run r;
+		prog_args = "simple";
+		run_vmacheck(&r, prog, "--uffd on", NULL);
+		prog_args = "";
+		struct json_doc d;
+		load_json(&d, &r, "r.json");
+		const struct json_value *ps = json_get(d.root, "processes");
+		int n = 0;
+		for (const struct json_value *p = ps->u.kids.first; p;
+		     p = p->next, n++) {
+			const struct json_value *st = json_get(p, "stats");
+			uint64_t maps = site_u64(json_get(st, "calls"), "mmap");
+			uint64_t reg = site_u64(json_get(st, "uffd"),
+						"registered");
+			ck_assert_msg(reg > 0 && reg <= maps,
+				      "process %d: %llu registered, %llu "
+				      "mmaps", n, (unsigned long long)reg,
+				      (unsigned long long)maps);
+		}
+		ck_assert_int_eq(n, 2);
+		json_doc_free(&d);
+		run_free(&r);
+	}
 	/* fork while two threads churn: the children once reported a leak
 	 * (a region grown "in place" over the monitor's stack, which glibc
 	 * had mapped without us) */
@@ -939,6 +967,19 @@ START_TEST(uffd_touch)
 					? "present pages from /proc/self/pagemap"
 					: "1 of 3 mappings were never written"),
 			      "%s", r.err);
+		/* the totals in the process's stats: 174 pages mapped in 3
+		 * mappings, 35 written (55 present in the fallback), 1 never */
+		const struct json_value *pr = json_get(d.root, "processes");
+		const struct json_value *u = json_get(
+			json_get(pr ? pr->u.kids.first : NULL, "stats"),
+			"uffd");
+		ck_assert_str_eq(json_str(json_get(u, "touch")),
+				 fallback ? "pagemap" : "wp-async");
+		ck_assert_uint_eq(site_u64(u, "mapped_pages"), 174);
+		ck_assert_uint_eq(site_u64(u, "touched_pages"),
+				  fallback ? 55 : 35);
+		ck_assert_uint_eq(site_u64(u, "mappings"), 3);
+		ck_assert_uint_eq(site_u64(u, "untouched_mappings"), 1);
 		/* the table kept to the end: its finding says 5 of 10 */
 		const struct json_value *kept = finding_of(&d, "leak-reachable");
 		ck_assert_uint_eq(site_u64(kept, "touched_pages"), 5);
