@@ -97,5 +97,20 @@ int main(void)
 	       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	ok &= opened == 0 && closed == 1 && faults == 2 && WIFEXITED(st) &&
 	      WEXITSTATUS(st) == 0;
+	/* Twelve one-page areas side by side, unmapped by one call: twelve
+	 * closes. */
+	char *r = mmap(NULL, 12 * PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned made = 0;
+	for (int i = 0; r != MAP_FAILED && i < 12; i++)
+		made += vmc_map_with_ops(r + i * PAGE, PAGE, PROT_READ,
+					 MAP_PRIVATE | MAP_ANONYMOUS |
+						 MAP_FIXED,
+					 &ops, NULL) == r + i * PAGE;
+	munmap(r, 12 * PAGE);
+	settle(&closed, 1 + made);
+	printf("fault_lifecycle: %u areas unmapped by one call: close %u\n",
+	       made, closed - 1);
+	ok &= made == 12 && closed == 13;
 	return ok ? 0 : 1;
 }

@@ -293,54 +293,58 @@ static void on_fault(int fd, const struct uffd_msg *m)
 		wake(fd, addr);
 }
 
+/* Areas inside [s, e) go (close each, called unlocked); areas cut at an
+ * edge shrink; a hole in the middle leaves an area its extent. */
 static void on_unmap(uint64_t s, uint64_t e)
 {
-	struct vmc_area closed[8];
-	int nclosed = 0;
-	alock();
-	for (int i = 0; i < MAX_AREAS; i++) {
-		struct area_slot *a = &U.areas[i];
-		uint64_t as = (uint64_t)a->pub.start, ae = as + a->pub.len;
-		if (!a->used || e <= as || s >= ae)
-			continue;
-		if (s <= as && e >= ae) {
-			if (nclosed < 8)
-				closed[nclosed++] = a->pub;
-			a->used = false;
-		} else if (s <= as) {
-			a->pub.start = (void *)e;
-			a->pub.len = ae - e;
-		} else if (e >= ae) {
-			a->pub.len = s - as;
-		} /* a hole in the middle: the area keeps its extent */
+	for (;;) {
+		struct vmc_area gone;
+		bool found = false;
+		alock();
+		for (int i = 0; i < MAX_AREAS && !found; i++) {
+			struct area_slot *a = &U.areas[i];
+			uint64_t as = (uint64_t)a->pub.start;
+			uint64_t ae = as + a->pub.len;
+			if (!a->used || e <= as || s >= ae)
+				continue;
+			if (s <= as && e >= ae) {
+				gone = a->pub;
+				a->used = false;
+				found = true;
+			} else if (s <= as) {
+				a->pub.start = (void *)e;
+				a->pub.len = ae - e;
+			} else if (e >= ae) {
+				a->pub.len = s - as;
+			}
+		}
+		aunlock();
+		if (!found)
+			return;
+		if (gone.ops->close)
+			gone.ops->close(&gone);
 	}
-	aunlock();
-	for (int i = 0; i < nclosed; i++)
-		if (closed[i].ops->close)
-			closed[i].ops->close(&closed[i]);
 }
 
+/* The area that started at `from` (at most one: areas never overlap) now
+ * starts at `to`. */
 static void on_remap(uint64_t from, uint64_t to, uint64_t len)
 {
-	struct vmc_area moved[8];
-	void *old[8];
-	int n = 0;
+	struct vmc_area moved;
+	bool found = false;
 	alock();
-	for (int i = 0; i < MAX_AREAS; i++) {
+	for (int i = 0; i < MAX_AREAS && !found; i++) {
 		struct area_slot *a = &U.areas[i];
 		if (!a->used || (uint64_t)a->pub.start != from)
 			continue;
 		a->pub.start = (void *)to;
 		a->pub.len = len;
-		if (n < 8) {
-			old[n] = (void *)from;
-			moved[n++] = a->pub;
-		}
+		moved = a->pub;
+		found = true;
 	}
 	aunlock();
-	for (int i = 0; i < n; i++)
-		if (moved[i].ops->mremap)
-			moved[i].ops->mremap(&moved[i], old[i]);
+	if (found && moved.ops->mremap)
+		moved.ops->mremap(&moved, (void *)from);
 }
 
 static void on_event(int fd, const struct uffd_msg *m, uint64_t lo,
@@ -506,9 +510,11 @@ void vmc_uffd_init(int mode)
 		start();
 }
 
+/* On every intercepted call: no system call here.  A fork child's
+ * atfork handler clears `running` before it starts its own monitor. */
 bool vmc_uffd_active(void)
 {
-	return U.running && U.pid == rawsys_getpid();
+	return U.running;
 }
 
 bool vmc_uffd_touch_mode(void)
@@ -738,12 +744,14 @@ static void fill_eagerly(void *p, uint64_t len, int prot,
 {
 	struct vmc_area a = { p, len, ops, priv };
 	if (ops->fault) {
+		/* the caller's buffer: threads may map areas at once */
+		char page[PAGE];
 		for (uint64_t off = 0; off < len; off += PAGE) {
 			struct vmc_fault vmf = { .address = (char *)p + off,
 						 .pgoff = off / PAGE,
-						 .page = U.page };
+						 .page = page };
 			if (ops->fault(&a, &vmf) == VMC_FAULT_FILLED)
-				memcpy((char *)p + off, U.page, PAGE);
+				memcpy((char *)p + off, page, PAGE);
 		}
 	}
 	if (prot != (PROT_READ | PROT_WRITE))

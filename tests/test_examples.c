@@ -790,6 +790,8 @@ START_TEST(uffd_callbacks)
 	run_clean_uffd("fault_lifecycle", "", NULL,
 		       "parent: faults 2, mremap 1, open 0, close 1, child 0");
 	run_clean_uffd("fault_lifecycle", "", NULL, "child: open 1, pages ok");
+	run_clean_uffd("fault_lifecycle", "", NULL,
+		       "12 areas unmapped by one call: close 12");
 	/* 8 threads faulting at once */
 	run_clean_uffd("fault_threads", "8 128", NULL,
 		       "8 threads, 1024 pages, 1024 faults, 0 bad words");
