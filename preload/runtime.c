@@ -243,39 +243,56 @@ static void set_name(uint64_t start, uint64_t end, uint8_t name)
 			r->name = name;
 }
 
+/* Is v, a foreign anonymous VMA, part of a run of such VMAs with no gap
+ * from its 64 MiB-aligned base (a heap, so far)?  Walks the run once. */
+static bool in_heap_run(const struct shadow_vma *v)
+{
+	uint64_t base = v->start & ~(ARENA_HEAP - 1);
+	if (v->end > base + ARENA_HEAP)
+		return false;
+	for (const struct shadow_vma *w = shadow_find(&rt.sh, base);
+	     w && w->start == base && foreign_anon(w);
+	     w = shadow_vma_next(w)) {
+		if (w == v)
+			return true;
+		const struct shadow_vma *nx = shadow_vma_next(w);
+		if (!nx || nx->start != w->end || !foreign_anon(nx))
+			return false;
+		base = nx->start;
+	}
+	return false;
+}
+
 static void name_foreign(uint64_t start, uint64_t end)
 {
+	/* The heap the previous VMA belonged to: [.., heap_end) continues
+	 * while foreign VMAs follow with no gap, so each run is walked back
+	 * to its base once, not once per VMA. */
+	uint64_t heap_end = 0, heap_limit = 0;
 	for (struct shadow_vma *v = shadow_find_next(&rt.sh, start);
 	     v && v->start < end; v = shadow_vma_next(v)) {
-		if (!foreign_anon(v))
+		if (!foreign_anon(v)) {
+			heap_end = 0;
 			continue;
-		struct shadow_vma *p = shadow_vma_prev(v);
-		uint64_t base = v->start & ~(ARENA_HEAP - 1);
-		struct shadow_vma *b = shadow_find(&rt.sh, base);
-		bool rw = (v->flags & (SV_READ | SV_WRITE)) ==
-			  (SV_READ | SV_WRITE);
-		if (b && b->start == base && foreign_anon(b)) {
-			/* contiguous foreign anonymous VMAs from the aligned
-			 * base up to v, all inside one heap */
-			bool run = true;
-			for (struct shadow_vma *w = b; w && w != v && run;
-			     w = shadow_vma_next(w)) {
-				struct shadow_vma *nx = shadow_vma_next(w);
-				run = foreign_anon(w) && nx &&
-				      nx->start == w->end;
-			}
-			if (run && v->end <= base + ARENA_HEAP) {
-				set_name(v->start, v->end,
-					 SHADOW_NAME_MALLOC_ARENA);
-				continue;
-			}
 		}
-		if (rw && p && p->end == v->start && foreign_anon(p) &&
+		bool heap = heap_end == v->start && v->end <= heap_limit;
+		if (!heap && in_heap_run(v)) {
+			heap = true;
+			heap_limit = (v->start & ~(ARENA_HEAP - 1)) + ARENA_HEAP;
+		}
+		if (heap) {
+			heap_end = v->end;
+			set_name(v->start, v->end, SHADOW_NAME_MALLOC_ARENA);
+			continue;
+		}
+		heap_end = 0;
+		struct shadow_vma *p = shadow_vma_prev(v);
+		if ((v->flags & (SV_READ | SV_WRITE)) == (SV_READ | SV_WRITE) &&
+		    p && p->end == v->start && foreign_anon(p) &&
 		    !(p->flags & (SV_READ | SV_WRITE | SV_EXEC)) &&
 		    p->end - p->start <= (64u << 10) &&
-		    v->end - v->start >= (16u << 10)) {
+		    v->end - v->start >= (16u << 10))
 			set_name(p->start, v->end, SHADOW_NAME_THREAD_STACK);
-		}
 	}
 }
 
