@@ -1758,28 +1758,27 @@ static void write_sites(struct jsonw *w)
 					seen = top[u][j] == id;
 			if (seen)
 				continue;
+			const struct site_sum *m = &sum[id];
+			const struct { const char *k; uint64_t v; } f[] = {
+				{ "bytes", m->bytes }, { "vmas", m->vmas },
+				{ "regions", m->regions },
+				{ "splits", m->splits },
+				/* --uffd=touch only: */
+				{ "mapped_pages", m->mapped },
+				{ "touched_pages", m->touched },
+				{ "mappings", m->mappings },
+				{ "untouched_mappings", m->untouched },
+			};
 			jsonw_obj_begin(w);
-			jsonw_key(w, "bytes");
-			jsonw_u64(w, sum[id].bytes);
-			jsonw_key(w, "vmas");
-			jsonw_u64(w, sum[id].vmas);
-			jsonw_key(w, "regions");
-			jsonw_u64(w, sum[id].regions);
-			jsonw_key(w, "splits");
-			jsonw_u64(w, sum[id].splits);
+			for (size_t k = 0; k < (touch ? 8u : 4u); k++) {
+				jsonw_key(w, f[k].k);
+				jsonw_u64(w, f[k].v);
+			}
 			if (touch) {
 				jsonw_key(w, "touch");
 				jsonw_str(w, vmc_uffd_touch_async()
 						     ? "wp-async"
 						     : "pagemap");
-				jsonw_key(w, "mapped_pages");
-				jsonw_u64(w, sum[id].mapped);
-				jsonw_key(w, "touched_pages");
-				jsonw_u64(w, sum[id].touched);
-				jsonw_key(w, "mappings");
-				jsonw_u64(w, sum[id].mappings);
-				jsonw_key(w, "untouched_mappings");
-				jsonw_u64(w, sum[id].untouched);
 			}
 			jsonw_key(w, "stack");
 			write_stack(w, id);

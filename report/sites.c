@@ -291,26 +291,25 @@ void report_render_sites_json(const struct report *r, struct jout *w)
 	struct site *v = merge_sites(r, &n);
 	jout_arr_begin(w);
 	for (size_t i = 0; i < n && i < 100; i++) {
+		const struct site *x = &v[i];
+		const struct { const char *k; uint64_t v; } f[] = {
+			{ "bytes", x->bytes }, { "vmas", x->vmas },
+			{ "regions", x->regions }, { "splits", x->splits },
+			{ "processes", x->procs },
+			/* --uffd=touch only: */
+			{ "mapped_pages", x->mapped },
+			{ "touched_pages", x->touched },
+			{ "mappings", x->mappings },
+			{ "untouched_mappings", x->untouched },
+		};
 		jout_obj_begin(w);
-		jout_key(w, "bytes");
-		jout_u64(w, v[i].bytes);
-		jout_key(w, "vmas");
-		jout_u64(w, v[i].vmas);
-		jout_key(w, "regions");
-		jout_u64(w, v[i].regions);
-		jout_key(w, "splits");
-		jout_u64(w, v[i].splits);
-		jout_key(w, "processes");
-		jout_u64(w, v[i].procs);
-		if (v[i].touch) {
-			jout_key(w, "mapped_pages");
-			jout_u64(w, v[i].mapped);
-			jout_key(w, "touched_pages");
-			jout_u64(w, v[i].touched);
-			jout_key(w, "mappings");
-			jout_u64(w, v[i].mappings);
-			jout_key(w, "untouched_mappings");
-			jout_u64(w, v[i].untouched);
+		for (size_t k = 0; k < (x->touch ? 9u : 5u); k++) {
+			jout_key(w, f[k].k);
+			jout_u64(w, f[k].v);
+		}
+		if (x->touch) {
+			jout_key(w, "touch");
+			jout_str(w, x->pagemap ? "pagemap" : "wp-async");
 		}
 		jout_key(w, "stack");
 		jout_arr_begin(w);

@@ -956,6 +956,8 @@ START_TEST(uffd_touch)
 		const struct json_value *table = site_at(&d, "map_pages", 37);
 		const struct json_value *spare = site_at(&d, "map_spare", 0);
 		ck_assert_uint_eq(site_u64(buf, "mapped_pages"), 100);
+		ck_assert_str_eq(json_str(json_get(buf, "touch")),
+				 fallback ? "pagemap" : "wp-async");
 		ck_assert_uint_eq(site_u64(buf, "touched_pages"),
 				  fallback ? 50 : 30);
 		ck_assert_uint_eq(site_u64(buf, "untouched_mappings"), 0);
