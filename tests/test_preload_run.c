@@ -1733,6 +1733,8 @@ START_TEST(test_api_with_preload)
 		      "apiprog output:\n%s", r.out);
 	ck_assert_msg(strstr(r.out, "\napi: dump=0\n"), "apiprog output:\n%s",
 		      r.out);
+	ck_assert_msg(strstr(r.out, "\napi: bad=22 22 22 22 22\n"),
+		      "apiprog output:\n%s", r.out);
 	unsigned long mine_s = 0, mine_e = 0;
 	const char *m = strstr(r.out, "\nmine=");
 	ck_assert_msg(m && sscanf(m, "\nmine=%lx-%lx", &mine_s, &mine_e) == 2,

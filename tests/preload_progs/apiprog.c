@@ -13,7 +13,10 @@
  *   START-END PERMS ORIGIN           (vmc_dump_maps, one line a VMA)
  *   ...
  *   api: dump=0
+ *   api: bad=22 22 22 22 22          (errno of the fault-callback calls
+ *                                     given bad arguments: all EINVAL)
  */
+#include <errno.h>
 #include <stdio.h>
 #include <sys/mman.h>
 
@@ -24,7 +27,9 @@
 int main(void)
 {
 	if (!vmc_enabled) {
-		int all_absent = !vmc_check_now && !vmc_dump_maps;
+		int all_absent = !vmc_check_now && !vmc_dump_maps &&
+				 !vmc_map_with_ops && !vmc_set_ops &&
+				 !vmc_wrprotect && !vmc_clear_ops;
 		printf("api: absent%s\n", all_absent ? "" : " (but not all!)");
 		return all_absent ? 0 : 1;
 	}
@@ -39,6 +44,24 @@ int main(void)
 	fflush(stdout);
 	int r = vmc_dump_maps(1);
 	printf("api: dump=%d\n", r);
+	/* Bad arguments: -1 or MAP_FAILED, errno EINVAL, nothing mapped. */
+	static const struct vmc_vm_ops ops = { 0 };
+	int e[5];
+	errno = 0;
+	e[0] = vmc_map_with_ops(NULL, PAGE, PROT_READ,
+				MAP_SHARED | MAP_ANONYMOUS, &ops,
+				NULL) == MAP_FAILED ? errno : 0;
+	errno = 0;
+	e[1] = vmc_map_with_ops(NULL, 100, PROT_READ,
+				MAP_PRIVATE | MAP_ANONYMOUS, &ops,
+				NULL) == MAP_FAILED ? errno : 0;
+	errno = 0;
+	e[2] = vmc_set_ops(p + 1, PAGE, &ops, NULL) ? errno : 0;
+	errno = 0;
+	e[3] = vmc_wrprotect(p, PAGE) ? errno : 0;
+	errno = 0;
+	e[4] = vmc_clear_ops(p) ? errno : 0;
+	printf("api: bad=%d %d %d %d %d\n", e[0], e[1], e[2], e[3], e[4]);
 	munmap(p, 5 * PAGE);
 	return 0;
 }
