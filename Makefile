@@ -15,7 +15,8 @@ BASEFLAGS := -std=gnu11 -fPIC -D_GNU_SOURCE -Ishadow -Iinclude $(WARN)
 # Debug/test builds validate the whole shadow after every operation.
 TESTDEFS := -DSHADOW_DEBUG
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -pthread)
-SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+            -DVMC_TEST_FRAME_POINTERS
 
 DEB_PACKAGES := build-essential pkg-config libunwind-dev uthash-dev check libdw-dev libelf-dev
 

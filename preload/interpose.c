@@ -22,11 +22,13 @@
 
 /* Run c traced or raw; set errno as the kernel did (untouched on success)
  * and return the kernel's result. */
-static int64_t run(struct vmc_call *c, int is_map_tool, void *caller)
+static int64_t run(struct vmc_call *c, int is_map_tool, void *caller,
+		   void *frame)
 {
 	int saved = errno;
 	int64_t r;
 	c->caller = (uintptr_t)caller;
+	c->slot = frame ? (uintptr_t)frame + sizeof(void *) : 0;
 	if (vmc_enter()) {
 		r = vmc_do_call(c);
 		vmc_leave();
@@ -56,9 +58,15 @@ static int64_t run(struct vmc_call *c, int is_map_tool, void *caller)
 	return r;
 }
 
+/* In a hook: its caller, and the frame that holds the return address
+ * (the stack cache of stack.c keys on that slot). */
+#define RUN(c, is_map_tool)                                                 \
+	run(c, is_map_tool, __builtin_return_address(0),                    \
+	    __builtin_frame_address(0))
+
 int64_t vmc_call_traced(struct vmc_call *c, void *caller)
 {
-	return run(c, 0, caller);
+	return run(c, 0, caller, NULL);
 }
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
@@ -68,7 +76,7 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 			      .a = { (uint64_t)addr, len, (uint64_t)prot,
 				     (uint64_t)flags, (uint64_t)fd,
 				     (uint64_t)off } };
-	int64_t r = run(&c, 1, __builtin_return_address(0));
+	int64_t r = RUN(&c, 1);
 	return r < 0 && r > -4096 ? MAP_FAILED : (void *)r;
 }
 
@@ -79,7 +87,7 @@ EXPORT int munmap(void *addr, size_t len)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_MUNMAP,
 			      .a = { (uint64_t)addr, len } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
@@ -94,7 +102,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	struct vmc_call c = { .call = SHADOW_CALL_MREMAP,
 			      .a = { (uint64_t)old, old_len, new_len,
 				     (uint64_t)flags, (uint64_t)new_addr } };
-	int64_t r = run(&c, 0, __builtin_return_address(0));
+	int64_t r = RUN(&c, 0);
 	return r < 0 && r > -4096 ? MAP_FAILED : (void *)r;
 }
 
@@ -102,7 +110,7 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_MPROTECT,
 			      .a = { (uint64_t)addr, len, (uint64_t)prot } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
@@ -110,14 +118,14 @@ EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 	struct vmc_call c = { .call = SHADOW_CALL_MPROTECT, .sub = VMC_SUB_PKEY,
 			      .a = { (uint64_t)addr, len, (uint64_t)prot,
 				     (uint64_t)pkey } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT int madvise(void *addr, size_t len, int advice)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_MADVISE,
 			      .a = { (uint64_t)addr, len, (uint64_t)advice } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT int posix_madvise(void *addr, size_t len, int advice)
@@ -136,21 +144,21 @@ EXPORT int mlock(const void *addr, size_t len)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_MLOCK, .sub = VMC_SUB_MLOCK2,
 			      .a = { (uint64_t)addr, len, 0 } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_MLOCK, .sub = VMC_SUB_MLOCK2,
 			      .a = { (uint64_t)addr, len, flags } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT int munlock(const void *addr, size_t len)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_MUNLOCK,
 			      .a = { (uint64_t)addr, len } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT int mlockall(int flags)
@@ -158,14 +166,14 @@ EXPORT int mlockall(int flags)
 	struct vmc_call c = { .call = SHADOW_CALL_MLOCK,
 			      .sub = VMC_SUB_MLOCKALL,
 			      .a = { (uint64_t)flags } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT int munlockall(void)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_MUNLOCK,
 			      .sub = VMC_SUB_MUNLOCKALL };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 /* brk/sbrk: glibc's own (it keeps the break), observed. */
@@ -173,14 +181,14 @@ EXPORT int brk(void *addr)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_BRK, .sub = VMC_SUB_BRK,
 			      .a = { (uint64_t)addr } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 EXPORT void *sbrk(intptr_t incr)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_BRK, .sub = VMC_SUB_SBRK,
 			      .a = { (uint64_t)incr } };
-	int64_t r = run(&c, 0, __builtin_return_address(0));
+	int64_t r = RUN(&c, 0);
 	return r < 0 && r > -4096 ? (void *)-1 : (void *)r;
 }
 
@@ -190,7 +198,7 @@ EXPORT void *shmat(int id, const void *addr, int flags)
 	struct vmc_call c = { .call = SHADOW_CALL_SHMAT,
 			      .a = { (uint64_t)id, (uint64_t)addr,
 				     (uint64_t)flags } };
-	int64_t r = run(&c, 0, __builtin_return_address(0));
+	int64_t r = RUN(&c, 0);
 	return r < 0 && r > -4096 ? (void *)-1 : (void *)r;
 }
 
@@ -198,7 +206,7 @@ EXPORT int shmdt(const void *addr)
 {
 	struct vmc_call c = { .call = SHADOW_CALL_SHMAT, .sub = VMC_SUB_SHMDT,
 			      .a = { (uint64_t)addr } };
-	return run(&c, 0, __builtin_return_address(0)) < 0 ? -1 : 0;
+	return RUN(&c, 0) < 0 ? -1 : 0;
 }
 
 /* dlopen/dlclose: libc's, then a check that absorbs the new images. */

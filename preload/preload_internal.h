@@ -126,6 +126,20 @@ int vmc_stack_init(int depth);
 /* Capture the calling thread's stack, dropping the `skip` innermost
  * frames (the tool's own), and intern it. */
 uint32_t vmc_stack_capture(int skip);
+/* The same for a hook whose caller returns to r0, an address held in the
+ * stack slot s0 (0: unknown).  On the thread's home stack the chain is
+ * cached per slot and proven by the return addresses its frames' slots
+ * still hold (see stack.c); skip counts as for vmc_stack_capture. */
+uint32_t vmc_stack_capture_from(int skip, uintptr_t r0, uintptr_t s0);
+/* The thread's home stack [lo, hi) (main stack or a glibc thread stack):
+ * where vmc_stack_capture_from() may read return-address slots.  Set once
+ * per thread (hi == 0: none); vmc_stack_home_asked() says whether it was. */
+void vmc_stack_set_home(uint64_t lo, uint64_t hi);
+bool vmc_stack_home_asked(void);
+/* Stacks found in the cache, unwound into it, and walks made to learn
+ * frame sizes (see stack.c). */
+void vmc_stack_cache_stats(uint64_t *hits, uint64_t *fills,
+			   uint64_t *learns);
 /* The stack pointer of the innermost frame of this thread that is
  * neither the tool's nor the C library's or the loader's: at exit, the
  * program's live frames start there (the exit machinery's frames below
@@ -333,6 +347,9 @@ struct vmc_jcall {
 /* Create dir (and its parents) if missing, create or truncate the file.
  * -EBUSY if a journal is open. */
 int vmc_journal_open(const char *dir, pid_t pid, pid_t ppid);
+/* Ask the CPU for the cache lines the next record will be written to (a
+ * hint: no lock, no fault). */
+void vmc_journal_prefetch(void);
 /* type != 0; -EBADF when no journal is open, -EMSGSIZE past the limit,
  * -ENOSPC (or another fallocate error) when the file cannot grow. */
 int vmc_journal_append(uint16_t type, const void *payload, uint32_t len);

@@ -1322,6 +1322,38 @@ static void touch_retire(const struct vmc_call *c)
 	}
 }
 
+/* This thread's home stack, for the stack cache (stack.c): the VMA that
+ * holds its caller's frame when it is the main thread's [stack] or a
+ * thread stack of glibc's.  Asked once per thread; a thread stack not
+ * absorbed yet is read from the kernel first (one query). */
+static void find_home(uint64_t slot)
+{
+	uint64_t page = slot & ~4095ull;
+	struct shadow_vma *v = shadow_find(&rt.sh, slot);
+	if (!v || v->start > slot) {
+		check_span(page, page + 4096, 0, 0);
+		v = shadow_find(&rt.sh, slot);
+		if (v && v->start <= slot && v->start >= (64u << 10)) {
+			/* its guard page, for the thread-stack shape */
+			check_span(v->start - (64u << 10), v->end, 0, 0);
+			name_foreign(v->start - (64u << 10), v->end);
+			v = shadow_find(&rt.sh, slot);
+		}
+	}
+	const struct shadow_region *r =
+		v && v->start <= slot ? shadow_region_find(&rt.sh, slot) : NULL;
+	if (r && (v->flags & SV_GROWSDOWN)) {
+		/* the main stack: it may grow down to its rlimit */
+		uint64_t lim = rt.sh.env.stack_rlimit;
+		vmc_stack_set_home(lim && lim < v->end ? v->end - lim : v->start,
+				   v->end);
+	} else if (r && (r->name == SHADOW_NAME_STACK ||
+			 r->name == SHADOW_NAME_THREAD_STACK))
+		vmc_stack_set_home(v->start, v->end);
+	else
+		vmc_stack_set_home(0, 0);
+}
+
 int64_t vmc_do_call(struct vmc_call *c)
 {
 	uint64_t t0 = __rdtsc();
@@ -1329,10 +1361,13 @@ int64_t vmc_do_call(struct vmc_call *c)
 	 * libc) are the tool's: no stack, no findings, origin tool. */
 	bool tool = vmc_ip_in_unwinder(c->caller);
 	in_capture = 1;
-	uint32_t stack = tool ? 0 : vmc_stack_capture(2);
+	uint32_t stack = tool ? 0 : vmc_stack_capture_from(2, c->caller,
+							    c->slot);
 	in_capture = 0;
 	struct shadow_change rec;
 	pthread_mutex_lock(&rt.lock);
+	if (!tool && c->slot && !vmc_stack_home_asked())
+		find_home(c->slot);
 	/* Stacks new since the last call go to the journal, so that a
 	 * killed process's calls can still be shown with their stacks. */
 	while (stack > rt.journaled_stacks) {
@@ -1356,7 +1391,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 		check_span(s > 4096 ? s - 4096 : s, e, VMC_F_UNTRACKED_CHANGE,
 			   stack);
 	}
-	struct vmc_pre pre = { .valid = true, .n = 0 };
+	struct vmc_pre pre; /* r[] is read up to n only: not cleared */
+	pre.valid = true;
+	pre.n = 0;
 	if (!tool)
 		before_call(c, &pre);
 	if (c->call == SHADOW_CALL_BRK)
@@ -1365,6 +1402,8 @@ int64_t vmc_do_call(struct vmc_call *c)
 		uffd_expect(c);
 	if (rt.opt.uffd == VMC_UFFD_TOUCH && !tool)
 		touch_retire(c);
+	/* The journal's next lines are fetched while the kernel works. */
+	vmc_journal_prefetch();
 	vmc_raw_call(c);
 	if (uffd)
 		vmc_uffd_expect_done();
@@ -1651,6 +1690,19 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, lc);
 	jsonw_key(w, "leak_bytes_scanned");
 	jsonw_u64(w, lb);
+	/* The per-thread stack cache: stacks found without unwinding, and
+	 * stacks unwound into it. */
+	uint64_t sh_hits, sh_fills, sh_learns;
+	vmc_stack_cache_stats(&sh_hits, &sh_fills, &sh_learns);
+	jsonw_key(w, "stack_cache");
+	jsonw_obj_begin(w);
+	jsonw_key(w, "hits");
+	jsonw_u64(w, sh_hits);
+	jsonw_key(w, "fills");
+	jsonw_u64(w, sh_fills);
+	jsonw_key(w, "learns");
+	jsonw_u64(w, sh_learns);
+	jsonw_obj_end(w);
 	struct vmc_uffd_stats u;
 	vmc_uffd_stats(&u);
 	jsonw_key(w, "uffd");

@@ -22,6 +22,7 @@ struct vmc_call {
 	uint64_t a[6];              /* the arguments, as passed */
 	int64_t ret;                /* the kernel's result, or -errno */
 	uintptr_t caller;           /* the hook's return address */
+	uintptr_t slot;             /* where it is on the stack, 0: unknown */
 };
 
 enum {

@@ -227,6 +227,271 @@ static uint32_t stack_intern(const uintptr_t *ips, uint32_t n, uint64_t h)
 	return e->id;
 }
 
+/* ---- the per-thread cache of whole stacks ---------------------------
+ *
+ * A hook passes its caller's return address R0 and the stack slot S0 that
+ * holds it.  Frame k of the chain returns to ips[k]; its return-address
+ * slot is slot[k] = slot[k-1] + size(ips[k-1]), where size(ip) is the
+ * distance from the stack pointer to the CFA in the function at ip.  Where
+ * that distance is fixed (the CFA rule is the stack pointer plus a
+ * constant), S0 and the chain's return addresses decide every slot, so a
+ * chain found again from the same S0 is proven by reading its slots: each
+ * one still holds the return address cached for it, so each frame returns
+ * where it did.  A cached chain is then 16 loads instead of a walk.
+ *
+ * size(ip) is learned once per address, with libunwind's unw_step() (slow,
+ * about 0.5 us a frame here) and kept in a table; a frame whose CFA is its
+ * frame pointer + 16 (a frame-pointer frame, maybe alloca'd) is taken as
+ * of variable size, and a chain through it is unwound every time.  A fill
+ * takes the chain from unw_backtrace() and places the slots with the
+ * sizes, checking that each holds the next return address.
+ *
+ * The slots are read only on the thread's home stack, [home_lo, home_hi):
+ * the main thread's [stack] or a thread stack glibc made, which live as
+ * long as the thread runs on them (the runtime sets them, from the shadow,
+ * with vmc_stack_set_home()).  Stacks a program switches to (coroutines,
+ * sigaltstack) are unwound every time, as before: they may be unmapped
+ * behind the tool's back and their slots must not be read.
+ *
+ * What the check cannot see: a function that realigns its stack (a CFA by
+ * expression, not by frame pointer) entered at another alignment from the
+ * same S0, whose old slot still holds its stale return address.  Then
+ * the frames above it would be the earlier call's. */
+#define SCACHE_FRAMES 16    /* deeper stacks (stack-depth > 16): no cache */
+#define SCACHE_WAYS 16      /* a key may live in either way of a pair */
+#define SIZE_VARIABLE (-1)
+
+struct scache {
+	uintptr_t s0;              /* S0; 0 = empty */
+	uint32_t id, n;
+	uintptr_t ips[SCACHE_FRAMES];
+	uint32_t off[SCACHE_FRAMES]; /* slot of ips[i] - s0 */
+};
+
+/* size(ip), by return address; under st.lock. */
+struct ip_size {
+	UT_hash_handle hh;
+	uintptr_t ip;
+	int32_t size;              /* bytes, or SIZE_VARIABLE */
+};
+static struct ip_size *ip_sizes;
+
+static __thread struct scache scache[SCACHE_WAYS]
+	__attribute__((tls_model("initial-exec")));
+static __thread uintptr_t home_lo, home_hi
+	__attribute__((tls_model("initial-exec")));
+static __thread unsigned home_state, scache_victim
+	__attribute__((tls_model("initial-exec")));
+static uint64_t scache_hits, scache_fills, scache_learns;
+
+void vmc_stack_set_home(uint64_t lo, uint64_t hi)
+{
+	home_lo = lo;
+	home_hi = hi;
+	home_state = 1;
+}
+
+bool vmc_stack_home_asked(void)
+{
+	return home_state != 0;
+}
+
+void vmc_stack_cache_stats(uint64_t *hits, uint64_t *fills,
+			   uint64_t *learns)
+{
+	*hits = __atomic_load_n(&scache_hits, __ATOMIC_RELAXED);
+	*fills = __atomic_load_n(&scache_fills, __ATOMIC_RELAXED);
+	*learns = __atomic_load_n(&scache_learns, __ATOMIC_RELAXED);
+}
+
+/* The pair of ways a key may use: scache[i], scache[i + 1]. */
+static inline unsigned scache_pair(uintptr_t s0, uintptr_t r0)
+{
+	uint64_t h = (s0 ^ (r0 << 17) ^ (r0 >> 7)) * 0x9e3779b97f4a7c15ull;
+	return (unsigned)(h >> 58) & (SCACHE_WAYS - 2);
+}
+
+/* size(ip) from the table, 0 when not known yet.  st.lock held. */
+static int32_t size_get(uintptr_t ip)
+{
+	struct ip_size *z;
+	HASH_FIND(hh, ip_sizes, &ip, sizeof(ip), z);
+	return z ? z->size : 0;
+}
+
+/* st.lock held; false when out of memory. */
+static bool size_put(uintptr_t ip, int32_t size)
+{
+	struct ip_size *z;
+	HASH_FIND(hh, ip_sizes, &ip, sizeof(ip), z);
+	if (z)
+		return true;
+	z = bump_alloc(&st.mem, sizeof(*z));
+	if (!z)
+		return false;
+	memset(z, 0, sizeof(*z));
+	z->ip = ip;
+	z->size = size;
+	HASH_ADD(hh, ip_sizes, ip, sizeof(z->ip), z);
+	if (!z->hh.tbl) {
+		bump_undo(&st.mem, z, sizeof(*z));
+		return false;
+	}
+	return true;
+}
+
+/* Learn size() for every frame from here outward: each frame's CFA is the
+ * next frame's stack pointer.  ips[0..n) not met on the way (the walk
+ * failed first) are marked variable, so they are not walked for again.
+ * unwind_fork_lock (read) and st.lock held, in that order, as fork takes
+ * them (libunwind's own locks are taken inside). */
+static __attribute__((noinline)) void sizes_learn(const uintptr_t *ips,
+						  uint32_t n)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	unw_word_t ip = 0, sp = 0, bp = 0, nip, nsp;
+	int k;
+
+	if (unw_getcontext(&uc) == 0 && unw_init_local(&c, &uc) == 0) {
+		unw_get_reg(&c, UNW_REG_IP, &ip);
+		unw_get_reg(&c, UNW_REG_SP, &sp);
+		unw_get_reg(&c, UNW_X86_64_RBP, &bp);
+		for (k = 0; k < STACK_DEPTH_MAX + STACK_SKIP_MAX + 8; k++) {
+			if (unw_step(&c) <= 0)
+				break;
+			nip = nsp = 0;
+			unw_get_reg(&c, UNW_REG_IP, &nip);
+			unw_get_reg(&c, UNW_REG_SP, &nsp);
+			/* The frame at ip: from sp to its CFA (nsp). */
+			int64_t d = (int64_t)(nsp - sp);
+			int32_t size = d >= 8 && d < (1 << 24) && !(d & 7) &&
+						   bp + 16 != nsp
+					       ? (int32_t)d
+					       : SIZE_VARIABLE;
+			if (k > 0) /* frame 0 is ours, not at a return */
+				size_put(ip, size);
+			ip = nip;
+			sp = nsp;
+			bp = 0;
+			unw_get_reg(&c, UNW_X86_64_RBP, &bp);
+		}
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (!size_get(ips[i]))
+			size_put(ips[i], SIZE_VARIABLE);
+}
+
+/* Place the slots of ips[0..n) (ips[0] in s0) into e; false when a frame
+ * has no fixed size, a slot leaves the home stack or does not hold the
+ * next return address. */
+static bool scache_place(struct scache *e, const uintptr_t *ips, uint32_t n,
+			 uintptr_t s0)
+{
+	bool learned = false;
+	uintptr_t slot = s0;
+
+	/* The fork order: unwind_fork_lock, then st.lock. */
+	pthread_rwlock_rdlock(&unwind_fork_lock);
+	pthread_mutex_lock(&st.lock);
+	for (uint32_t i = 0; i < n; i++) {
+		e->ips[i] = ips[i];
+		e->off[i] = (uint32_t)(slot - s0);
+		if (i + 1 == n)
+			break;
+		int32_t size = size_get(ips[i]);
+		if (!size && !learned) {
+			sizes_learn(ips, n);
+			__atomic_add_fetch(&scache_learns, 1, __ATOMIC_RELAXED);
+			learned = true;
+			size = size_get(ips[i]);
+		}
+		if (size <= 0)
+			goto fail;
+		slot += (uint32_t)size;
+		if (slot + 8 > home_hi || slot - s0 > UINT32_MAX ||
+		    *(const uintptr_t *)slot != ips[i + 1])
+			goto fail;
+	}
+	pthread_mutex_unlock(&st.lock);
+	pthread_rwlock_unlock(&unwind_fork_lock);
+	e->n = n;
+	return true;
+fail:
+	pthread_mutex_unlock(&st.lock);
+	pthread_rwlock_unlock(&unwind_fork_lock);
+	return false;
+}
+
+/* The cached chain for (r0, s0), or 0. */
+static inline uint32_t scache_lookup(const struct scache *e, uintptr_t r0,
+				    uintptr_t s0)
+{
+	if (e->s0 != s0 || !e->n || e->ips[0] != r0)
+		return 0;
+	for (uint32_t i = 1; i < e->n; i++)
+		if (*(const uintptr_t *)(s0 + e->off[i]) != e->ips[i])
+			return 0;
+	return e->id;
+}
+
+/* noipa: no clone or split part of it may add a frame below the skip. */
+__attribute__((noipa)) uint32_t vmc_stack_capture_from(int skip,
+						       uintptr_t r0,
+						       uintptr_t s0)
+{
+	void *buf[STACK_DEPTH_MAX + STACK_SKIP_MAX + 1];
+	int depth = __atomic_load_n(&st.depth, __ATOMIC_RELAXED);
+	int got, drop, i;
+	uint64_t h = 0;
+
+	if (depth <= 0 || skip < 0 || skip > STACK_SKIP_MAX)
+		return 0;
+	bool cache = s0 && s0 >= home_lo && s0 + 8 <= home_hi &&
+		     depth <= SCACHE_FRAMES;
+	unsigned w = cache ? scache_pair(s0, r0) : 0;
+	if (cache) {
+		uint32_t id = scache_lookup(&scache[w], r0, s0);
+		if (!id)
+			id = scache_lookup(&scache[w + 1], r0, s0);
+		if (id) {
+			__atomic_add_fetch(&scache_hits, 1, __ATOMIC_RELAXED);
+			return id;
+		}
+	}
+	/* Unwound as vmc_stack_capture() does; buf[0] is this frame. */
+	pthread_rwlock_rdlock(&unwind_fork_lock);
+	got = unw_backtrace(buf, depth + skip + 1);
+	pthread_rwlock_unlock(&unwind_fork_lock);
+	drop = skip + 1;
+	/* The frames to drop end at the caller's: where r0 is, if near. */
+	for (i = 1; i < got && i <= skip + 2; i++)
+		if ((uintptr_t)buf[i] == r0) {
+			drop = i;
+			break;
+		}
+	if (got <= drop)
+		return 0;
+	uintptr_t *ips = (uintptr_t *)buf + drop;
+	uint32_t n = (uint32_t)(got - drop);
+	for (i = 0; i < (int)n; i++)
+		h = hash_step(h, ips[i]);
+	uint32_t id = stack_intern(ips, n, hash_final(h, n));
+	if (!id || !cache || ips[0] != r0)
+		return id;
+	/* Fill an empty way of the pair, else each in turn. */
+	struct scache *e = !scache[w].s0	    ? &scache[w]
+			   : !scache[w + 1].s0 ? &scache[w + 1]
+					       : &scache[w + (scache_victim++ & 1)];
+	e->s0 = 0;
+	if (scache_place(e, ips, n, s0)) {
+		e->id = id;
+		e->s0 = s0;
+		__atomic_add_fetch(&scache_fills, 1, __ATOMIC_RELAXED);
+	}
+	return id;
+}
+
 __attribute__((noinline)) uint32_t vmc_stack_capture(int skip)
 {
 	void *buf[STACK_DEPTH_MAX + STACK_SKIP_MAX + 1];

@@ -711,6 +711,7 @@ struct result {
 	int argc;                  /* -1: no argv array */
 	char argv1[64];            /* argv[1], or "" */
 	long long mmap_calls;
+	long long cache_hits;        /* stats.stack_cache.hits */
 	bool clean;
 	char why[1024];            /* when not clean: what is wrong */
 	char errors[1024];         /* findings of error severity: kind and
@@ -764,6 +765,8 @@ static void read_result(struct result *r, const char *path)
 				js_string(av, r->argv1, sizeof(r->argv1));
 	}
 	r->mmap_calls = js_int(js_path(doc, "stats.calls.mmap"), &v) ? v : -1;
+	r->cache_hits = js_int(js_path(doc, "stats.stack_cache.hits"), &v)
+				? v : -1;
 	if (!js_int(js_path(doc, "stats.divergences"), &v))
 		why_add(r, "no stats.divergences; ");
 	else if (v)
@@ -1319,6 +1322,12 @@ START_TEST(test_stress_check_call)
 	ck_assert_msg(rs.v[0].mmap_calls > 100000,
 		      "stress: only %lld mmap calls counted",
 		      rs.v[0].mmap_calls);
+	/* Each thread calls from a few sites on its own stack: most stacks
+	 * come from the per-thread cache (about 57% here, with ~20 sites in
+	 * 16 ways). */
+	ck_assert_msg(rs.v[0].cache_hits > rs.v[0].mmap_calls,
+		      "stress: %lld stacks from the cache for %lld mmap calls",
+		      rs.v[0].cache_hits, rs.v[0].mmap_calls);
 	results_free(&rs);
 	run_free(&r);
 	tmp_remove(&t);

@@ -240,6 +240,59 @@ NOIPA static uint32_t walk(int level, uint32_t bits)
 	return r;
 }
 
+/* The same walk down to a hook-like function reached through one call
+ * site (a pointer): hook_plain unwinds, hook_from goes through the
+ * per-thread cache keyed by its return-address slot.  Both keep the frames
+ * from the hook's caller outward, so the same walk gives the same id. */
+static uint32_t (*volatile leaf_hook)(void);
+static uintptr_t last_slot; /* the slot hook_from passed last */
+
+NOIPA static uint32_t hook_plain(void)
+{
+	uint32_t id = vmc_stack_capture(1);
+	sink++;
+	return id;
+}
+
+NOIPA static uint32_t hook_from(void)
+{
+	last_slot = (uintptr_t)__builtin_frame_address(0) + sizeof(void *);
+	uint32_t id = vmc_stack_capture_from(
+		1, (uintptr_t)__builtin_return_address(0), last_slot);
+	sink++;
+	return id;
+}
+
+NOIPA static uint32_t hwalk(int level, uint32_t bits);
+
+NOIPA static uint32_t hwalk_a(int level, uint32_t bits)
+{
+	uint32_t r = hwalk(level, bits);
+	sink++;
+	return r;
+}
+
+NOIPA static uint32_t hwalk_b(int level, uint32_t bits)
+{
+	uint32_t r = hwalk(level, bits);
+	sink += 2;
+	return r;
+}
+
+NOIPA static uint32_t hwalk(int level, uint32_t bits)
+{
+	uint32_t r;
+
+	if (level == 0)
+		r = leaf_hook();
+	else if (bits & 1)
+		r = hwalk_a(level - 1, bits >> 1);
+	else
+		r = hwalk_b(level - 1, bits >> 1);
+	sink++;
+	return r;
+}
+
 /* Three call sites of fn_a in one function: three distinct stacks. */
 NOIPA static uint32_t site(int k)
 {
@@ -372,6 +425,97 @@ START_TEST(test_skip)
 		ck_assert_uint_eq(ips[0], full[n0 - 1]);
 		ck_assert_uint_eq(vmc_stack_capture(here), 0);
 	}
+}
+END_TEST
+
+/* This thread's stack, as the runtime would give it. */
+static void set_home_here(void)
+{
+	pthread_attr_t a;
+	void *lo;
+	size_t sz;
+
+	ck_assert_int_eq(pthread_getattr_np(pthread_self(), &a), 0);
+	ck_assert_int_eq(pthread_attr_getstack(&a, &lo, &sz), 0);
+	pthread_attr_destroy(&a);
+	vmc_stack_set_home((uintptr_t)lo, (uintptr_t)lo + sz);
+}
+
+/* A walk of HLEVEL levels is 1 + 2 * HLEVEL frames: the first 16 (the
+ * default depth) are all the walk's, whatever calls it. */
+#define HLEVEL 8
+#define HWALKS (1u << HLEVEL)
+
+START_TEST(test_cache_matches_unwind)
+{
+	uint32_t plain[HWALKS];
+	uint64_t h0, f0, h1, f1, h2, f2, learns;
+	uintptr_t slot0, a[64], b[64];
+	uint32_t k, round;
+
+	ck_assert_int_eq(vmc_stack_init(16), 0);
+	set_home_here();
+	leaf_hook = hook_plain;
+	for (k = 0; k < HWALKS; k++) {
+		plain[k] = hwalk(HLEVEL, k);
+		ck_assert_uint_ne(plain[k], 0);
+	}
+	leaf_hook = hook_from;
+	hwalk(HLEVEL, 0);
+	slot0 = last_slot;
+	hwalk(HLEVEL, HWALKS - 1);
+	/* Every walk calls the hook from the same slot with the same return
+	 * address: only the return addresses further out tell them apart. */
+	ck_assert_msg(last_slot == slot0, "walks 0 and %u use slots %#lx and "
+		      "%#lx: the check of outer frames is not exercised",
+		      HWALKS - 1, slot0, last_slot);
+	vmc_stack_cache_stats(&h0, &f0, &learns);
+	for (round = 0; round < 3; round++)
+		for (k = 0; k < HWALKS; k++) {
+			uint32_t p = (k * 37 + round * 11) & (HWALKS - 1);
+			ck_assert_msg(hwalk(HLEVEL, p) == plain[p],
+				      "walk %u, round %u: not the unwound stack",
+				      p, round);
+		}
+	for (k = 0; k < 10; k++)
+		ck_assert_uint_eq(hwalk(HLEVEL, 5), plain[5]);
+	vmc_stack_cache_stats(&h1, &f1, &learns);
+#ifdef VMC_TEST_FRAME_POINTERS
+	/* Every frame keeps a frame pointer (the sanitizer build): frames
+	 * whose CFA is the frame pointer may vary in size, so no chain is
+	 * cached and every one is unwound. */
+	ck_assert_uint_eq(h1 - h0, 0);
+	ck_assert_uint_eq(f1 - f0, 0);
+	ck_assert_uint_gt(learns, 0);
+#else
+	ck_assert_uint_ge(h1 - h0, 9);       /* the same walk again: found */
+	ck_assert_uint_ge(f1 - f0, HWALKS);  /* another walk: unwound */
+#endif
+
+	/* Off the home stack, nothing is read from the cache. */
+	vmc_stack_set_home(0, 0);
+	for (k = 0; k < HWALKS; k += 7)
+		ck_assert_uint_eq(hwalk(HLEVEL, k), plain[k]);
+	for (k = 0; k < 4; k++)
+		ck_assert_uint_eq(hwalk(HLEVEL, 5), plain[5]);
+	vmc_stack_cache_stats(&h2, &f2, &learns);
+	ck_assert_uint_eq(h2, h1);
+	ck_assert_uint_eq(f2, f1);
+
+	/* Deeper than the cache holds (stack-depth 32): unwound, with the
+	 * same frames as far as the walk goes. */
+	set_home_here();
+	ck_assert_int_eq(vmc_stack_init(32), 0);
+	leaf_hook = hook_plain;
+	ck_assert_int_ge(get(hwalk(HLEVEL, 9), a), 1 + 2 * HLEVEL);
+	leaf_hook = hook_from;
+	for (k = 0; k < 4; k++) {
+		ck_assert_int_ge(get(hwalk(HLEVEL, 9), b), 1 + 2 * HLEVEL);
+		ck_assert_mem_eq(a, b, (1 + 2 * HLEVEL) * sizeof(a[0]));
+	}
+	vmc_stack_cache_stats(&h2, &f2, &learns);
+	ck_assert_uint_eq(h2, h1);
+	ck_assert_uint_eq(f2, f1);
 }
 END_TEST
 
@@ -837,6 +981,29 @@ START_TEST(test_speed)
 	       "unw_backtrace of 17 frames alone %.0f ns "
 	       "(a 21-deep recursion's own %.0f ns subtracted)\n",
 	       same - base, alt - base, raw - base, base);
+
+	/* The slot cache: a walk found again, and walks that each miss it
+	 * (one slot, a new chain every time: unwound with their slots). */
+	uint64_t t0, t1, t2, t3;
+	int k;
+	set_home_here();
+	leaf_hook = hook_plain;
+	t0 = now_ns();
+	for (k = 0; k < iters / 10; k++)
+		hwalk(HLEVEL, 5);
+	t1 = now_ns();
+	leaf_hook = hook_from;
+	for (k = 0; k < iters / 10; k++)
+		hwalk(HLEVEL, 5);
+	t2 = now_ns();
+	for (k = 0; k < iters / 100; k++)
+		hwalk(HLEVEL, (uint32_t)k & (HWALKS - 1));
+	t3 = now_ns();
+	printf("stack capture through the slot cache: %.0f ns found "
+	       "(%.0f ns unwound), %.0f ns missed and filled\n",
+	       (double)(t2 - t1) / (iters / 10),
+	       (double)(t1 - t0) / (iters / 10),
+	       (double)(t3 - t2) / (iters / 100));
 }
 END_TEST
 
@@ -1125,6 +1292,7 @@ static Suite *stack_suite(void)
 	tcase_add_test(tc, test_nested_order);
 	tcase_add_test(tc, test_skip);
 	tcase_add_test(tc, test_depth);
+	tcase_add_test(tc, test_cache_matches_unwind);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("intern");
