@@ -5,7 +5,7 @@
  * Small sizes (<= 256 bytes) are rounded up to a multiple of 16 and carved
  * by ONE bump pointer out of big chunks: 64 MiB of address space reserved
  * with MAP_NORESERVE, aligned to 2 MiB and marked MADV_HUGEPAGE, so that
- * nodes allocated one after the other (a VMA node of 80 bytes, then its
+ * nodes allocated one after the other (a VMA node of 96 bytes, then its
  * region node of 48) sit side by side in the same cache lines and huge
  * pages.  A freed object goes on the free list of its size class (the link
  * is stored in the object itself: no per-object header); allocation takes

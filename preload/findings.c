@@ -527,10 +527,14 @@ bool vmc_span_has_hole(const struct shadow *sh, uint64_t start, uint64_t end)
 bool vmc_span_has_untracked(const struct shadow *sh, uint64_t start,
 			    uint64_t end)
 {
+	/* No step past the span: region_next may climb the tree. */
 	for (struct shadow_region *r = shadow_region_find_next(sh, start);
-	     r && r->start < end; r = shadow_region_next(r))
+	     r && r->start < end; r = shadow_region_next(r)) {
 		if (r->origin != SHADOW_ORIGIN_TRACKED)
 			return true;
+		if (r->end >= end)
+			break;
+	}
 	return false;
 }
 

@@ -111,6 +111,8 @@ enum shadow_origin {
 
 struct shadow_vma {
 	struct rb_node rb;
+	struct shadow_vma *prev, *next; /* address order (rb_prev/rb_next
+					 * without climbing the tree) */
 	uint64_t start, end;          /* [start, end) */
 	uint32_t gap_pages;           /* free pages between prev's end and start
 				       * (saturating) */

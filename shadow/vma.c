@@ -49,7 +49,7 @@ static uint32_t gap_between(uint64_t prev_end, uint64_t start)
 /* Recompute v's own gap from its predecessor and propagate. */
 static void vma_regap(struct shadow_vma *v)
 {
-	struct shadow_vma *p = vma_of(rb_prev(&v->rb));
+	struct shadow_vma *p = v->prev;
 	uint32_t g = gap_between(p ? p->end : 0, v->start);
 	if (g != v->gap_pages) {
 		v->gap_pages = g;
@@ -59,7 +59,7 @@ static void vma_regap(struct shadow_vma *v)
 
 static void vma_regap_next(struct shadow_vma *v)
 {
-	struct shadow_vma *n = vma_of(rb_next(&v->rb));
+	struct shadow_vma *n = v->next;
 	if (n)
 		vma_regap(n);
 }
@@ -190,12 +190,12 @@ struct shadow_vma *shadow_vma_first(const struct shadow *sh)
 
 struct shadow_vma *shadow_vma_next(const struct shadow_vma *v)
 {
-	return vma_of(rb_next(&v->rb));
+	return v->next;
 }
 
 struct shadow_vma *shadow_vma_prev(const struct shadow_vma *v)
 {
-	return vma_of(rb_prev(&v->rb));
+	return v->prev;
 }
 
 bool vma_range_free(const struct shadow *sh, uint64_t start, uint64_t end)
@@ -216,6 +216,12 @@ static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
 	v->subtree_gap_pages = v->gap_pages;
 	rb_link_node(&v->rb, parent, link);
 	rb_insert(&sh->vmas, &v->rb, vma_augment);
+	v->prev = pred ? vma_of(pred) : NULL;
+	v->next = succ ? vma_of(succ) : NULL;
+	if (v->prev)
+		v->prev->next = v;
+	if (v->next)
+		v->next->prev = v;
 	if (sh->vidx)
 		sh->vidx[vidx_slot(v->start)] = v;
 	sh->vcache = v; /* the next lookup is likely here */
@@ -258,7 +264,8 @@ void vma_insert(struct shadow *sh, struct shadow_vma *v)
 static void vma_insert_after(struct shadow *sh, struct shadow_vma *prev,
 			     struct shadow_vma *v)
 {
-	struct rb_node *p = &prev->rb, *succ = rb_next(p), *parent, **link;
+	struct rb_node *p = &prev->rb, *parent, **link;
+	struct rb_node *succ = prev->next ? &prev->next->rb : NULL;
 	if (!p->right) {
 		parent = p;
 		link = &p->right;
@@ -276,7 +283,12 @@ void vma_erase(struct shadow *sh, struct shadow_vma *v)
 	if (sh->vcache == v)
 		sh->vcache = NULL;
 	vidx_drop(sh, v);
-	struct shadow_vma *n = vma_of(rb_next(&v->rb));
+	struct shadow_vma *n = v->next;
+	if (v->prev)
+		v->prev->next = n;
+	if (n)
+		n->prev = v->prev;
+	v->prev = v->next = NULL;
 	rb_erase(&sh->vmas, &v->rb, vma_augment);
 	if (n)
 		vma_regap(n);
@@ -463,7 +475,7 @@ static bool gap_walk(struct gap_search *s, const struct rb_node *n)
 	if (first_ok && gap_walk(s, first))
 		return true;
 	if (v->gap_pages >= s->need) {
-		const struct shadow_vma *p = vma_of(rb_prev(n));
+		const struct shadow_vma *p = v->prev;
 		if (gap_try(s, p ? p->end : 0, v->start))
 			return true;
 	}
@@ -712,8 +724,18 @@ int shadow_validate(const struct shadow *sh, const char **why)
 		return -1;
 	struct shadow_counters c = { 0 };
 	uint64_t prev_end = 0;
-	for (const struct shadow_vma *v = shadow_vma_first(sh); v;
-	     v = shadow_vma_next(v)) {
+	const struct shadow_vma *first = shadow_vma_first(sh);
+	if (first && first->prev) {
+		*why = "first VMA has a prev link";
+		return -1;
+	}
+	for (const struct shadow_vma *v = first; v;
+	     v = vma_of(rb_next(&v->rb))) {
+		const struct shadow_vma *tn = vma_of(rb_next(&v->rb));
+		if (v->next != tn || (tn && tn->prev != v)) {
+			*why = "VMA list links disagree with the tree";
+			return -1;
+		}
 		if (v->start >= v->end || (v->start | v->end) & ~SH_PAGE_MASK) {
 			*why = "VMA empty or unaligned";
 			return -1;

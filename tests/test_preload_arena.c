@@ -523,24 +523,24 @@ START_TEST(test_side_by_side)
 	/* Pairs are chained through their first word so that no other
 	 * memory is needed; older free objects of both classes are used up
 	 * first, then fresh pairs must come out of the bump pointer side by
-	 * side:  [vma 80][region 48][vma 80][region 48]... */
+	 * side:  [vma 96][region 48][vma 96][region 48]... */
 	enum { STREAK = 64 };
 	void *chain = NULL;
 	char *prev48 = NULL;
 	int streak = 0;
 	long pairs;
 
-	ck_assert_uint_eq(sizeof(struct shadow_vma), 80);
+	ck_assert_uint_eq(sizeof(struct shadow_vma), 96);
 	ck_assert_uint_eq(sizeof(struct shadow_region), 48);
 	for (pairs = 0; pairs < 4000000 && streak < STREAK; pairs++) {
-		char *v = vmc_arena_alloc(80);
+		char *v = vmc_arena_alloc(96);
 		char *r = vmc_arena_alloc(48);
 		ck_assert_ptr_nonnull(v);
 		ck_assert_ptr_nonnull(r);
 		*(void **)v = chain;
 		*(void **)r = v;
 		chain = r;
-		if (r == v + 80 && (!prev48 || v == prev48 + 48 || !streak))
+		if (r == v + 96 && (!prev48 || v == prev48 + 48 || !streak))
 			streak++;
 		else
 			streak = 0;
@@ -551,7 +551,7 @@ START_TEST(test_side_by_side)
 		char *r = chain, *v = *(void **)r;
 		chain = *(void **)v;
 		vmc_arena_free(r, 48);
-		vmc_arena_free(v, 80);
+		vmc_arena_free(v, 96);
 	}
 }
 END_TEST
