@@ -244,6 +244,7 @@ void rb_erase(struct rb_root *root, struct rb_node *n, rb_update_fn update)
 {
 	struct rb_node *low;	/* lowest node whose subtree changed */
 	struct rb_node *x, *xp;	/* where a black node went missing */
+	struct rb_node *top = 0; /* two children: the successor, in n's place */
 	int lost_black;
 
 	if (!n->left || !n->right) {
@@ -285,6 +286,7 @@ void rb_erase(struct rb_root *root, struct rb_node *n, rb_update_fn update)
 		rb_change_child(root, rb_parent(n), n, s);
 		lost_black = !rb_is_red(s);
 		s->parent_color = n->parent_color;
+		top = s;
 		if (x) {
 			/* s was black with a single red child: recolour. */
 			rb_set_black(x);
@@ -293,9 +295,20 @@ void rb_erase(struct rb_root *root, struct rb_node *n, rb_update_fn update)
 		low = xp;
 	}
 
-	if (update)
-		for (; low; low = rb_parent(low))
-			update(low);
+	/* Where a node's value comes out unchanged, so do its ancestors',
+	 * up to the first node whose children changed: xp when n had at
+	 * most one child; else the successor in n's place, whose old value
+	 * says nothing of n's, so from there on to the root. */
+	if (update && low) {
+		if (!top) {
+			rb_propagate(low, update);
+		} else {
+			while (low != top && update(low))
+				low = rb_parent(low);
+			for (low = top; low; low = rb_parent(low))
+				update(low);
+		}
+	}
 
 	if (lost_black && xp)
 		rb_erase_fixup(root, x, xp, update);
