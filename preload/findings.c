@@ -272,6 +272,28 @@ const struct vmc_finding *vmc_finding_at(unsigned i)
 	return i < F.n ? &F.v[i] : NULL;
 }
 
+void vmc_finding_write_head(struct jsonw *w, const struct vmc_finding *f)
+{
+	jsonw_key(w, "kind");
+	jsonw_str(w, vmc_finding_kind_name(f->kind));
+	jsonw_key(w, "severity");
+	jsonw_str(w, vmc_finding_kind_severity(f->kind));
+	jsonw_key(w, "message");
+	jsonw_str(w, f->message);
+	jsonw_key(w, "addr");
+	jsonw_hex(w, f->addr);
+	jsonw_key(w, "len");
+	jsonw_u64(w, f->len);
+	if (f->flags) {
+		char prot[8], flags[64];
+		vmc_flags_text(f->flags, f->file, prot, flags);
+		jsonw_key(w, "prot");
+		jsonw_str(w, prot);
+		jsonw_key(w, "flags");
+		jsonw_str(w, flags);
+	}
+}
+
 /* The finding in the journal too, stacks by id (the journal's STACK
  * records give the frames): a killed process's findings survive. */
 static void journal_finding(const struct vmc_finding *f)
@@ -280,24 +302,7 @@ static void journal_finding(const struct vmc_finding *f)
 	struct jsonw w;
 	jsonw_init(&w, buf, sizeof(buf));
 	jsonw_obj_begin(&w);
-	jsonw_key(&w, "kind");
-	jsonw_str(&w, kind_name[f->kind]);
-	jsonw_key(&w, "severity");
-	jsonw_str(&w, kind_severity[f->kind]);
-	jsonw_key(&w, "message");
-	jsonw_str(&w, f->message);
-	jsonw_key(&w, "addr");
-	jsonw_hex(&w, f->addr);
-	jsonw_key(&w, "len");
-	jsonw_u64(&w, f->len);
-	if (f->flags) {
-		char prot[8], flags[64];
-		vmc_flags_text(f->flags, f->file, prot, flags);
-		jsonw_key(&w, "prot");
-		jsonw_str(&w, prot);
-		jsonw_key(&w, "flags");
-		jsonw_str(&w, flags);
-	}
+	vmc_finding_write_head(&w, f);
 	if (f->has_touched) {
 		jsonw_key(&w, "touched_pages");
 		jsonw_u64(&w, f->touched);

@@ -228,6 +228,10 @@ unsigned vmc_findings_dropped(void);
 const struct vmc_finding *vmc_finding_at(unsigned i);
 /* "r-x" and "private,anon,locked" for a finding's prot and flags. */
 void vmc_flags_text(uint32_t flags, bool file, char prot[8], char flags_out[64]);
+/* A finding's kind, severity, message, addr, len, prot and flags as JSON
+ * members of the open object (the journal and the result share them). */
+struct jsonw;
+void vmc_finding_write_head(struct jsonw *w, const struct vmc_finding *f);
 /* VMAs split by calls from stack id so far. */
 uint64_t vmc_site_splits(uint32_t id);
 

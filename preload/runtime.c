@@ -1330,18 +1330,17 @@ static void find_home(uint64_t slot)
 {
 	uint64_t page = slot & ~4095ull;
 	struct shadow_vma *v = shadow_find(&rt.sh, slot);
-	if (!v || v->start > slot) {
+	if (!v) {
 		check_span(page, page + 4096, 0, 0);
 		v = shadow_find(&rt.sh, slot);
-		if (v && v->start <= slot && v->start >= (64u << 10)) {
+		if (v && v->start >= (64u << 10)) {
 			/* its guard page, for the thread-stack shape */
 			check_span(v->start - (64u << 10), v->end, 0, 0);
-			name_foreign(v->start - (64u << 10), v->end);
 			v = shadow_find(&rt.sh, slot);
 		}
 	}
 	const struct shadow_region *r =
-		v && v->start <= slot ? shadow_region_find(&rt.sh, slot) : NULL;
+		v ? shadow_region_find(&rt.sh, slot) : NULL;
 	if (r && (v->flags & SV_GROWSDOWN)) {
 		/* the main stack: it may grow down to its rlimit */
 		uint64_t lim = rt.sh.env.stack_rlimit;
@@ -1872,24 +1871,7 @@ static void write_result(const char *ended, int status)
 	for (unsigned i = 0; i < vmc_findings_count(); i++) {
 		const struct vmc_finding *f = vmc_finding_at(i);
 		jsonw_obj_begin(&w);
-		jsonw_key(&w, "kind");
-		jsonw_str(&w, vmc_finding_kind_name(f->kind));
-		jsonw_key(&w, "severity");
-		jsonw_str(&w, vmc_finding_kind_severity(f->kind));
-		jsonw_key(&w, "message");
-		jsonw_str(&w, f->message);
-		jsonw_key(&w, "addr");
-		jsonw_hex(&w, f->addr);
-		jsonw_key(&w, "len");
-		jsonw_u64(&w, f->len);
-		if (f->flags) {
-			char prot[8], flags[64];
-			vmc_flags_text(f->flags, f->file, prot, flags);
-			jsonw_key(&w, "prot");
-			jsonw_str(&w, prot);
-			jsonw_key(&w, "flags");
-			jsonw_str(&w, flags);
-		}
+		vmc_finding_write_head(&w, f);
 		jsonw_key(&w, "count");
 		jsonw_u64(&w, f->count);
 		jsonw_key(&w, "bytes");

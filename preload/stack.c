@@ -227,6 +227,16 @@ static uint32_t stack_intern(const uintptr_t *ips, uint32_t n, uint64_t h)
 	return e->id;
 }
 
+/* The id of frames ips[0..n), hashed as the table keys them. */
+static uint32_t intern_frames(const uintptr_t *ips, uint32_t n)
+{
+	uint64_t h = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		h = hash_step(h, ips[i]);
+	return stack_intern(ips, n, hash_final(h, n));
+}
+
 /* ---- the per-thread cache of whole stacks ---------------------------
  *
  * A hook passes its caller's return address R0 and the stack slot S0 that
@@ -443,7 +453,6 @@ __attribute__((noipa)) uint32_t vmc_stack_capture_from(int skip,
 	void *buf[STACK_DEPTH_MAX + STACK_SKIP_MAX + 1];
 	int depth = __atomic_load_n(&st.depth, __ATOMIC_RELAXED);
 	int got, drop, i;
-	uint64_t h = 0;
 
 	if (depth <= 0 || skip < 0 || skip > STACK_SKIP_MAX)
 		return 0;
@@ -474,9 +483,7 @@ __attribute__((noipa)) uint32_t vmc_stack_capture_from(int skip,
 		return 0;
 	uintptr_t *ips = (uintptr_t *)buf + drop;
 	uint32_t n = (uint32_t)(got - drop);
-	for (i = 0; i < (int)n; i++)
-		h = hash_step(h, ips[i]);
-	uint32_t id = stack_intern(ips, n, hash_final(h, n));
+	uint32_t id = intern_frames(ips, n);
 	if (!id || !cache || ips[0] != r0)
 		return id;
 	/* Fill an empty way of the pair, else each in turn. */
@@ -495,10 +502,8 @@ __attribute__((noipa)) uint32_t vmc_stack_capture_from(int skip,
 __attribute__((noinline)) uint32_t vmc_stack_capture(int skip)
 {
 	void *buf[STACK_DEPTH_MAX + STACK_SKIP_MAX + 1];
-	uintptr_t ips[STACK_DEPTH_MAX];
 	int depth = __atomic_load_n(&st.depth, __ATOMIC_RELAXED);
-	int got, drop, i;
-	uint64_t h = 0;
+	int got, drop;
 
 	if (depth <= 0 || skip < 0 || skip > STACK_SKIP_MAX)
 		return 0;
@@ -512,12 +517,8 @@ __attribute__((noinline)) uint32_t vmc_stack_capture(int skip)
 	drop = skip + 1;
 	if (got <= drop)
 		return 0;
-	for (i = drop; i < got; i++) {
-		ips[i - drop] = (uintptr_t)buf[i];
-		h = hash_step(h, (uintptr_t)buf[i]);
-	}
-	return stack_intern(ips, (uint32_t)(got - drop),
-			    hash_final(h, (uint32_t)(got - drop)));
+	return intern_frames((const uintptr_t *)buf + drop,
+			     (uint32_t)(got - drop));
 }
 
 /* Is m the C library or the dynamic loader (by file name)? */
