@@ -782,6 +782,9 @@ static void do_init(void)
 	struct shadow_env env;
 	env_from_kernel(&env);
 	shadow_init(&rt.sh, &vmc_shadow_allocator, &env);
+	/* Every call is applied with the kernel's result: the shadow never
+	 * places a mapping itself, so it keeps no gap augmentation. */
+	rt.sh.lazy_gaps = true;
 	rt.pid = rawsys_getpid();
 	rt.ppid = (pid_t)rawsys3(SYS_getppid, 0, 0, 0);
 	rt.maps_fd = kview_open_maps();

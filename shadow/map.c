@@ -345,20 +345,30 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 	struct shadow_vma *nv = vma_alloc(sh);
 	if (!nv)
 		return -ENOMEM;
-	if (flags & MAP_FIXED) {
-		if (region_cut(sh, addr, addr + len, SHADOW_PIECE_REPLACED,
-			       rec) ||
-		    vma_clear_range(sh, addr, addr + len, NULL)) {
-			vma_free(sh, nv);
-			return -ENOMEM;
-		}
-	} else if (vma_range_used(sh, addr, addr + len)) {
+	uint8_t rcall = a->call ? a->call : SHADOW_CALL_MMAP;
+	bool fixed = flags & MAP_FIXED, stale = false;
+	if (!fixed && vma_range_used(sh, addr, addr + len)) {
 		/* The kernel placed it over pages the shadow thinks are
 		 * mapped: the shadow is stale.  Follow the kernel. */
 		if (rec)
 			rec->uncertain = true;
-		region_cut(sh, addr, addr + len, SHADOW_PIECE_REPLACED, rec);
-		vma_clear_range(sh, addr, addr + len, NULL);
+		stale = true;
+	}
+	if (fixed || stale) {
+		int err = region_replace(sh, addr, addr + len,
+					 SHADOW_PIECE_REPLACED, rec, a->origin,
+					 a->stack_id, rcall, name);
+		if (!err && vma_clear_range(sh, addr, addr + len, NULL)) {
+			/* No VMA for the new region: take it out again (a
+			 * whole region: no node needed). */
+			region_cut(sh, addr, addr + len, SHADOW_PIECE_REPLACED,
+				   NULL);
+			err = -ENOMEM;
+		}
+		if (err && fixed) {
+			vma_free(sh, nv);
+			return -ENOMEM;
+		}
 	}
 	nv->start = addr;
 	nv->end = addr + len;
@@ -369,8 +379,9 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 	nv->ino = ino;
 	nv->anon_id = SHADOW_ANON_NONE;
 	struct shadow_vma *v = vma_merge_new(sh, nv, rec);
-	if (region_insert(sh, addr, addr + len, a->origin, a->stack_id,
-			  a->call ? a->call : SHADOW_CALL_MMAP, name) &&
+	if (!fixed && !stale &&
+	    region_insert(sh, addr, addr + len, a->origin, a->stack_id, rcall,
+			  name) &&
 	    rec)
 		rec->uncertain = true;
 	rec_piece(rec, SHADOW_PIECE_CREATED, addr, addr + len, NULL, 0);

@@ -106,6 +106,37 @@ static void reg_link(struct shadow *sh, struct rset *t,
 		sh->ridx[vidx_slot(r->start)] = r;
 }
 
+/* Link r right after prev (NULL: r is the new first) without a walk from
+ * the root: r's place is prev's right link, or the left link of the first
+ * node of prev's right subtree.  Only when nothing lies between prev and
+ * r->start. */
+static void reg_link_after(struct shadow *sh, struct rset *t,
+			   struct shadow_region *prev, struct shadow_region *r)
+{
+	struct rb_node *parent, **link;
+	if (!prev) {
+		link = &t->root->node;
+		parent = NULL;
+		while (*link) {
+			parent = *link;
+			link = &parent->left;
+		}
+	} else if (!prev->rb.right) {
+		parent = &prev->rb;
+		link = &parent->right;
+	} else {
+		parent = prev->rb.right;
+		while (parent->left)
+			parent = parent->left;
+		link = &parent->left;
+	}
+	rb_link_node(&r->rb, parent, link);
+	rb_insert(t->root, &r->rb, NULL);
+	(*t->n)++;
+	if (t->root == &sh->regions && sh->ridx)
+		sh->ridx[vidx_slot(r->start)] = r;
+}
+
 static void reg_unlink(struct shadow *sh, struct rset *t,
 		       struct shadow_region *r)
 {
@@ -150,7 +181,7 @@ static struct shadow_region *reg_split(struct shadow *sh, struct rset *t,
 	*n = *r;
 	n->start = addr;
 	r->end = addr;
-	reg_link(sh, t, n);
+	reg_link_after(sh, t, r, n);
 	return n;
 }
 
@@ -170,12 +201,17 @@ static int rs_cut(struct shadow *sh, struct rset *t, uint64_t start,
 		return 0;
 	}
 	if (r->start < start) {
+		bool past = r->end >= end;
 		rec_piece(rec, kind, start, r->end, r, 0);
 		r->end = start;
+		if (past)
+			return 0;
 		r = shadow_region_next(r);
 	}
 	while (r && r->start < end) {
-		struct shadow_region *next = shadow_region_next(r);
+		/* No rb_next past the range: see region_replace. */
+		struct shadow_region *next =
+			r->end < end ? shadow_region_next(r) : NULL;
 		if (r->end > end) {
 			rec_piece(rec, kind, r->start, end, r, 0);
 			/* Moving the start right keeps the order. */
@@ -194,6 +230,85 @@ int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
 	       struct shadow_change *rec)
 {
 	return rs_cut(sh, REGIONS(sh), start, end, kind, rec);
+}
+
+/* region_cut of [start, end) then region_insert of the same range, with one
+ * walk from the root: the new region is linked after the one left before
+ * start, or takes over the node of the first region the cut removes whole
+ * (same place in the order, no unlink and relink).  What MAP_FIXED over
+ * earlier mappings does, 16,384 times over a 1 GiB reservation cut in 64 KiB
+ * pieces.  -ENOMEM when a node is needed and none is left: the cut may then
+ * be done and the insert not. */
+int region_replace(struct shadow *sh, uint64_t start, uint64_t end,
+		   uint8_t kind, struct shadow_change *rec, uint8_t origin,
+		   uint32_t stack_id, uint8_t call, uint8_t name)
+{
+	struct rset *t = REGIONS(sh);
+	const struct shadow_region fresh = { .start = start, .end = end,
+					     .stack_id = stack_id,
+					     .origin = origin, .call = call,
+					     .name = name };
+	struct shadow_region *r = shadow_region_find_next(sh, start);
+	struct shadow_region *prev = NULL, *keep = NULL;
+	bool prev_known = false;
+	if (r && r->start < start) {
+		bool around = r->end > end;
+		if (around && !reg_split(sh, t, r, end))
+			return -ENOMEM;
+		bool past = r->end >= end;
+		rec_piece(rec, kind, start, r->end, r, 0);
+		r->end = start;
+		prev = r;
+		prev_known = true;
+		/* Nothing else in the range (around: the new one goes
+		 * between r and its tail).  No rb_next then: it can climb to
+		 * the root, a chain of cache misses. */
+		if (past)
+			goto link;
+		r = shadow_region_next(prev);
+	}
+	while (r && r->start < end) {
+		if (r->end > end) {
+			rec_piece(rec, kind, r->start, end, r, 0);
+			region_set_start(sh, r, end);
+			break;
+		}
+		bool more = r->end < end;
+		struct shadow_region *next = more ? shadow_region_next(r)
+						  : NULL;
+		rec_piece(rec, kind, r->start, r->end, r, 0);
+		if (!keep) {
+			keep = r;
+		} else {
+			reg_unlink(sh, t, r);
+			reg_free(sh, r);
+		}
+		r = next;
+	}
+	if (keep) {
+		if (sh->rcache == keep)
+			sh->rcache = NULL;
+		ridx_drop(sh, keep);
+		struct rb_node rb = keep->rb;
+		*keep = fresh;
+		keep->rb = rb;
+		if (sh->ridx)
+			sh->ridx[vidx_slot(start)] = keep;
+		return 0;
+	}
+link:;
+	struct shadow_region *n = reg_alloc(sh);
+	if (!n)
+		return -ENOMEM;
+	*n = fresh;
+	if (prev_known) {
+		reg_link_after(sh, t, prev, n);
+	} else {
+		/* Nothing before start was cut: a walk is still cheaper
+		 * than finding the predecessor from r. */
+		reg_link(sh, t, n);
+	}
+	return 0;
 }
 
 /* Collect the regions of [start, end) (clipped) into a detached list, then

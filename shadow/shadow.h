@@ -222,6 +222,14 @@ struct shadow {
 	 * from the allocator at init (256 KiB each); without it, descents. */
 	struct shadow_vma **vidx;           /* SHADOW_VIDX slots, or NULL */
 	struct shadow_region **ridx;        /* the same for regions */
+	/* Lazy gaps: the owner always gives the kernel's result (where a
+	 * mapping went), so the shadow never searches for a free range on
+	 * its own and the subtree-gap augmentation (a climb to the root on
+	 * every link, unlink and resize, a chain of cache misses at 20,000
+	 * VMAs) is not kept up.  shadow_find_free() rebuilds it first when
+	 * it is stale (O(n)).  Set after shadow_init(), before any VMA. */
+	bool lazy_gaps;
+	bool gaps_stale;          /* lazy_gaps: subtree_gap_pages out of date */
 };
 
 /* ---- change records -------------------------------------------------- */

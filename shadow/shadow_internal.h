@@ -129,6 +129,10 @@ void region_set_start(struct shadow *sh, struct shadow_region *r,
 
 int region_insert(struct shadow *sh, uint64_t start, uint64_t end,
 		  uint8_t origin, uint32_t stack_id, uint8_t call, uint8_t name);
+/* region_cut then region_insert of the same range, in one walk. */
+int region_replace(struct shadow *sh, uint64_t start, uint64_t end,
+		   uint8_t kind, struct shadow_change *rec, uint8_t origin,
+		   uint32_t stack_id, uint8_t call, uint8_t name);
 /* Remove [start, end) from the region tree, recording pieces of `kind`. */
 int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
 	       struct shadow_change *rec);

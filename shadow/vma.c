@@ -46,22 +46,55 @@ static uint32_t gap_between(uint64_t prev_end, uint64_t start)
 	return pages >= GAP_SAT ? GAP_SAT : (uint32_t)pages;
 }
 
+/* The augmentation callback for a change of the tree, or NULL (and the
+ * augmentation marked stale) in lazy mode. */
+static rb_update_fn vma_aug(struct shadow *sh)
+{
+	if (!sh->lazy_gaps)
+		return vma_augment;
+	sh->gaps_stale = true;
+	return NULL;
+}
+
+/* v's own gap changed: propagate it up (or mark it stale). */
+static void vma_gap_changed(struct shadow *sh, struct shadow_vma *v)
+{
+	rb_update_fn f = vma_aug(sh);
+	if (f)
+		rb_propagate(&v->rb, f);
+}
+
 /* Recompute v's own gap from its predecessor and propagate. */
-static void vma_regap(struct shadow_vma *v)
+static void vma_regap(struct shadow *sh, struct shadow_vma *v)
 {
 	struct shadow_vma *p = v->prev;
 	uint32_t g = gap_between(p ? p->end : 0, v->start);
 	if (g != v->gap_pages) {
 		v->gap_pages = g;
-		rb_propagate(&v->rb, vma_augment);
+		vma_gap_changed(sh, v);
 	}
 }
 
-static void vma_regap_next(struct shadow_vma *v)
+static void vma_regap_next(struct shadow *sh, struct shadow_vma *v)
 {
 	struct shadow_vma *n = v->next;
 	if (n)
-		vma_regap(n);
+		vma_regap(sh, n);
+}
+
+/* Post-order: every subtree_gap_pages from the gap_pages below it. */
+static uint32_t gaps_rebuild(struct rb_node *n)
+{
+	if (!n)
+		return 0;
+	struct shadow_vma *v = vma_of(n);
+	uint32_t g = v->gap_pages, l = gaps_rebuild(n->left),
+		 r = gaps_rebuild(n->right);
+	if (l > g)
+		g = l;
+	if (r > g)
+		g = r;
+	return v->subtree_gap_pages = g;
 }
 
 /* ---- accounting: mm/mmap.c vm_stat_account(), VM_STACK = VM_GROWSDOWN */
@@ -215,7 +248,7 @@ static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
 	v->gap_pages = gap_between(pred ? vma_of(pred)->end : 0, v->start);
 	v->subtree_gap_pages = v->gap_pages;
 	rb_link_node(&v->rb, parent, link);
-	rb_insert(&sh->vmas, &v->rb, vma_augment);
+	rb_insert(&sh->vmas, &v->rb, vma_aug(sh));
 	v->prev = pred ? vma_of(pred) : NULL;
 	v->next = succ ? vma_of(succ) : NULL;
 	if (v->prev)
@@ -230,7 +263,7 @@ static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
 		uint32_t g = gap_between(v->end, n->start);
 		if (g != n->gap_pages) {
 			n->gap_pages = g;
-			rb_propagate(&n->rb, vma_augment);
+			vma_gap_changed(sh, n);
 		}
 	}
 	sh->c.map_count++;
@@ -289,9 +322,9 @@ void vma_erase(struct shadow *sh, struct shadow_vma *v)
 	if (n)
 		n->prev = v->prev;
 	v->prev = v->next = NULL;
-	rb_erase(&sh->vmas, &v->rb, vma_augment);
+	rb_erase(&sh->vmas, &v->rb, vma_aug(sh));
 	if (n)
-		vma_regap(n);
+		vma_regap(sh, n);
 	sh->c.map_count--;
 	vma_account(sh, v->flags, vma_pages(v), -1);
 }
@@ -310,9 +343,9 @@ void vma_set_range(struct shadow *sh, struct shadow_vma *v, uint64_t start,
 		sh->vidx[vidx_slot(start)] = v;
 	vma_account(sh, v->flags, vma_pages(v), 1);
 	if (sc)
-		vma_regap(v);
+		vma_regap(sh, v);
 	if (ec)
-		vma_regap_next(v);
+		vma_regap_next(sh, v);
 }
 
 void vma_set_flags(struct shadow *sh, struct shadow_vma *v, uint32_t flags)
@@ -491,6 +524,13 @@ uint64_t shadow_find_free(const struct shadow *sh, uint64_t len, uint64_t low,
 	if (!len || high <= low || high - low < len)
 		return 0;
 	s.need = pages >= GAP_SAT ? GAP_SAT : (uint32_t)pages;
+	if (sh->gaps_stale) {
+		/* Lazy mode: the augmentation is not the shadow's state
+		 * (like the lookup caches); rebuilt on demand. */
+		struct shadow *m = (struct shadow *)sh;
+		gaps_rebuild(m->vmas.node);
+		m->gaps_stale = false;
+	}
 	const struct shadow_vma *last = vma_of(rb_last(&sh->vmas));
 	uint64_t tail = last ? last->end : 0;
 	if (topdown && gap_try(&s, tail, UINT64_MAX))
@@ -718,7 +758,9 @@ int shadow_validate(const struct shadow *sh, const char **why)
 		why = &dummy;
 	if (rb_check(&sh->vmas, why) < 0 || rb_check(&sh->regions, why) < 0)
 		return -1;
-	if (validate_gaps(sh->vmas.node, why))
+	/* Lazy mode: gap_pages is checked below; the augmentation only
+	 * when it claims to be up to date. */
+	if (!sh->gaps_stale && validate_gaps(sh->vmas.node, why))
 		return -1;
 	if (validate_caches(sh, why))
 		return -1;

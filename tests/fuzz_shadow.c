@@ -11,10 +11,18 @@
  * exactly; boundaries are compared separately and, when they differ, the
  * kernel's are adopted (a boundary miss) so the run goes on.
  *
- *   fuzz_shadow --seeds A-B --ops N [--pages P] [--require] [-v]
+ * After one call in four it also asks the shadow for a free range
+ * (shadow_find_free, the placement search the gap augmentation serves) and
+ * compares it with a brute-force scan of the gaps, then validates the
+ * augmentation.  With --lazy-gaps the shadow runs in lazy-gaps mode (as
+ * in the preload): the augmentation is rebuilt by that search.
  *
- * Last line: ops=N coverage_mismatch=N errno_mismatch=N boundary_exact=P%
- * With --require the exit status is 1 unless both mismatch counts are 0 and
+ *   fuzz_shadow --seeds A-B --ops N [--pages P] [--lazy-gaps] [--require]
+ *               [-v]
+ *
+ * Last line: ops=N coverage_mismatch=N errno_mismatch=N
+ * find_free_mismatch=N boundary_exact=P%
+ * With --require the exit status is 1 unless the mismatch counts are 0 and
  * boundary_exact is at least 99.5%.
  */
 #include <setjmp.h>
@@ -32,6 +40,7 @@ struct counts {
 	uint64_t ops, coverage_mismatch, errno_mismatch, boundary_miss;
 	uint64_t by_op_boundary[8];
 	uint64_t failed_calls;
+	uint64_t find_free_mismatch;
 };
 
 enum { OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MREMAP, OP_MADVISE, OP_MLOCK,
@@ -378,6 +387,61 @@ static void dump_window(struct harness *h, uint64_t addr)
 	}
 }
 
+static bool lazy_gaps;
+
+/* shadow_find_free() by brute force: every gap between the VMAs (and
+ * above the last), clipped to [low, high); the highest that fits
+ * (top-down) or the lowest. */
+static uint64_t ref_find_free(const struct shadow *sh, uint64_t len,
+			      uint64_t low, uint64_t high, bool topdown)
+{
+	uint64_t best = 0, prev_end = 0;
+	bool found = false;
+	for (const struct shadow_vma *v = shadow_vma_first(sh);; v =
+		     shadow_vma_next(v)) {
+		uint64_t gs = prev_end, ge = v ? v->start : UINT64_MAX;
+		if (gs < low)
+			gs = low;
+		if (ge > high)
+			ge = high;
+		if (ge > gs && ge - gs >= len) {
+			uint64_t at = topdown ? ge - len : gs;
+			if (!found || (topdown ? at > best : at < best))
+				best = at;
+			found = true;
+		}
+		if (!v)
+			break;
+		prev_end = v->end;
+	}
+	return found ? best : 0;
+}
+
+/* The free-range search (and, in lazy mode, the rebuild of the gap
+ * augmentation it starts with) against the brute force; the augmentation
+ * must then validate. */
+static void check_find_free(struct harness *h, struct counts *c)
+{
+	uint64_t len = (1 + below(8)) * H_PAGE;
+	uint64_t low = h->base - 16 * H_PAGE + below(8) * H_PAGE;
+	uint64_t high = h->base + (h->pages + 16) * H_PAGE -
+			below(8) * H_PAGE;
+	bool topdown = below(2);
+	uint64_t got = shadow_find_free(&h->sh, len, low, high, topdown);
+	uint64_t want = ref_find_free(&h->sh, len, low, high, topdown);
+	const char *why = NULL;
+	if (got != want || shadow_validate(&h->sh, &why)) {
+		c->find_free_mismatch++;
+		if (verbose)
+			fprintf(stderr, "find_free(%llu pages, %s): shadow "
+				"%#llx, brute force %#llx; validate: %s\n",
+				(unsigned long long)(len / H_PAGE),
+				topdown ? "top-down" : "bottom-up",
+				(unsigned long long)got,
+				(unsigned long long)want, why ? why : "ok");
+	}
+}
+
 static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 		     struct counts *c)
 {
@@ -385,6 +449,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	struct harness *h = &hs;
 	rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
 	h_init(h, pages);
+	h->sh.lazy_gaps = lazy_gaps;
 	files_open();
 	signal(SIGSEGV, on_fault);
 	signal(SIGBUS, on_fault);
@@ -406,6 +471,8 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 		case OP_TOUCH: r = op_touch(h, c); break;
 		}
 		c->ops++;
+		if (below(4) == 0)
+			check_find_free(h, c);
 		if (verbose > 1)
 			hist_add(h, op_name[op]);
 		if (r < 0)
@@ -445,7 +512,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 static void usage(void)
 {
 	fprintf(stderr, "usage: fuzz_shadow --seeds A-B --ops N [--pages P] "
-			"[--require] [-v]\n");
+			"[--lazy-gaps] [--require] [-v]\n");
 	exit(2);
 }
 
@@ -465,6 +532,8 @@ int main(int argc, char **argv)
 			nops = strtoull(argv[++i], NULL, 10);
 		} else if (!strcmp(argv[i], "--pages") && i + 1 < argc) {
 			pages = strtoull(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--lazy-gaps")) {
+			lazy_gaps = true;
 		} else if (!strcmp(argv[i], "--require")) {
 			require = true;
 		} else if (!strcmp(argv[i], "-v")) {
@@ -515,6 +584,7 @@ int main(int argc, char **argv)
 		total.coverage_mismatch += c.coverage_mismatch;
 		total.errno_mismatch += c.errno_mismatch;
 		total.boundary_miss += c.boundary_miss;
+		total.find_free_mismatch += c.find_free_mismatch;
 		for (int k = 0; k < OP_N; k++)
 			total.by_op_boundary[k] += c.by_op_boundary[k];
 	}
@@ -526,12 +596,13 @@ int main(int argc, char **argv)
 		printf(" %s=%llu", op_name[k],
 		       (unsigned long long)total.by_op_boundary[k]);
 	printf("\nops=%llu coverage_mismatch=%llu errno_mismatch=%llu "
-	       "boundary_exact=%.3f%%\n",
+	       "find_free_mismatch=%llu boundary_exact=%.3f%%\n",
 	       (unsigned long long)total.ops,
 	       (unsigned long long)total.coverage_mismatch,
-	       (unsigned long long)total.errno_mismatch, exact);
+	       (unsigned long long)total.errno_mismatch,
+	       (unsigned long long)total.find_free_mismatch, exact);
 	if (require && (total.coverage_mismatch || total.errno_mismatch ||
-			exact < 99.5))
+			total.find_free_mismatch || exact < 99.5))
 		return 1;
 	return 0;
 }

@@ -569,6 +569,60 @@ START_TEST(regions_two_calls_one_vma)
 }
 END_TEST
 
+START_TEST(regions_fixed_replacements_model)
+{
+	/* 400 MAP_FIXED calls of 1-8 pages at random places of the window,
+	 * each with its own stack id, against a model of which call created
+	 * each page: every page's region names its call, a region is a
+	 * maximal run of one call's pages (never merged across calls), and
+	 * the tree stays valid.  Covers region_replace's cases: a region
+	 * around the range, whole regions taken over, edges clipped, holes
+	 * (the first calls land on empty pages). */
+	uint32_t owner[32] = { 0 };
+	uint64_t x = 0x2545F4914F6CDD1Dull;
+	for (uint32_t call = 1; call <= 400; call++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint64_t n = 1 + x % 8, at = (x >> 8) % (32 - n + 1);
+		int prot = (x >> 20) & 1 ? RW : PROT_READ;
+		void *r = mmap((void *)P(at), n * H_PAGE, prot,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		ck_assert_ptr_eq(r, (void *)P(at));
+		struct shadow_map_args a = {
+			.addr = P(at), .len = n * H_PAGE, .prot = prot,
+			.flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			.result = P(at), .origin = SHADOW_ORIGIN_TRACKED,
+			.stack_id = call,
+		};
+		ck_assert_int_eq(shadow_map(&h->sh, &a, &h->rec),
+				 (int64_t)P(at));
+		for (uint64_t i = at; i < at + n; i++)
+			owner[i] = call;
+		const char *why = NULL;
+		ck_assert_msg(shadow_validate(&h->sh, &why) == 0,
+			      "call %u: %s", call, why);
+		uint64_t runs = 0;
+		for (int i = 0; i < 32; i++) {
+			struct shadow_region *g = shadow_region_find(&h->sh,
+								     P(i));
+			if (!owner[i]) {
+				ck_assert_ptr_null(g);
+				continue;
+			}
+			ck_assert_ptr_nonnull(g);
+			ck_assert_uint_eq(g->stack_id, owner[i]);
+			bool first = i == 0 || owner[i - 1] != owner[i];
+			runs += first;
+			ck_assert_uint_eq(g->start == P(i), first);
+			bool last = i == 31 || owner[i + 1] != owner[i];
+			ck_assert_uint_eq(g->end == P(i + 1), last);
+		}
+		ck_assert_uint_eq(h->sh.c.nregions, runs);
+	}
+	ck_assert_int_eq(h_read_kernel(h), 0);
+	ck_assert_msg(h_compare(h, NULL) == 0, "%s", h->why);
+}
+END_TEST
+
 /* ---- file: file-backed mappings ----------------------------------------- */
 
 START_TEST(file_same_fd_contiguous_merge)
@@ -1059,6 +1113,7 @@ static Suite *map_suite(void)
 	tcase_add_test(tc, merge_between_two_written);
 	tcase_add_test(tc, merge_between_written_and_fresh);
 	tcase_add_test(tc, regions_two_calls_one_vma);
+	tcase_add_test(tc, regions_fixed_replacements_model);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");
