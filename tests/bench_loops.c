@@ -27,7 +27,9 @@
  *
  * Loops (an iteration is what ns_per_iter divides by):
  *   mmap_munmap_64k         mmap 64 KiB anonymous RW, munmap it (2 calls)
- *   mprotect_split_merge    a 3-page RW mapping (written once): middle page
+ *                           (placed by a hint between two guard pages)
+ *   mprotect_split_merge    a 3-page RW mapping (written once; between
+ *                           guard pages like the 64 KiB one): middle page
  *                           RO (split in 3), back RW (merge in 1) (2 calls)
  *   mremap_growth           a 1-page mapping (first page written) grown by
  *                           4 KiB steps with MREMAP_MAYMOVE up to 64 pages,
@@ -97,15 +99,51 @@ struct loop {
 	void (*teardown)(void);
 };
 
+/* A free hole of len bytes between two PROT_NONE guard pages, for a loop
+ * to map into with a hint.  Without it a loop's mapping lands top-down
+ * next to whatever the process has there: natively a mergeable anonymous
+ * neighbour (the mapping then extends it and munmap or mprotect splits
+ * it again), under a preloaded tool another one, and the kernel does
+ * different work in the two runs.  Between guards it never merges, in
+ * every configuration. */
+static char *guarded_hole(size_t len)
+{
+	char *g = mmap(NULL, len + 2 * PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g == MAP_FAILED)
+		die("mmap guards");
+	if (munmap(g + PAGE, len))
+		die("munmap between guards");
+	return g + PAGE;
+}
+
+/* mmap with a hint that must be honoured (the hole is free). */
+static char *map_at(char *hint, size_t len, const char *what)
+{
+	char *p = mmap(hint, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die(what);
+	if (p != hint) {
+		errno = EEXIST;
+		die(what);
+	}
+	return p;
+}
+
 /* ---- mmap_munmap_64k --------------------------------------------------- */
+
+static char *hole64k;
+
+static void setup_hole64k(void)
+{
+	hole64k = guarded_hole(SZ_64K);
+}
 
 static void run_mmap_munmap(long n)
 {
 	for (long i = 0; i < n; i++) {
-		void *p = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED)
-			die("mmap 64 KiB");
+		void *p = map_at(hole64k, SZ_64K, "mmap 64 KiB");
 		if (munmap(p, SZ_64K))
 			die("munmap 64 KiB");
 	}
@@ -117,10 +155,7 @@ static char *three;
 
 static void setup_three(void)
 {
-	three = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (three == MAP_FAILED)
-		die("mmap 3 pages");
+	three = map_at(guarded_hole(3 * PAGE), 3 * PAGE, "mmap 3 pages");
 	memset(three, 1, 3 * PAGE);
 }
 
@@ -234,7 +269,7 @@ static void run_live(long n)
  * loop) covers the tool's shadow of all of them. */
 
 static const struct loop loops[] = {
-	{ "mmap_munmap_64k", 2, NULL, run_mmap_munmap, NULL },
+	{ "mmap_munmap_64k", 2, setup_hole64k, run_mmap_munmap, NULL },
 	{ "mprotect_split_merge", 2, setup_three, run_split_merge,
 	  teardown_three },
 	{ "mremap_growth", 1, NULL, run_growth, NULL },
