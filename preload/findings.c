@@ -535,7 +535,9 @@ bool vmc_span_has_untracked(const struct shadow *sh, uint64_t start,
 	/* No step past the span: region_next may climb the tree. */
 	for (struct shadow_region *r = shadow_region_find_next(sh, start);
 	     r && r->start < end; r = shadow_region_next(r)) {
-		if (r->origin != SHADOW_ORIGIN_TRACKED)
+		/* The tool's own memory is known exactly: not stale. */
+		if (r->origin != SHADOW_ORIGIN_TRACKED &&
+		    r->origin != SHADOW_ORIGIN_TOOL)
 			return true;
 		if (r->end >= end)
 			break;
