@@ -32,6 +32,13 @@
  * any later record exists: a reader can step over a record whose writer
  * died mid-copy (flags 0) and stops only at a zero length.
  *
+ * In place: a record can be kept up to date after it was appended
+ * (vmc_journal_put_u64: one u64 of its payload, under the spinlock, through
+ * the current view).  The call counters are such a record: a record per
+ * call cost a page of page cache every 40 calls (about 100 ns a call on
+ * ext4, a tenth of a 64 KiB mmap's cost), and a killed process's result
+ * needs only the counts.
+ *
  * Growth: the file grows in 1 MiB steps (fallocate, so that a full disk is
  * an error here and not a SIGBUS in the program; ftruncate where fallocate
  * is unsupported).  The mapping (the "view") is larger than the file, sized
@@ -519,6 +526,25 @@ void vmc_journal_prefetch(void)
 
 int vmc_journal_append(uint16_t type, const void *payload, uint32_t len)
 {
+	return vmc_journal_append_at(type, payload, len, NULL);
+}
+
+void vmc_journal_put_u64(uint64_t off, uint32_t idx, uint64_t v)
+{
+	uint64_t at = off + 8 + 8 * (uint64_t)idx;
+
+	journal_lock();
+	/* Records start 8-aligned and are never moved: the slot is where it
+	 * was appended, in whatever view is current. */
+	if (J.open && off >= JOURNAL_HEADER_SIZE && at + 8 <= J.tail)
+		__atomic_store_n((uint64_t *)(J.view.base + at), v,
+				 __ATOMIC_RELAXED);
+	journal_unlock();
+}
+
+int vmc_journal_append_at(uint16_t type, const void *payload, uint32_t len,
+			  uint64_t *off)
+{
 	uint32_t rec, pad;
 	char *p;
 	int r;
@@ -544,6 +570,8 @@ int vmc_journal_append(uint16_t type, const void *payload, uint32_t len)
 		}
 	}
 	p = J.view.base + J.tail;
+	if (off)
+		*off = J.tail;
 	J.tail += rec;
 	__atomic_store_n((uint32_t *)p, rec, __ATOMIC_RELAXED);
 	__atomic_store_n((uint16_t *)(p + 4), type, __ATOMIC_RELAXED);

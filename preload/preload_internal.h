@@ -335,7 +335,21 @@ enum vmc_jrec_type {
 	VMC_JREC_FINDING,     /* JSON: one finding as in DESIGN.md */
 	VMC_JREC_STATS,       /* JSON: the "stats" object */
 	VMC_JREC_EXIT,        /* JSON: ended, status */
+	VMC_JREC_COUNTS,      /* binary: struct vmc_jcounts, kept up to date
+			       * in place (vmc_journal_put_u64) */
 };
+/* Intercepted calls and failed ones by enum shadow_call, as the result's
+ * stats.calls and stats.failed_calls count them: one record per process,
+ * written when the journal opens and updated in place on every call, so a
+ * killed process's counts are on file without a record per call. */
+#define VMC_JCOUNTS_KINDS 16
+struct vmc_jcounts {
+	uint32_t nkinds;           /* VMC_JCOUNTS_KINDS */
+	uint32_t pad;
+	uint64_t calls[VMC_JCOUNTS_KINDS];
+	uint64_t failed[VMC_JCOUNTS_KINDS];
+};
+/* A failed call (a successful one is only counted, in VMC_JREC_COUNTS). */
 struct vmc_jcall {
 	uint64_t serial;
 	uint64_t args[6];
@@ -357,6 +371,15 @@ void vmc_journal_prefetch(void);
 /* type != 0; -EBADF when no journal is open, -EMSGSIZE past the limit,
  * -ENOSPC (or another fallocate error) when the file cannot grow. */
 int vmc_journal_append(uint16_t type, const void *payload, uint32_t len);
+/* The same, and *off = the record's offset in the file (for
+ * vmc_journal_put_u64). */
+int vmc_journal_append_at(uint16_t type, const void *payload, uint32_t len,
+			  uint64_t *off);
+/* Store v as the idx-th u64 of the payload of the record at off, in place
+ * (the record must have been appended by this process's journal and hold
+ * it; else nothing).  One lock, one store: for counters that a killed
+ * process leaves on file. */
+void vmc_journal_put_u64(uint64_t off, uint32_t idx, uint64_t v);
 /* Unmap, cut the file to its used length, close.  Waits at most 1 s for a
  * holder of the lock or a writer in flight, then leaves the file as it is. */
 void vmc_journal_close(void);

@@ -59,6 +59,7 @@ static struct {
 	char *iobuf;
 	/* statistics (DESIGN.md "stats") */
 	uint64_t calls[SHADOW_CALL_SCAN + 1], failed[SHADOW_CALL_SCAN + 1];
+	uint64_t counts_off;      /* the journal's COUNTS record, 0 = none */
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
 	uint64_t untracked_changes;
 	uint64_t peak_mapped_bytes;
@@ -377,6 +378,7 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 	return sum;
 }
 
+static void journal_counts_open(void);
 static size_t fmt_i64(char *p, int64_t v);
 static size_t put_hex(char *p, uint64_t v);
 
@@ -576,6 +578,9 @@ static void atfork_child(void)
 	vmc_uffd_atfork_child();
 	for (unsigned i = 0; i <= SHADOW_CALL_SCAN; i++)
 		rt.calls[i] = rt.failed[i] = 0;
+	/* The offset was into the parent's file. */
+	rt.counts_off = 0;
+	journal_counts_open();
 	rt.need_resync = true;
 }
 
@@ -806,6 +811,7 @@ static void do_init(void)
 		vmc_say("cannot open the journal in the output directory; "
 			"results go to the result file only");
 	write_process_record();
+	journal_counts_open();
 	journal_modules();
 	seed_baseline();
 	/* Field 47 of /proc/self/stat: start_brk. */
@@ -1180,8 +1186,36 @@ static uint32_t my_tid(void)
 	return tid_cache;
 }
 
+/* The process's VMC_JREC_COUNTS record (rt.counts_off; 0 = none yet),
+ * appended when the journal opens. */
+static void journal_counts_open(void)
+{
+	struct vmc_jcounts k = { .nkinds = VMC_JCOUNTS_KINDS };
+	_Static_assert(SHADOW_CALL_SCAN < VMC_JCOUNTS_KINDS, "counts");
+	for (unsigned i = 0; i <= SHADOW_CALL_SCAN; i++) {
+		k.calls[i] = rt.calls[i];
+		k.failed[i] = rt.failed[i];
+	}
+	if (vmc_journal_append_at(VMC_JREC_COUNTS, &k, sizeof(k),
+				  &rt.counts_off))
+		rt.counts_off = 0;
+}
+
+/* After each call: its counters in place, and a record for a failure. */
 static void journal_call(const struct vmc_call *c, uint32_t stack, int err)
 {
+	const unsigned calls_at = offsetof(struct vmc_jcounts, calls) / 8;
+	const unsigned failed_at = offsetof(struct vmc_jcounts, failed) / 8;
+	if (rt.counts_off) {
+		vmc_journal_put_u64(rt.counts_off, calls_at + c->call,
+				    rt.calls[c->call]);
+		if (err)
+			vmc_journal_put_u64(rt.counts_off,
+					    failed_at + c->call,
+					    rt.failed[c->call]);
+	}
+	if (!err)
+		return;
 	struct vmc_jcall j = {
 		.serial = rt.sh.serial, .result = c->ret, .err = err,
 		.call = c->call, .stack_id = stack,
@@ -1388,8 +1422,10 @@ int64_t vmc_do_call(struct vmc_call *c)
 		check_full(VMC_F_UNTRACKED_CHANGE);
 	if (rt.opt.check == VMC_CHECK_CALL && c->call != SHADOW_CALL_MLOCK &&
 	    c->call != SHADOW_CALL_MUNLOCK) {
-		/* Before: catch changes made behind the tool's back. */
-		uint64_t s = c->a[0] & ~4095ull, e = s + c->a[1] + 8192;
+		/* Before: catch changes made behind the tool's back, in the
+		 * range and the page on each side (what a merge looks at). */
+		uint64_t s = c->a[0] & ~4095ull;
+		uint64_t e = ((s + c->a[1] + 4095) & ~4095ull) + 4096;
 		check_span(s > 4096 ? s - 4096 : s, e, VMC_F_UNTRACKED_CHANGE,
 			   stack);
 	}

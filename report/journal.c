@@ -19,7 +19,7 @@ static const char *const type_names[] = {
 	[VMCJ_PROCESS] = "process", [VMCJ_MODULE] = "module",
 	[VMCJ_STACK] = "stack",     [VMCJ_CALL] = "call",
 	[VMCJ_FINDING] = "finding", [VMCJ_STATS] = "stats",
-	[VMCJ_EXIT] = "exit",
+	[VMCJ_EXIT] = "exit",       [VMCJ_COUNTS] = "counts",
 };
 
 const char *vmcj_type_name(uint16_t type)
@@ -209,6 +209,13 @@ static int check_payload(const char *path, const struct vmcj_record *rec,
 				       "its %u frames", rec->len, n);
 		return 0;
 	}
+	case VMCJ_COUNTS:
+		if (rec->len < sizeof(struct vmcj_counts))
+			return fail_at(err, errlen, path, rec->offset,
+				       "counts record of %u bytes, shorter "
+				       "than %zu", rec->len,
+				       sizeof(struct vmcj_counts));
+		return 0;
 	case VMCJ_CALL:
 		if (rec->len < sizeof(struct vmcj_call))
 			return fail_at(err, errlen, path, rec->offset,

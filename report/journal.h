@@ -27,8 +27,8 @@
  *     version or a bad header size (-EBADMSG);
  *   - corruption: a record length that is not a multiple of 8, is smaller
  *     than the record header or larger than VMCJ_MAX_RECORD, padding
- *     longer than the payload, a complete record of type 0, a stack or
- *     call payload of the wrong size (-EBADMSG);
+ *     longer than the payload, a complete record of type 0, a stack,
+ *     call or counts payload of the wrong size (-EBADMSG);
  *   - a file that cannot be read: "PATH: strerror" (-errno).
  * A journal that ends early is not an error: the walk stops at a zero
  * length (the unused tail of a journal never closed: its process was
@@ -67,6 +67,18 @@ enum vmcj_type {
 	VMCJ_FINDING,     /* JSON: one finding as in DESIGN.md */
 	VMCJ_STATS,       /* JSON: the "stats" object */
 	VMCJ_EXIT,        /* JSON: ended, status */
+	VMCJ_COUNTS,      /* binary: struct vmcj_counts, updated in place */
+};
+
+/* = struct vmc_jcounts: calls and failed calls by kind, one per process,
+ * kept up to date while it runs (CALL records are then failed calls
+ * only). */
+#define VMCJ_COUNTS_KINDS 16
+struct vmcj_counts {
+	uint32_t nkinds;
+	uint32_t pad;
+	uint64_t calls[VMCJ_COUNTS_KINDS];
+	uint64_t failed[VMCJ_COUNTS_KINDS];
 };
 
 /* = struct vmc_jcall (a CALL payload is at least this long; later

@@ -1161,6 +1161,7 @@ int report_rebuild(const struct vmcj *j, const char *path, struct jout *w,
 	size_t nfinds = 0, finds_cap = 0, nmdocs = 0, mdocs_cap = 0;
 	uint64_t calls[MAX_CALL_KIND] = { 0 }, failed[MAX_CALL_KIND] = { 0 };
 	uint64_t other_calls = 0, other_failed = 0;
+	bool have_counts = false;
 	unsigned maxcall = NCALL_NAMES - 1;
 	int ret = 0;
 
@@ -1172,8 +1173,31 @@ int report_rebuild(const struct vmcj *j, const char *path, struct jout *w,
 		int k;
 
 		switch (rec->type) {
+		case VMCJ_COUNTS: {
+			/* The counters, kept up to date in place: the
+			 * last one is the process's (CALL records are
+			 * then its failed calls, already counted). */
+			struct vmcj_counts cnt;
+			memcpy(&cnt, rec->payload, sizeof(cnt));
+			unsigned nk = cnt.nkinds < VMCJ_COUNTS_KINDS
+					      ? cnt.nkinds
+					      : VMCJ_COUNTS_KINDS;
+			memset(calls, 0, sizeof(calls));
+			memset(failed, 0, sizeof(failed));
+			other_calls = other_failed = 0;
+			for (unsigned c = 0; c < nk; c++) {
+				calls[c] = cnt.calls[c];
+				failed[c] = cnt.failed[c];
+				if ((cnt.calls[c] || cnt.failed[c]) && c > maxcall)
+					maxcall = c;
+			}
+			have_counts = true;
+			continue;
+		}
 		case VMCJ_CALL: {
 			struct vmcj_call c;
+			if (have_counts)
+				continue;
 			memcpy(&c, rec->payload, sizeof(c));
 			if (c.call < MAX_CALL_KIND) {
 				calls[c.call]++;
@@ -1311,7 +1335,8 @@ int report_rebuild(const struct vmcj *j, const char *path, struct jout *w,
 	if (stats.root) {
 		jout_value(w, stats.root);
 	} else {
-		/* What the CALL records say. */
+		/* What the COUNTS record says (or, from a journal without
+		 * one, the CALL records). */
 		for (int pass = 0; pass < 2; pass++) {
 			const uint64_t *t = pass ? failed : calls;
 			if (!pass)

@@ -622,6 +622,68 @@ START_TEST(rebuild_with_exit)
 }
 END_TEST
 
+START_TEST(rebuild_killed_counts)
+{
+	make_tdir();
+	/* The runtime's way: a COUNTS record appended at open and kept up
+	 * to date in place, CALL records for failed calls only; killed. */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct vmc_jcounts k = { .nkinds = VMC_JCOUNTS_KINDS };
+		uint64_t off = 0;
+		const unsigned calls_at = offsetof(struct vmc_jcounts, calls) / 8;
+		const unsigned failed_at =
+			offsetof(struct vmc_jcounts, failed) / 8;
+		if (vmc_journal_open(tdir, 4545, 1) ||
+		    vmc_journal_append_at(VMC_JREC_COUNTS, &k, sizeof(k),
+					  &off))
+			_exit(1);
+		/* Records after it: the view grows past its first MiB, the
+		 * counts stay where they were appended. */
+		char big[4096];
+		memset(big, 'x', sizeof(big));
+		for (unsigned i = 1; i <= 1000; i++) {
+			vmc_journal_put_u64(off, calls_at + SHADOW_CALL_MMAP,
+					    i);
+			char b[64];
+			int n = snprintf(b, sizeof(b), "{\"i\":%u,\"p\":\"", i);
+			memcpy(big, b, (size_t)n);
+			memcpy(big + sizeof(big) - 2, "\"}", 2);
+			if (vmc_journal_append(VMC_JREC_MODULE, big,
+					       sizeof(big)))
+				_exit(1);
+		}
+		vmc_journal_put_u64(off, calls_at + SHADOW_CALL_MUNMAP, 7);
+		vmc_journal_put_u64(off, failed_at + SHADOW_CALL_MUNMAP, 2);
+		j_call(SHADOW_CALL_MUNMAP, EINVAL);
+		j_call(SHADOW_CALL_MUNMAP, EINVAL);
+		/* An offset that is no record of this journal: nothing. */
+		vmc_journal_put_u64(1ull << 40, 0, 99);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+	struct loaded l;
+	const char *paths[] = { tdir, NULL };
+	load(&l, paths);
+	ck_assert_str_eq(l.diag, "");
+	ck_assert_uint_eq(l.r.nprocs, 1);
+	const struct report_process *p = l.r.procs[0];
+	ck_assert_str_eq(p->ended, "killed");
+	/* The last values stored, and the failed calls' CALL records are
+	 * not counted again. */
+	ck_assert_uint_eq(stat_u64(p, "calls", "mmap"), 1000);
+	ck_assert_uint_eq(stat_u64(p, "calls", "munmap"), 7);
+	ck_assert_uint_eq(stat_u64(p, "failed_calls", "munmap"), 2);
+	ck_assert_uint_eq(stat_u64(p, "failed_calls", "mmap"), 0);
+	unload(&l);
+}
+END_TEST
+
 START_TEST(rebuild_killed)
 {
 	make_tdir();
@@ -1726,6 +1788,7 @@ static Suite *report_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, rebuild_with_exit);
 	tcase_add_test(tc, rebuild_killed);
+	tcase_add_test(tc, rebuild_killed_counts);
 	tcase_add_test(tc, rebuild_truncated_mid_record);
 	tcase_add_test(tc, rebuild_bad_payload);
 	tcase_add_test(tc, rebuild_stacks_and_modules);
