@@ -1420,13 +1420,23 @@ int64_t vmc_do_call(struct vmc_call *c)
 		drain_uffd();
 	if (rt.need_resync)
 		check_full(VMC_F_UNTRACKED_CHANGE);
-	if (rt.opt.check == VMC_CHECK_CALL && c->call != SHADOW_CALL_MLOCK &&
-	    c->call != SHADOW_CALL_MUNLOCK) {
+	/* Only calls that act on the range they name: a plain mmap's
+	 * address is a hint (where it lands is checked after), brk and shm
+	 * name none, mlock changes no mapping the kernel shows. */
+	bool ranged = c->call == SHADOW_CALL_MUNMAP ||
+		      c->call == SHADOW_CALL_MPROTECT ||
+		      c->call == SHADOW_CALL_MADVISE ||
+		      c->call == SHADOW_CALL_MREMAP ||
+		      (c->call == SHADOW_CALL_MMAP && (c->a[3] & MAP_FIXED));
+	if (rt.opt.check == VMC_CHECK_CALL && ranged &&
+	    c->sub != VMC_SUB_SHMDT) {
 		/* Before: catch changes made behind the tool's back, in the
-		 * range and the page on each side (what a merge looks at). */
+		 * range and, where the call can merge, the page on each side
+		 * (what a merge looks at; an unmap never merges). */
+		uint64_t side = c->call == SHADOW_CALL_MUNMAP ? 0 : 4096;
 		uint64_t s = c->a[0] & ~4095ull;
-		uint64_t e = ((s + c->a[1] + 4095) & ~4095ull) + 4096;
-		check_span(s > 4096 ? s - 4096 : s, e, VMC_F_UNTRACKED_CHANGE,
+		uint64_t e = ((s + c->a[1] + 4095) & ~4095ull) + side;
+		check_span(s > side ? s - side : s, e, VMC_F_UNTRACKED_CHANGE,
 			   stack);
 	}
 	struct vmc_pre pre; /* r[] is read up to n only: not cleared */
