@@ -329,6 +329,25 @@ void rb_replace(struct rb_root *root, struct rb_node *old, struct rb_node *new)
 	rb_change_child(root, p, old, new);
 }
 
+void rb_link_after(struct rb_root *root, struct rb_node *prev,
+		   struct rb_node *n)
+{
+	struct rb_node *parent = NULL, **link = &root->node;
+
+	if (prev && !prev->right) {
+		parent = prev;
+		link = &prev->right;
+	} else {
+		if (prev)
+			link = &prev->right;
+		while (*link) {
+			parent = *link;
+			link = &parent->left;
+		}
+	}
+	rb_link_node(n, parent, link);
+}
+
 struct rb_node *rb_first(const struct rb_root *root)
 {
 	struct rb_node *n = root->node;

@@ -57,6 +57,13 @@ static inline void rb_link_node(struct rb_node *n, struct rb_node *parent,
 	*link = n;
 }
 
+/* Link n right after prev in order (prev NULL: n becomes the first),
+ * without a descent from the root: prev's right link, or the left link of
+ * the first node of prev's right subtree.  The caller knows nothing lies
+ * between prev and n; rb_insert() follows.  O(log n), and O(1) most often. */
+void rb_link_after(struct rb_root *root, struct rb_node *prev,
+		   struct rb_node *n);
+
 /* Rebalance after rb_link_node().  O(log n). */
 void rb_insert(struct rb_root *root, struct rb_node *n, rb_update_fn update);
 

@@ -106,31 +106,12 @@ static void reg_link(struct shadow *sh, struct rset *t,
 		sh->ridx[vidx_slot(r->start)] = r;
 }
 
-/* Link r right after prev (NULL: r is the new first) without a walk from
- * the root: r's place is prev's right link, or the left link of the first
- * node of prev's right subtree.  Only when nothing lies between prev and
- * r->start. */
+/* Link r right after prev (NULL: first) with no descent: nothing may lie
+ * between prev and r->start. */
 static void reg_link_after(struct shadow *sh, struct rset *t,
 			   struct shadow_region *prev, struct shadow_region *r)
 {
-	struct rb_node *parent, **link;
-	if (!prev) {
-		link = &t->root->node;
-		parent = NULL;
-		while (*link) {
-			parent = *link;
-			link = &parent->left;
-		}
-	} else if (!prev->rb.right) {
-		parent = &prev->rb;
-		link = &parent->right;
-	} else {
-		parent = prev->rb.right;
-		while (parent->left)
-			parent = parent->left;
-		link = &parent->left;
-	}
-	rb_link_node(&r->rb, parent, link);
+	rb_link_after(t->root, prev ? &prev->rb : NULL, &r->rb);
 	rb_insert(t->root, &r->rb, NULL);
 	(*t->n)++;
 	if (t->root == &sh->regions && sh->ridx)
@@ -185,42 +166,55 @@ static struct shadow_region *reg_split(struct shadow *sh, struct rset *t,
 	return n;
 }
 
+/* Where a caller that inserts [start, end) after rs_cut puts it. */
+struct cut_place {
+	struct shadow_region *prev; /* left just before start, or NULL */
+	struct shadow_region *keep; /* the first region removed whole, kept
+				     * linked (its place is the range's) */
+};
+
+/* Remove [start, end) from t, recording pieces of `kind`.  With place, the
+ * first region removed whole stays linked for the caller to take over.
+ * No rb_next past the range: it can climb to the root, a chain of cache
+ * misses at 16,384 regions. */
 static int rs_cut(struct shadow *sh, struct rset *t, uint64_t start,
-		  uint64_t end, uint8_t kind, struct shadow_change *rec)
+		  uint64_t end, uint8_t kind, struct shadow_change *rec,
+		  struct cut_place *place)
 {
-	struct shadow_region *r = rs_find_next(t->root, start);
+	struct shadow_region *r = t->root == &sh->regions
+					  ? shadow_region_find_next(sh, start)
+					  : rs_find_next(t->root, start);
 	if (!r || r->start >= end)
 		return 0;
-	if (r->start < start && r->end > end) {
-		/* One region around the whole range: needs one new node. */
-		struct shadow_region *tail = reg_split(sh, t, r, end);
-		if (!tail)
-			return -ENOMEM;
-		rec_piece(rec, kind, start, end, r, 0);
-		r->end = start;
-		return 0;
-	}
 	if (r->start < start) {
+		/* Around the whole range: the tail needs a new node. */
+		if (r->end > end && !reg_split(sh, t, r, end))
+			return -ENOMEM;
 		bool past = r->end >= end;
 		rec_piece(rec, kind, start, r->end, r, 0);
 		r->end = start;
+		if (place)
+			place->prev = r;
 		if (past)
 			return 0;
 		r = shadow_region_next(r);
 	}
 	while (r && r->start < end) {
-		/* No rb_next past the range: see region_replace. */
-		struct shadow_region *next =
-			r->end < end ? shadow_region_next(r) : NULL;
 		if (r->end > end) {
 			rec_piece(rec, kind, r->start, end, r, 0);
 			/* Moving the start right keeps the order. */
 			region_set_start(sh, r, end);
 			break;
 		}
+		struct shadow_region *next =
+			r->end < end ? shadow_region_next(r) : NULL;
 		rec_piece(rec, kind, r->start, r->end, r, 0);
-		reg_unlink(sh, t, r);
-		reg_free(sh, r);
+		if (place && !place->keep) {
+			place->keep = r;
+		} else {
+			reg_unlink(sh, t, r);
+			reg_free(sh, r);
+		}
 		r = next;
 	}
 	return 0;
@@ -229,7 +223,7 @@ static int rs_cut(struct shadow *sh, struct rset *t, uint64_t start,
 int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
 	       struct shadow_change *rec)
 {
-	return rs_cut(sh, REGIONS(sh), start, end, kind, rec);
+	return rs_cut(sh, REGIONS(sh), start, end, kind, rec, NULL);
 }
 
 /* region_cut of [start, end) then region_insert of the same range, with one
@@ -243,71 +237,35 @@ int region_replace(struct shadow *sh, uint64_t start, uint64_t end,
 		   uint8_t kind, struct shadow_change *rec, uint8_t origin,
 		   uint32_t stack_id, uint8_t call, uint8_t name)
 {
-	struct rset *t = REGIONS(sh);
 	const struct shadow_region fresh = { .start = start, .end = end,
 					     .stack_id = stack_id,
 					     .origin = origin, .call = call,
 					     .name = name };
-	struct shadow_region *r = shadow_region_find_next(sh, start);
-	struct shadow_region *prev = NULL, *keep = NULL;
-	bool prev_known = false;
-	if (r && r->start < start) {
-		bool around = r->end > end;
-		if (around && !reg_split(sh, t, r, end))
-			return -ENOMEM;
-		bool past = r->end >= end;
-		rec_piece(rec, kind, start, r->end, r, 0);
-		r->end = start;
-		prev = r;
-		prev_known = true;
-		/* Nothing else in the range (around: the new one goes
-		 * between r and its tail).  No rb_next then: it can climb to
-		 * the root, a chain of cache misses. */
-		if (past)
-			goto link;
-		r = shadow_region_next(prev);
-	}
-	while (r && r->start < end) {
-		if (r->end > end) {
-			rec_piece(rec, kind, r->start, end, r, 0);
-			region_set_start(sh, r, end);
-			break;
-		}
-		bool more = r->end < end;
-		struct shadow_region *next = more ? shadow_region_next(r)
-						  : NULL;
-		rec_piece(rec, kind, r->start, r->end, r, 0);
-		if (!keep) {
-			keep = r;
-		} else {
-			reg_unlink(sh, t, r);
-			reg_free(sh, r);
-		}
-		r = next;
-	}
-	if (keep) {
-		if (sh->rcache == keep)
+	struct cut_place place = { NULL, NULL };
+	int err = rs_cut(sh, REGIONS(sh), start, end, kind, rec, &place);
+	if (err)
+		return err;
+	struct shadow_region *n = place.keep;
+	if (n) {
+		/* Same place in the order: rewrite it, keep its links. */
+		if (sh->rcache == n)
 			sh->rcache = NULL;
-		ridx_drop(sh, keep);
-		struct rb_node rb = keep->rb;
-		*keep = fresh;
-		keep->rb = rb;
+		ridx_drop(sh, n);
+		struct rb_node rb = n->rb;
+		*n = fresh;
+		n->rb = rb;
 		if (sh->ridx)
-			sh->ridx[vidx_slot(start)] = keep;
+			sh->ridx[vidx_slot(start)] = n;
 		return 0;
 	}
-link:;
-	struct shadow_region *n = reg_alloc(sh);
+	n = reg_alloc(sh);
 	if (!n)
 		return -ENOMEM;
 	*n = fresh;
-	if (prev_known) {
-		reg_link_after(sh, t, prev, n);
-	} else {
-		/* Nothing before start was cut: a walk is still cheaper
-		 * than finding the predecessor from r. */
-		reg_link(sh, t, n);
-	}
+	if (place.prev)
+		reg_link_after(sh, REGIONS(sh), place.prev, n);
+	else
+		reg_link(sh, REGIONS(sh), n); /* its predecessor is unknown */
 	return 0;
 }
 
@@ -387,7 +345,7 @@ int region_copy(struct shadow *sh, uint64_t start, uint64_t end,
 
 int guard_add(struct shadow *sh, uint64_t start, uint64_t end)
 {
-	if (rs_cut(sh, GUARDS(sh), start, end, 0, NULL))
+	if (rs_cut(sh, GUARDS(sh), start, end, 0, NULL, NULL))
 		return -ENOMEM;
 	/* Coalesce with touching neighbours. */
 	struct shadow_region *p = rs_find(&sh->guards, start - 1);
@@ -417,7 +375,7 @@ int guard_cut(struct shadow *sh, uint64_t start, uint64_t end)
 {
 	if (!sh->nguards)
 		return 0;
-	return rs_cut(sh, GUARDS(sh), start, end, 0, NULL);
+	return rs_cut(sh, GUARDS(sh), start, end, 0, NULL, NULL);
 }
 
 int guard_move(struct shadow *sh, uint64_t start, uint64_t end, uint64_t dest)

@@ -239,15 +239,13 @@ bool vma_range_free(const struct shadow *sh, uint64_t start, uint64_t end)
 
 /* ---- structural changes */
 
-/* Link v at *link under parent, between pred and succ, and fix the gaps
- * and counters. */
+/* v was just linked (rb_link_node or rb_link_after), between pred and
+ * succ: rebalance, and fix the gaps and counters. */
 static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
-			struct rb_node *parent, struct rb_node **link,
 			struct rb_node *pred, struct rb_node *succ)
 {
 	v->gap_pages = gap_between(pred ? vma_of(pred)->end : 0, v->start);
 	v->subtree_gap_pages = v->gap_pages;
-	rb_link_node(&v->rb, parent, link);
 	rb_insert(&sh->vmas, &v->rb, vma_aug(sh));
 	v->prev = pred ? vma_of(pred) : NULL;
 	v->next = succ ? vma_of(succ) : NULL;
@@ -288,27 +286,17 @@ void vma_insert(struct shadow *sh, struct shadow_vma *v)
 			link = &parent->right;
 		}
 	}
-	vma_link_at(sh, v, parent, link, pred, succ);
+	rb_link_node(&v->rb, parent, link);
+	vma_link_at(sh, v, pred, succ);
 }
 
-/* v goes right after prev in address order (a split's upper part): its
- * place is prev's right link, or the leftmost link of prev's right
- * subtree, with no descent from the root. */
+/* v goes right after prev in address order (a split's upper part), with
+ * no descent from the root. */
 static void vma_insert_after(struct shadow *sh, struct shadow_vma *prev,
 			     struct shadow_vma *v)
 {
-	struct rb_node *p = &prev->rb, *parent, **link;
-	struct rb_node *succ = prev->next ? &prev->next->rb : NULL;
-	if (!p->right) {
-		parent = p;
-		link = &p->right;
-	} else {
-		parent = p->right;
-		while (parent->left)
-			parent = parent->left;
-		link = &parent->left;
-	}
-	vma_link_at(sh, v, parent, link, p, succ);
+	rb_link_after(&sh->vmas, &prev->rb, &v->rb);
+	vma_link_at(sh, v, &prev->rb, prev->next ? &prev->next->rb : NULL);
 }
 
 void vma_erase(struct shadow *sh, struct shadow_vma *v)

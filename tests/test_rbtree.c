@@ -294,6 +294,43 @@ START_TEST(test_random_ops)
 }
 END_TEST
 
+/* rb_link_after: random keys linked after their predecessor (found in the
+ * model, not the tree; NULL for a new first), mixed with erases, with all
+ * three callbacks: the order, colours and augmentation stay right. */
+START_TEST(test_link_after)
+{
+	rb_update_fn f = updaters[_i % 3];
+	struct rb_root root = { NULL };
+	struct model m;
+
+	rng_state = (uint64_t)_i * 0x9E3779B97F4A7C15ULL + 7;
+	model_init(&m, 500);
+	for (long i = 0; i < 20000; i++) {
+		long k = rng_below(m.nkeys);
+		struct item *it = &m.items[k];
+		if (m.present[k]) {
+			if (rng_below(2)) {
+				rb_erase(&root, &it->rb, f);
+				m.present[k] = 0;
+				m.count--;
+				check_tree(&root, &m, f);
+			}
+			continue;
+		}
+		long p = k - 1;
+		while (p >= 0 && !m.present[p])
+			p--;
+		it->val = rng_below(1000000) - 500000;
+		rb_link_after(&root, p >= 0 ? &m.items[p].rb : NULL, &it->rb);
+		rb_insert(&root, &it->rb, f);
+		m.present[k] = 1;
+		m.count++;
+		check_tree(&root, &m, f);
+	}
+	model_free(&m);
+}
+END_TEST
+
 /* Small key space: many erases of the root, of nodes with one child and of
  * the last node. */
 START_TEST(test_random_small)
@@ -762,6 +799,7 @@ static Suite *rbtree_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("check");
+	tcase_add_loop_test(tc, test_link_after, 0, 6);
 	tcase_add_test(tc, test_check_detects);
 	tcase_add_test(tc, test_check_hand_built);
 	suite_add_tcase(s, tc);
