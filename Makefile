@@ -171,7 +171,7 @@ $(B)/obj/shadow $(B)/dbg/shadow $(B)/asan/shadow $(B)/tests $(B)/asan/tests $(B)
 # demo goes on), then the clean ones.
 DEMO_BUGGY := leak fixed_clobber unmap_foreign double_unmap unmap_unmapped \
 	mprotect_unmapped mremap_invalid mremap_past_object wx_mapping \
-	map_count_pressure untracked_change fixed_clobber_foreign
+	map_count_pressure untracked_change untracked_neighbour fixed_clobber_foreign
 DEMO_CLEAN := clean_reserve_commit clean_partial_unmap clean_mremap_growth \
 	clean_file_kept
 demo: $(EXAMPLES) $(B)/vmacheck $(B)/libvmacheck.so

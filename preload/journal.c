@@ -34,7 +34,8 @@
  *
  * In place: a record can be kept up to date after it was appended
  * (vmc_journal_put_u64: one u64 of its payload, under the spinlock, through
- * the current view).  The call counters are such a record: a record per
+ * the current view; or vmc_journal_pin: a mapping of its own of the
+ * record's pages, which never moves, written with plain stores).  The call counters are such a record: a record per
  * call cost a page of page cache every 40 calls (about 100 ns a call on
  * ext4, a tenth of a 64 KiB mmap's cost), and a killed process's result
  * needs only the counts.
@@ -92,6 +93,7 @@ static struct journal {
 	uint64_t tail;             /* bytes used: the next record's offset */
 	struct journal_view retired[JOURNAL_RETIRED_MAX];
 	int nretired;
+	struct journal_view pin;   /* vmc_journal_pin's mapping, or none */
 	uint32_t dev_major, dev_minor;
 	uint64_t ino;
 	char path[PATH_MAX];
@@ -430,6 +432,7 @@ static void journal_forget(void)
 	J.open = false;
 	J.fd = -1;
 	view_set(&J.view, NULL, 0);
+	view_set(&J.pin, NULL, 0);
 	for (i = 0; i < JOURNAL_RETIRED_MAX; i++)
 		view_set(&J.retired[i], NULL, 0);
 	__atomic_store_n(&J.nretired, 0, __ATOMIC_RELAXED);
@@ -542,6 +545,27 @@ void vmc_journal_put_u64(uint64_t off, uint32_t idx, uint64_t v)
 	journal_unlock();
 }
 
+void *vmc_journal_pin(uint64_t off, uint32_t len)
+{
+	void *p = NULL;
+
+	journal_lock();
+	if (J.open && !J.pin.base && off >= JOURNAL_HEADER_SIZE &&
+	    off + 8 + len <= J.tail && journal_fd_check() == 0) {
+		uint64_t first = off & ~4095ull;
+		uint64_t plen = ((off + 8 + len + 4095) & ~4095ull) - first;
+		long m = rawsys_mmap(vmc_tool_hint(plen), plen,
+				     PROT_READ | PROT_WRITE, MAP_SHARED, J.fd,
+				     first);
+		if (!rawsys_is_err(m)) {
+			view_set(&J.pin, (char *)m, plen);
+			p = (char *)m + (off - first) + 8;
+		}
+	}
+	journal_unlock();
+	return p;
+}
+
 int vmc_journal_append_at(uint16_t type, const void *payload, uint32_t len,
 			  uint64_t *off)
 {
@@ -595,6 +619,8 @@ void vmc_journal_close(void)
 		journal_unlock();
 		return;
 	}
+	if (J.pin.base)
+		rawsys_munmap(J.pin.base, J.pin.len);
 	if (wait_bounded(cond_no_writers)) {
 		rawsys_munmap(J.view.base, J.view.len);
 		reap_retired(true);
@@ -635,6 +661,8 @@ int vmc_journal_reopen_child(const char *dir, pid_t pid, pid_t ppid)
 		/* Our copies of the parent's views: unmapping them in the child
 		 * leaves the parent's file as it is. */
 		rawsys_munmap(J.view.base, J.view.len);
+		if (J.pin.base)
+			rawsys_munmap(J.pin.base, J.pin.len);
 		for (i = 0; i < J.nretired; i++)
 			rawsys_munmap(J.retired[i].base, J.retired[i].len);
 		if (J.fd >= 0 && sys_statx_fd(J.fd, &stx) == 0 &&
@@ -652,8 +680,10 @@ bool vmc_journal_owns(uint64_t addr, uint64_t len)
 {
 	int i, n = __atomic_load_n(&J.nretired, __ATOMIC_RELAXED);
 
-	for (i = -1; i < n && i < JOURNAL_RETIRED_MAX; i++) {
-		const struct journal_view *v = i < 0 ? &J.view : &J.retired[i];
+	for (i = -2; i < n && i < JOURNAL_RETIRED_MAX; i++) {
+		const struct journal_view *v = i == -2	? &J.pin
+					       : i < 0 ? &J.view
+						       : &J.retired[i];
 		uint64_t b = (uint64_t)__atomic_load_n(&v->base,
 						       __ATOMIC_RELAXED);
 		uint64_t l = __atomic_load_n(&v->len, __ATOMIC_RELAXED);

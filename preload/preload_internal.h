@@ -380,6 +380,11 @@ int vmc_journal_append_at(uint16_t type, const void *payload, uint32_t len,
  * it; else nothing).  One lock, one store: for counters that a killed
  * process leaves on file. */
 void vmc_journal_put_u64(uint64_t off, uint32_t idx, uint64_t v);
+/* The payload (len bytes) of the record at off, through a mapping of its
+ * own that never moves until vmc_journal_close or a fork child's reopen:
+ * a counter kept there costs a plain store.  NULL when the record is not
+ * this journal's or the mapping fails (one pin per journal). */
+void *vmc_journal_pin(uint64_t off, uint32_t len);
 /* Unmap, cut the file to its used length, close.  Waits at most 1 s for a
  * holder of the lock or a writer in flight, then leaves the file as it is. */
 void vmc_journal_close(void);

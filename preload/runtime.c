@@ -60,6 +60,7 @@ static struct {
 	/* statistics (DESIGN.md "stats") */
 	uint64_t calls[SHADOW_CALL_SCAN + 1], failed[SHADOW_CALL_SCAN + 1];
 	uint64_t counts_off;      /* the journal's COUNTS record, 0 = none */
+	struct vmc_jcounts *jcounts; /* that record, pinned (NULL: none) */
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
 	uint64_t untracked_changes;
 	uint64_t peak_mapped_bytes;
@@ -304,6 +305,18 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 	struct span_sum sum = { 0, 0, 0 };
 	if (read_kernel(start, end))
 		return sum;
+	/* The kernel gave whole VMAs: the first may start before the span and
+	 * the last end after it.  Compare and adopt over all of them, so that
+	 * a merge or a split at an edge of the span is seen with the
+	 * neighbour it took in (this costs no more reads; the view is
+	 * complete from the first VMA's start to the last one's end). */
+	uint64_t own_start = start, own_end = end;
+	if (rt.kv.n) {
+		if (rt.kv.v[0].start < start)
+			start = rt.kv.v[0].start;
+		if (rt.kv.v[rt.kv.n - 1].end > end)
+			end = rt.kv.v[rt.kv.n - 1].end;
+	}
 	struct diff_item items[32];
 	struct diff_result res = { .items = items, .cap = 32 };
 	shadow_diff(&rt.sh, &rt.kv, start, end, &res);
@@ -323,15 +336,25 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 			sum.untracked++;
 			continue;
 		}
-		sum.tracked++;
-		if (!kind)
+		/* Pages of a neighbour read whole, outside the span: no call
+		 * in the span changes their attributes (a merge takes only
+		 * equal ones), so a difference there was made behind the
+		 * tool's back. */
+		uint8_t k = kind;
+		if (it->end <= own_start || it->start >= own_end) {
+			k = VMC_F_UNTRACKED_CHANGE;
+			sum.untracked++;
+		} else {
+			sum.tracked++;
+		}
+		if (!k)
 			continue;
-		if (kind == VMC_F_SHADOW_DIVERGENCE)
+		if (k == VMC_F_SHADOW_DIVERGENCE)
 			rt.divergences++;
 		else
 			rt.untracked_changes++;
 		char msg[160];
-		const char *what = kind == VMC_F_UNTRACKED_CHANGE
+		const char *what = k == VMC_F_UNTRACKED_CHANGE
 			? "tracked pages changed behind the tool's back: "
 			: "shadow and kernel disagree after a call: ";
 		size_t n = strlen(what);
@@ -354,7 +377,7 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 			msg[n++] = it->shadow_flags & SV_MAYSHARE ? 's' : 'p';
 		}
 		msg[n] = 0;
-		add_finding(kind, it->start, it->end - it->start,
+		add_finding(k, it->start, it->end - it->start,
 			    it->shadow_flags, r->stack_id, op_stack, msg);
 	}
 	/* Adopt: unknown pages become foreign, or tool when they are ours. */
@@ -568,6 +591,7 @@ static void atfork_child(void)
 	if (rt.maps_fd >= 0)
 		rawsys_close(rt.maps_fd);
 	rt.maps_fd = kview_open_maps();
+	rt.jcounts = NULL; /* the reopen unmaps the parent's pin */
 	vmc_journal_reopen_child(rt.opt.out_dir, rt.pid, rt.ppid);
 	write_process_record();
 	journal_modules();
@@ -1196,9 +1220,12 @@ static void journal_counts_open(void)
 		k.calls[i] = rt.calls[i];
 		k.failed[i] = rt.failed[i];
 	}
+	rt.jcounts = NULL;
 	if (vmc_journal_append_at(VMC_JREC_COUNTS, &k, sizeof(k),
 				  &rt.counts_off))
 		rt.counts_off = 0;
+	else
+		rt.jcounts = vmc_journal_pin(rt.counts_off, sizeof(k));
 }
 
 /* After each call: its counters in place, and a record for a failure. */
@@ -1206,7 +1233,14 @@ static void journal_call(const struct vmc_call *c, uint32_t stack, int err)
 {
 	const unsigned calls_at = offsetof(struct vmc_jcounts, calls) / 8;
 	const unsigned failed_at = offsetof(struct vmc_jcounts, failed) / 8;
-	if (rt.counts_off) {
+	if (rt.jcounts) {
+		/* Plain stores to the file's page (rt.lock is held). */
+		__atomic_store_n(&rt.jcounts->calls[c->call],
+				 rt.calls[c->call], __ATOMIC_RELAXED);
+		if (err)
+			__atomic_store_n(&rt.jcounts->failed[c->call],
+					 rt.failed[c->call], __ATOMIC_RELAXED);
+	} else if (rt.counts_off) {
 		vmc_journal_put_u64(rt.counts_off, calls_at + c->call,
 				    rt.calls[c->call]);
 		if (err)
@@ -1430,14 +1464,13 @@ int64_t vmc_do_call(struct vmc_call *c)
 		      (c->call == SHADOW_CALL_MMAP && (c->a[3] & MAP_FIXED));
 	if (rt.opt.check == VMC_CHECK_CALL && ranged &&
 	    c->sub != VMC_SUB_SHMDT) {
-		/* Before: catch changes made behind the tool's back, in the
-		 * range and, where the call can merge, the page on each side
-		 * (what a merge looks at; an unmap never merges). */
-		uint64_t side = c->call == SHADOW_CALL_MUNMAP ? 0 : 4096;
+		/* Before: catch changes made behind the tool's back in the
+		 * range (check_span reads the VMAs at its edges whole: a
+		 * neighbour the call could merge with is seen when it
+		 * reaches into the range). */
 		uint64_t s = c->a[0] & ~4095ull;
-		uint64_t e = ((s + c->a[1] + 4095) & ~4095ull) + side;
-		check_span(s > side ? s - side : s, e, VMC_F_UNTRACKED_CHANGE,
-			   stack);
+		uint64_t e = (s + c->a[1] + 4095) & ~4095ull;
+		check_span(s, e, VMC_F_UNTRACKED_CHANGE, stack);
 	}
 	struct vmc_pre pre; /* r[] is read up to n only: not cleared */
 	pre.valid = true;
@@ -1480,8 +1513,10 @@ int64_t vmc_do_call(struct vmc_call *c)
 		if ((uint64_t)c->ret + c->a[2] > e)
 			e = (uint64_t)c->ret + c->a[2];
 	}
-	s = s > 4096 ? (s & ~4095ull) - 4096 : 0;
-	e = (e + 8191) & ~4095ull;
+	/* check_span widens to the whole VMAs at the edges: a merge with a
+	 * neighbour shows there. */
+	s &= ~4095ull;
+	e = (e + 4095) & ~4095ull;
 	struct span_sum sum = { 0, 0, 0 };
 	/* A call that made or moved pages where the shadow did not expect
 	 * them: after adopting the kernel's view, those pages are still the
@@ -2029,6 +2064,8 @@ static void finish(const char *ended, int status, uint64_t leak_sp)
 		jsonw_i64(&w, status);
 	jsonw_obj_end(&w);
 	vmc_journal_append(VMC_JREC_EXIT, buf, (uint32_t)w.len);
+	rt.jcounts = NULL;
+	rt.counts_off = 0;
 	vmc_journal_close();
 	rt.state = ST_DISABLED;
 	pthread_mutex_unlock(&rt.lock);

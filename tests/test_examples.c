@@ -387,6 +387,7 @@ EXAMPLE_TEST(mremap_past_object)
 EXAMPLE_TEST(wx_mapping)
 EXAMPLE_TEST(map_count_pressure)
 EXAMPLE_TEST(untracked_change)
+EXAMPLE_TEST(untracked_neighbour)
 EXAMPLE_TEST(fixed_clobber_foreign)
 
 static int count_findings(const struct json_doc *d, const char *kind,
@@ -815,6 +816,32 @@ START_TEST(uffd_callbacks)
 }
 END_TEST
 
+/* check=call: the program's mprotect merges its pages with a neighbour
+ * that a raw call had changed.  The check after the call reads the merged
+ * VMA whole and finds the neighbour's pages differ: an untracked-change at
+ * the neighbour, reported at that call, and no shadow-divergence (the model
+ * was right about everything the call did). */
+START_TEST(untracked_neighbour_call)
+{
+	locate();
+	struct run r;
+	run_vmacheck(&r, "untracked_neighbour", "--check call", NULL);
+	struct json_doc d;
+	load_json(&d, &r, "r.json");
+	ck_assert_int_eq(count_findings(&d, "shadow-divergence", NULL), 0);
+	ck_assert_int_eq(count_findings(&d, "untracked-change", NULL), 1);
+	const struct json_value *f = finding_of(&d, "untracked-change");
+	ck_assert_str_eq(frame0_function(f, "created"), "make_pair");
+	/* Found at the program's mprotect, which merged the neighbour in. */
+	ck_assert_str_eq(frame0_function(f, "operation"), "main");
+	ck_assert_msg(strstr(r.out, "untracked_neighbour: 1 2\n") == r.out,
+		      "%s", r.out);
+	ck_assert_int_eq(r.status, 0);
+	json_doc_free(&d);
+	run_free(&r);
+}
+END_TEST
+
 START_TEST(uffd_events)
 {
 	locate();
@@ -1011,6 +1038,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, kinds_wx_mapping);
 	tcase_add_test(tc, kinds_map_count_pressure);
 	tcase_add_test(tc, kinds_untracked_change);
+	tcase_add_test(tc, kinds_untracked_neighbour);
+	tcase_add_test(tc, untracked_neighbour_call);
 	tcase_add_test(tc, kinds_fixed_clobber_foreign);
 	tcase_add_test(tc, foreign_named);
 	suite_add_tcase(s, tc);

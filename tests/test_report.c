@@ -639,13 +639,23 @@ START_TEST(rebuild_killed_counts)
 		    vmc_journal_append_at(VMC_JREC_COUNTS, &k, sizeof(k),
 					  &off))
 			_exit(1);
-		/* Records after it: the view grows past its first MiB, the
-		 * counts stay where they were appended. */
+		/* The runtime keeps the counts through a pin of the record:
+		 * none for an offset that is no record, one per journal, and
+		 * it is the tool's memory. */
+		if (vmc_journal_pin(1ull << 40, sizeof(k)))
+			_exit(3);
+		struct vmc_jcounts *pk = vmc_journal_pin(off, sizeof(k));
+		if (!pk || pk->nkinds != VMC_JCOUNTS_KINDS ||
+		    vmc_journal_pin(off, sizeof(k)) ||
+		    !vmc_journal_owns((uint64_t)(uintptr_t)pk, 8))
+			_exit(4);
+		/* Records after it: the file grows past its first MiB, the
+		 * counts stay where they were appended and the pin still
+		 * writes them. */
 		char big[4096];
 		memset(big, 'x', sizeof(big));
 		for (unsigned i = 1; i <= 1000; i++) {
-			vmc_journal_put_u64(off, calls_at + SHADOW_CALL_MMAP,
-					    i);
+			pk->calls[SHADOW_CALL_MMAP] = i;
 			char b[64];
 			int n = snprintf(b, sizeof(b), "{\"i\":%u,\"p\":\"", i);
 			memcpy(big, b, (size_t)n);
