@@ -153,6 +153,16 @@ static void env_from_kernel(struct shadow_env *env)
 
 /* Read [start, end) of the kernel's view into rt.kv, growing the buffers
  * when the view did not fit.  Caller holds the lock. */
+/* A VMA's name is wanted when the shadow has no VMA with its exact range:
+ * pages to absorb or adopt, named from it.  Where the shadow has the VMA,
+ * the comparison uses its attributes, device, inode and offset only. */
+static bool kv_want_name(void *ctx, uint64_t start, uint64_t end)
+{
+	(void)ctx;
+	const struct shadow_vma *v = shadow_find(&rt.sh, start);
+	return !v || v->start != start || v->end != end;
+}
+
 static int read_kernel(uint64_t start, uint64_t end)
 {
 	for (;;) {
@@ -166,6 +176,7 @@ static int read_kernel(uint64_t start, uint64_t end)
 			uint8_t method = rt.kv.method;
 			kview_init(&rt.kv, rt.kv_ent, cap, rt.kv_names, cap * 64);
 			rt.kv.method = method;
+			rt.kv.want_name = kv_want_name;
 		}
 		int r = kview_read(&rt.kv, rt.maps_fd, start, end, rt.iobuf,
 				   65536);

@@ -69,6 +69,7 @@ static void kview_reset(struct kview *kv)
 {
 	kv->n = 0;
 	kv->names_len = 0;
+	kv->names_skipped = 0;
 	kv->truncated = false;
 	kv->torn = false;
 	kv->reads = 0;
@@ -584,7 +585,20 @@ int kview_read_query(struct kview *kv, int maps_fd, uint64_t start,
 		int r;
 
 		memset(&e, 0, sizeof(e));
-		if (direct)
+		bool nameless = false;
+		if (kv->want_name) {
+			/* The name only when the caller wants it: asked again
+			 * with it (the same VMA, or whatever is there now). */
+			r = query_once(kv, fd, addr, &q, NULL, 0);
+			if (r == 0 && q.vma_start < end &&
+			    kv->want_name(kv->want_ctx, q.vma_start, q.vma_end))
+				r = 1;
+			else
+				nameless = true;
+		}
+		if (nameless)
+			;
+		else if (direct)
 			r = query_once(kv, fd, addr, &q,
 				       kv->names + kv->names_len,
 				       KVIEW_QUERY_NAME_MAX);
@@ -627,6 +641,10 @@ int kview_read_query(struct kview *kv, int maps_fd, uint64_t start,
 			e.name_off = (uint32_t)kv->names_len;
 			e.name_kind = SHADOW_NAME_FILE;
 			e.name_truncated = 1;
+		} else if (nameless) {
+			e.name_off = (uint32_t)kv->names_len;
+			e.name_kind = SHADOW_NAME_ANON;
+			kv->names_skipped++;
 		} else if (!q.vma_name_size) {
 			e.name_off = (uint32_t)kv->names_len;
 			e.name_kind = SHADOW_NAME_ANON;

@@ -77,6 +77,15 @@ struct kview {
 	int16_t fail_query;        /* tests: nonzero makes every PROCMAP_QUERY
 				    * fail with -fail_query without a system
 				    * call (a kernel before 6.11: ENOTTY) */
+	/* PROCMAP_QUERY only: when set, a VMA is first asked for without
+	 * its name (the name costs the kernel a d_path or a lookup even for
+	 * anonymous memory), and asked again with it only when
+	 * want_name(want_ctx, start, end) says the caller needs it; the
+	 * others are entries with no name and name_kind SHADOW_NAME_ANON,
+	 * counted in names_skipped.  NULL: every name is read (kview_init). */
+	bool (*want_name)(void *ctx, uint64_t start, uint64_t end);
+	void *want_ctx;
+	uint32_t names_skipped;    /* VMAs of the last read without a name */
 };
 
 /* Smallest iobuf kview_read_text() accepts: room for the fixed fields of the

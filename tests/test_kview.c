@@ -723,6 +723,86 @@ START_TEST(test_text_equals_query)
 }
 END_TEST
 
+/* want_name: names are read only for the VMAs the caller asks for (here
+ * the file mapping); every other field is the same as a full read, and
+ * the VMAs read without their name are counted. */
+static uint64_t wanted_start;
+static unsigned want_asked;
+
+static bool want_only(void *ctx, uint64_t start, uint64_t end)
+{
+	(void)end;
+	ck_assert_ptr_eq(ctx, &wanted_start);
+	want_asked++;
+	return start == wanted_start;
+}
+
+START_TEST(test_query_names_wanted)
+{
+	char path[] = "/tmp/vmacheck-kview-want.XXXXXX";
+	int fd = mkstemp(path), maps = kview_open_maps(), attempt;
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(maps, 0);
+	ck_assert_int_eq(ftruncate(fd, PAGE), 0);
+	char *r = reserve(3);
+	map_at(r, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	map_at(r + PAGE, PAGE, PROT_READ | PROT_WRITE,
+	       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	map_at(r + 2 * PAGE, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+	       0);
+	wanted_start = u64(r);
+	for (attempt = 0; attempt < 5; attempt++) {
+		view_init(&va);
+		view_init(&vb);
+		view_init(&vc);
+		vb.kv.want_name = want_only;
+		vb.kv.want_ctx = &wanted_start;
+		want_asked = 0;
+		ck_assert_int_eq(kview_read_query(&va.kv, maps, 0, UINT64_MAX),
+				 0);
+		ck_assert_int_eq(kview_read_query(&vb.kv, maps, 0, UINT64_MAX),
+				 0);
+		ck_assert_int_eq(kview_read_query(&vc.kv, maps, 0, UINT64_MAX),
+				 0);
+		if (views_equal(&va.kv, &vc.kv))
+			break;
+	}
+	ck_assert_msg(attempt < 5, "the address space never held still");
+	ck_assert_uint_eq(vb.kv.n, va.kv.n);
+	ck_assert_uint_eq(want_asked, vb.kv.n);
+	ck_assert_uint_eq(vb.kv.names_skipped, vb.kv.n - 1);
+	ck_assert_uint_eq(va.kv.names_skipped, 0);
+	size_t named = 0;
+	for (size_t i = 0; i < vb.kv.n; i++) {
+		const struct kview_entry *a = &va.kv.v[i], *b = &vb.kv.v[i];
+		ck_assert_uint_eq(a->start, b->start);
+		ck_assert_uint_eq(a->end, b->end);
+		ck_assert_uint_eq(a->flags, b->flags);
+		ck_assert_uint_eq(a->ino, b->ino);
+		ck_assert_uint_eq(a->dev, b->dev);
+		ck_assert_uint_eq(a->offset, b->offset);
+		if (b->start == wanted_start) {
+			ck_assert_uint_eq(b->name_kind, SHADOW_NAME_FILE);
+			ck_assert(name_eq(&vb.kv, b, path));
+			named++;
+		} else {
+			ck_assert_uint_eq(b->name_len, 0);
+			ck_assert_uint_eq(b->name_kind, SHADOW_NAME_ANON);
+		}
+	}
+	ck_assert_uint_eq(named, 1);
+	/* The full read named more than that one (libc, [stack], ...). */
+	size_t full_named = 0;
+	for (size_t i = 0; i < va.kv.n; i++)
+		full_named += va.kv.v[i].name_len > 0;
+	ck_assert_uint_gt(full_named, 1);
+	unreserve(r, 3);
+	close(fd);
+	unlink(path);
+	kview_close(maps);
+}
+END_TEST
+
 /*
  *   G 0 1 2 3 4 G      0..4 alternate r-- and rw-: five VMAs
  *       [-----)        span [1, 4): VMAs 1 2 3
@@ -1468,6 +1548,7 @@ static Suite *kview_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_live_mappings);
 	tcase_add_test(tc, test_text_equals_query);
+	tcase_add_test(tc, test_query_names_wanted);
 	tcase_add_test(tc, test_span);
 	tcase_add_test(tc, test_small_iobuf);
 	tcase_add_test(tc, test_cap_exhausted);
