@@ -35,10 +35,10 @@
  * In place: a record can be kept up to date after it was appended
  * (vmc_journal_put_u64: one u64 of its payload, under the spinlock, through
  * the current view; or vmc_journal_pin: a mapping of its own of the
- * record's pages, which never moves, written with plain stores).  The call counters are such a record: a record per
- * call cost a page of page cache every 40 calls (about 100 ns a call on
- * ext4, a tenth of a 64 KiB mmap's cost), and a killed process's result
- * needs only the counts.
+ * record's pages, which never moves, written with plain stores).  The call
+ * counters are such a record: a record per call cost a page of page cache
+ * every 40 calls (about 100 ns a call on ext4, a tenth of a 64 KiB mmap's
+ * cost), and a killed process's result needs only the counts.
  *
  * Growth: the file grows in 1 MiB steps (fallocate, so that a full disk is
  * an error here and not a SIGBUS in the program; ftruncate where fallocate

@@ -155,8 +155,6 @@ static void env_from_kernel(struct shadow_env *env)
 
 /* ---- the kernel view ------------------------------------------------- */
 
-/* Read [start, end) of the kernel's view into rt.kv, growing the buffers
- * when the view did not fit.  Caller holds the lock. */
 /* A VMA's name is wanted when the shadow has no VMA with its exact range:
  * pages to absorb or adopt, named from it.  Where the shadow has the VMA,
  * the comparison uses its attributes, device, inode and offset only. */
@@ -167,6 +165,8 @@ static bool kv_want_name(void *ctx, uint64_t start, uint64_t end)
 	return !v || v->start != start || v->end != end;
 }
 
+/* Read [start, end) of the kernel's view into rt.kv, growing the buffers
+ * when the view did not fit.  Caller holds the lock. */
 static int read_kernel(uint64_t start, uint64_t end)
 {
 	for (;;) {
@@ -334,7 +334,8 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 	}
 	struct diff_item items[32];
 	struct diff_result res = { .items = items, .cap = 32 };
-	shadow_diff(&rt.sh, &rt.kv, start, end, &res);
+	bool differs = shadow_diff(&rt.sh, &rt.kv, start, end, &res) > 0 ||
+		       res.count[DIFF_BOUNDARY] > 0;
 	rt.checks++;
 	sum.unknown = (int)res.count[DIFF_UNKNOWN_TO_SHADOW];
 	for (uint32_t i = 0; i < res.n; i++) {
@@ -398,9 +399,6 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 	/* Nothing differs and the shadow's VMAs end where the span does (the
 	 * diff does not look past its edges): adopting would change nothing,
 	 * skip it. */
-	bool differs = false;
-	for (int i = 0; i < DIFF_NKINDS; i++)
-		differs |= res.count[i] != 0;
 	if (!differs) {
 		const struct shadow_vma *f = shadow_find(&rt.sh, start);
 		const struct shadow_vma *l = shadow_find(&rt.sh, end - 1);

@@ -590,20 +590,15 @@ int kview_read_query(struct kview *kv, int maps_fd, uint64_t start,
 			/* The name only when the caller wants it: asked again
 			 * with it (the same VMA, or whatever is there now). */
 			r = query_once(kv, fd, addr, &q, NULL, 0);
-			if (r == 0 && q.vma_start < end &&
-			    kv->want_name(kv->want_ctx, q.vma_start, q.vma_end))
-				r = 1;
-			else
-				nameless = true;
+			nameless = r != 0 || q.vma_start >= end ||
+				   !kv->want_name(kv->want_ctx, q.vma_start,
+						  q.vma_end);
 		}
-		if (nameless)
-			;
-		else if (direct)
-			r = query_once(kv, fd, addr, &q,
-				       kv->names + kv->names_len,
-				       KVIEW_QUERY_NAME_MAX);
-		else
-			r = query_scratch(kv, fd, addr, &q, &e, end);
+		if (!nameless)
+			r = direct ? query_once(kv, fd, addr, &q,
+						kv->names + kv->names_len,
+						KVIEW_QUERY_NAME_MAX)
+				   : query_scratch(kv, fd, addr, &q, &e, end);
 		if (r == -ENAMETOOLONG) {
 			/* Longer than PATH_MAX: only the text shows it. */
 			too_long = true;
