@@ -711,6 +711,8 @@ struct result {
 	int argc;                  /* -1: no argv array */
 	char argv1[64];            /* argv[1], or "" */
 	long long mmap_calls;
+	long long calls;             /* stats.calls, every kind */
+	long long checks;            /* stats.checks */
 	long long cache_hits;        /* stats.stack_cache.hits */
 	bool clean;
 	char why[1024];            /* when not clean: what is wrong */
@@ -765,6 +767,15 @@ static void read_result(struct result *r, const char *path)
 				js_string(av, r->argv1, sizeof(r->argv1));
 	}
 	r->mmap_calls = js_int(js_path(doc, "stats.calls.mmap"), &v) ? v : -1;
+	r->calls = 0;
+	static const char *const kinds[] = { "mmap",	"munmap", "mremap",
+					     "mprotect", "madvise", "mlock",
+					     "munlock", "brk",	  "shmat" };
+	const char *cs = js_path(doc, "stats.calls");
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (js_int(js_get(cs, kinds[i]), &v))
+			r->calls += v;
+	r->checks = js_int(js_path(doc, "stats.checks"), &v) ? v : -1;
 	r->cache_hits = js_int(js_path(doc, "stats.stack_cache.hits"), &v)
 				? v : -1;
 	if (!js_int(js_path(doc, "stats.divergences"), &v))
@@ -1112,6 +1123,40 @@ START_TEST(test_same_map_churn)
 	tmp_make(&t);
 	const char *argv[] = { churn_path, "2000", "4", NULL };
 	same_behaviour(&t, argv, NULL, 1, false, NULL);
+	tmp_remove(&t);
+}
+END_TEST
+
+/* check=every:1 asks for a full check after every call, stretched so that
+ * checks take at most 5% of the time spent in calls (sampled: one call in
+ * 16 is timed).  mapper's calls make no check of their own (2 in all under
+ * check=exit): checks keep coming as calls add time, and far fewer than
+ * one per call. */
+START_TEST(test_check_budget)
+{
+	struct tmp t;
+	tmp_make(&t);
+	char opt[256];
+	out_dir_option(opt, sizeof(opt), &t, "check=every:1");
+	const char *argv[] = { prog("mapper"), "20000", "0", NULL };
+	struct run_opts o = { .preload = true, .options = opt };
+	struct run r;
+	run_prog(&r, &t, &o, argv);
+	assert_ran(&r, argv);
+	ck_assert_msg(WEXITSTATUS(r.status) == 0, "mapper: %s",
+		      status_str(r.status));
+	struct results rs;
+	load_results(&rs, t.out);
+	assert_clean(&rs, 1, "mapper check=every:1");
+	ck_assert_int_eq(rs.n, 1);
+	const struct result *x = &rs.v[0];
+	printf("test_preload_run: check=every:1: %lld checks for %lld calls\n",
+	       x->checks, x->calls);
+	ck_assert_msg(x->calls >= 100000, "%lld calls", x->calls);
+	ck_assert_msg(x->checks >= 20 && x->checks <= x->calls / 20,
+		      "%lld checks for %lld calls", x->checks, x->calls);
+	results_free(&rs);
+	run_free(&r);
 	tmp_remove(&t);
 }
 END_TEST
@@ -1907,6 +1952,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_api_without_preload);
 	tcase_add_test(tc, test_api_with_preload);
 	tcase_add_test(tc, test_check_adopts_edge_boundary);
+	tcase_add_test(tc, test_check_budget);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("options");
