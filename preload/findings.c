@@ -991,6 +991,22 @@ void vmc_findings_after(const struct vmc_after *a)
 	}
 }
 
+/* After a call the fast paths of shadow/fast.c applied: what
+ * vmc_findings_after does for those shapes (an unmap of one whole tracked
+ * mapping is remembered for double-unmap; the map count's pressure). */
+void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
+		       uint64_t end, uint32_t created, uint32_t stack)
+{
+	if (call == SHADOW_CALL_MUNMAP)
+		hist_push(start, end, created, stack);
+	if (F.pressure_limit && !F.pressure_done &&
+	    sh->c.map_count > F.pressure_limit) {
+		struct vmc_after a = { .sh = sh, .call = call, .stack = stack };
+		F.pressure_done = true;
+		pressure(&a);
+	}
+}
+
 /* ---- leaks at exit ------------------------------------------------------ */
 
 struct cand {

@@ -268,6 +268,10 @@ struct vmc_after {
 	uint32_t stack;            /* the call's stack */
 };
 void vmc_findings_after(const struct vmc_after *a);
+/* The same for a call shadow/fast.c applied: an anonymous mmap, or the
+ * munmap of the whole tracked mapping [start, end) created at `created`. */
+void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
+		       uint64_t end, uint32_t created, uint32_t stack);
 /* At a normal exit: classify every tracked mapping still mapped (leak,
  * leak-reachable).  sp: the calling thread's stack pointer. */
 void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,

@@ -63,6 +63,7 @@ static struct {
 	struct vmc_jcounts *jcounts; /* that record, pinned (NULL: none) */
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
 	uint64_t untracked_changes;
+	uint64_t fast_calls;       /* applied by the fast paths (fast.c) */
 	uint64_t peak_mapped_bytes;
 	uint64_t since_check;
 	uint8_t absorb_origin;     /* origin of pages a check finds unknown */
@@ -1449,6 +1450,55 @@ static void find_home(uint64_t slot)
 		vmc_stack_set_home(0, 0);
 }
 
+/* What every call ends with, rt.lock held: the peak, the periodic check,
+ * the journal's counters, the sampled hook time; then the lock goes. */
+static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
+		      bool timed, uint64_t t0)
+{
+	uint64_t mapped = rt.sh.c.total_vm << 12;
+	if (mapped > rt.peak_mapped_bytes)
+		rt.peak_mapped_bytes = mapped;
+	/* Every N calls, stretched so that checks cost at most 5% of the
+	 * time spent in intercepted calls (a full check reads every VMA). */
+	if (rt.opt.check == VMC_CHECK_EVERY &&
+	    ++rt.since_check >= rt.opt.check_every &&
+	    rt.check_cycles <= rt.hook_cycles / 20)
+		check_full(VMC_F_UNTRACKED_CHANGE);
+	journal_call(c, stack, kerr);
+	if (timed)
+		rt.hook_cycles += (__rdtsc() - t0) * HOOK_TIMED_EVERY;
+	pthread_mutex_unlock(&rt.lock);
+}
+
+/* After the kernel succeeded: the fast paths of shadow/fast.c for an
+ * anonymous private mmap into a hole (not writable and executable: that
+ * is a finding) and for the munmap of the whole tracked mapping `whole`
+ * (created at `created`).  False when the general path must apply c. */
+static bool fast_apply(const struct vmc_call *c, uint32_t stack,
+		       struct shadow_vma *whole, uint32_t created)
+{
+	if (c->ret < 0)
+		return false;
+	if (whole) {
+		uint64_t s = whole->start, e = whole->end;
+		shadow_unmap_whole(&rt.sh, whole);
+		rt.fast_calls++;
+		vmc_findings_fast(&rt.sh, SHADOW_CALL_MUNMAP, s, e, created,
+				  stack);
+		return true;
+	}
+	if (c->call != SHADOW_CALL_MMAP ||
+	    (c->a[2] & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC) ||
+	    !shadow_map_anon_fast(&rt.sh, (uint64_t)c->ret, c->a[1],
+				  (int)c->a[2], (int)c->a[3], c->a[5],
+				  SHADOW_ORIGIN_TRACKED, stack))
+		return false;
+	rt.fast_calls++;
+	vmc_findings_fast(&rt.sh, SHADOW_CALL_MMAP, (uint64_t)c->ret,
+			  (uint64_t)c->ret + c->a[1], 0, stack);
+	return true;
+}
+
 int64_t vmc_do_call(struct vmc_call *c)
 {
 	/* The time in calls, for the checks' 5% budget, is sampled: one call
@@ -1501,10 +1551,26 @@ int64_t vmc_do_call(struct vmc_call *c)
 		uint64_t e = (s + c->a[1] + 4095) & ~4095ull;
 		check_span(s, e, VMC_F_UNTRACKED_CHANGE, stack);
 	}
+	/* The program's commonest calls take the fast paths when nothing but
+	 * the shadow watches them (no checks around each call, no uffd).  A
+	 * munmap of one whole tracked mapping needs nothing asked first: the
+	 * shadow knows every page of it. */
+	bool quick = !tool && !uffd && rt.opt.check != VMC_CHECK_CALL &&
+		     rt.opt.uffd != VMC_UFFD_TOUCH;
+	struct shadow_vma *whole = NULL;
+	uint32_t created = 0;
+	if (quick && c->call == SHADOW_CALL_MUNMAP && c->sub != VMC_SUB_SHMDT) {
+		const struct shadow_region *r =
+			shadow_whole_mapping(&rt.sh, c->a[0], c->a[1], &whole);
+		if (r && r->origin == SHADOW_ORIGIN_TRACKED)
+			created = r->stack_id;
+		else
+			whole = NULL;
+	}
 	struct vmc_pre pre; /* r[] is read up to n only: not cleared */
 	pre.valid = true;
 	pre.n = 0;
-	if (!tool)
+	if (!tool && !whole)
 		before_call(c, &pre);
 	if (c->call == SHADOW_CALL_BRK)
 		c->a[5] = (uint64_t)__sbrk(0);
@@ -1517,6 +1583,11 @@ int64_t vmc_do_call(struct vmc_call *c)
 	vmc_raw_call(c);
 	if (uffd)
 		vmc_uffd_expect_done();
+	if (quick && fast_apply(c, stack, whole, created)) {
+		rt.calls[c->call]++;
+		call_done(c, stack, 0, timed, t0);
+		return c->ret;
+	}
 	/* What is read of rec afterwards, for the paths that return before
 	 * the shadow's operation resets it. */
 	rec.uncertain = false;
@@ -1649,19 +1720,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 	};
 	if (c->sub != VMC_SUB_SHMDT && !tool)
 		vmc_findings_after(&after);
-	uint64_t mapped = rt.sh.c.total_vm << 12;
-	if (mapped > rt.peak_mapped_bytes)
-		rt.peak_mapped_bytes = mapped;
-	/* Every N calls, stretched so that checks cost at most 5% of the
-	 * time spent in intercepted calls (a full check reads every VMA). */
-	if (rt.opt.check == VMC_CHECK_EVERY &&
-	    ++rt.since_check >= rt.opt.check_every &&
-	    rt.check_cycles <= rt.hook_cycles / 20)
-		check_full(VMC_F_UNTRACKED_CHANGE);
-	journal_call(c, stack, kerr);
-	if (timed)
-		rt.hook_cycles += (__rdtsc() - t0) * HOOK_TIMED_EVERY;
-	pthread_mutex_unlock(&rt.lock);
+	call_done(c, stack, kerr, timed, t0);
 	return c->ret;
 }
 
@@ -1797,6 +1856,8 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, rt.untracked_changes);
 	jsonw_key(w, "passthrough_calls");
 	jsonw_u64(w, rt.passthrough);
+	jsonw_key(w, "fast_path_calls");
+	jsonw_u64(w, rt.fast_calls);
 	uint64_t lc, lb;
 	vmc_findings_leak_stats(&lc, &lb);
 	jsonw_key(w, "leak_candidates");

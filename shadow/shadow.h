@@ -354,6 +354,25 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 int shadow_unmap(struct shadow *sh, uint64_t start, uint64_t len,
 		 struct shadow_change *rec);
 
+/* The fast paths (fast.c): the same effect as shadow_map / shadow_unmap
+ * for their one shape, with no shadow_change recorded.
+ *
+ * shadow_map_anon_fast: the kernel placed an anonymous private mmap
+ * (flags MAP_PRIVATE|MAP_ANONYMOUS, maybe MAP_NORESERVE) at addr, a hole
+ * whose touching neighbours differ in flags.  False, with nothing changed,
+ * for any other shape: then call shadow_map. */
+bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
+			  int prot, int flags, uint64_t off, uint8_t origin,
+			  uint32_t stack_id);
+/* The region when [start, start + len) (len page-rounded) is exactly one
+ * VMA (in *vp) and one region, with no guard range; else NULL. */
+const struct shadow_region *shadow_whole_mapping(const struct shadow *sh,
+						 uint64_t start, uint64_t len,
+						 struct shadow_vma **vp);
+/* The munmap of v, found by shadow_whole_mapping with nothing changed
+ * since: what shadow_unmap of its range does. */
+void shadow_unmap_whole(struct shadow *sh, struct shadow_vma *v);
+
 /* mprotect(2) / pkey_mprotect(2) (pkey ignored). */
 int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 		   struct shadow_change *rec);

@@ -17,8 +17,13 @@
  * augmentation.  With --lazy-gaps the shadow runs in lazy-gaps mode (as
  * in the preload): the augmentation is rebuilt by that search.
  *
- *   fuzz_shadow --seeds A-B --ops N [--pages P] [--lazy-gaps] [--require]
- *               [-v]
+ * With --fast, an anonymous private mmap and a munmap of one whole mapping
+ * go through the fast paths of shadow/fast.c first (as in the preload), and
+ * the last line also counts the calls they applied (fast_maps,
+ * fast_unmaps); --require then also needs both to be non-zero.
+ *
+ *   fuzz_shadow --seeds A-B --ops N [--pages P] [--lazy-gaps] [--fast]
+ *               [--require] [-v]
  *
  * Last line: ops=N coverage_mismatch=N errno_mismatch=N
  * find_free_mismatch=N boundary_exact=P%
@@ -41,6 +46,7 @@ struct counts {
 	uint64_t by_op_boundary[8];
 	uint64_t failed_calls;
 	uint64_t find_free_mismatch;
+	uint64_t fast_maps, fast_unmaps;
 };
 
 enum { OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MREMAP, OP_MADVISE, OP_MLOCK,
@@ -388,6 +394,7 @@ static void dump_window(struct harness *h, uint64_t addr)
 }
 
 static bool lazy_gaps;
+static bool fast_paths;
 
 /* shadow_find_free() by brute force: every gap between the VMAs (and
  * above the last), clipped to [low, high); the highest that fits
@@ -450,6 +457,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
 	h_init(h, pages);
 	h->sh.lazy_gaps = lazy_gaps;
+	h->fast = fast_paths;
 	files_open();
 	signal(SIGSEGV, on_fault);
 	signal(SIGBUS, on_fault);
@@ -506,13 +514,15 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 			h_adopt(h);
 		}
 	}
+	c->fast_maps = h->fast_maps;
+	c->fast_unmaps = h->fast_unmaps;
 	h_fini(h);
 }
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: fuzz_shadow --seeds A-B --ops N [--pages P] "
-			"[--lazy-gaps] [--require] [-v]\n");
+			"[--lazy-gaps] [--fast] [--require] [-v]\n");
 	exit(2);
 }
 
@@ -534,6 +544,8 @@ int main(int argc, char **argv)
 			pages = strtoull(argv[++i], NULL, 10);
 		} else if (!strcmp(argv[i], "--lazy-gaps")) {
 			lazy_gaps = true;
+		} else if (!strcmp(argv[i], "--fast")) {
+			fast_paths = true;
 		} else if (!strcmp(argv[i], "--require")) {
 			require = true;
 		} else if (!strcmp(argv[i], "-v")) {
@@ -585,6 +597,8 @@ int main(int argc, char **argv)
 		total.errno_mismatch += c.errno_mismatch;
 		total.boundary_miss += c.boundary_miss;
 		total.find_free_mismatch += c.find_free_mismatch;
+		total.fast_maps += c.fast_maps;
+		total.fast_unmaps += c.fast_unmaps;
 		for (int k = 0; k < OP_N; k++)
 			total.by_op_boundary[k] += c.by_op_boundary[k];
 	}
@@ -601,8 +615,14 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.coverage_mismatch,
 	       (unsigned long long)total.errno_mismatch,
 	       (unsigned long long)total.find_free_mismatch, exact);
+	if (fast_paths)
+		printf("fast_maps=%llu fast_unmaps=%llu\n",
+		       (unsigned long long)total.fast_maps,
+		       (unsigned long long)total.fast_unmaps);
 	if (require && (total.coverage_mismatch || total.errno_mismatch ||
 			total.find_free_mismatch || exact < 99.5))
+		return 1;
+	if (require && fast_paths && (!total.fast_maps || !total.fast_unmaps))
 		return 1;
 	return 0;
 }

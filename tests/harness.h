@@ -56,6 +56,8 @@ struct harness {
 	uint64_t last_ret;         /* kernel result of the last call */
 	int last_err;              /* kernel errno of the last call, 0 if ok */
 	struct shadow_change rec;
+	bool fast;                 /* try the fast paths (shadow/fast.c) first */
+	uint64_t fast_maps, fast_unmaps; /* calls they applied */
 };
 
 static inline uint64_t h_addr(const struct harness *h, uint64_t page)
@@ -154,7 +156,15 @@ static inline int64_t h_mmap_file(struct harness *h, uint64_t addr,
 		.result = r == MAP_FAILED ? 0 : (uint64_t)r,
 		.origin = SHADOW_ORIGIN_TRACKED, .stack_id = 1,
 	};
-	int64_t p = shadow_map(&h->sh, &a, &h->rec);
+	int64_t p;
+	if (h->fast && r != MAP_FAILED && !(flags & MAP_FIXED) &&
+	    shadow_map_anon_fast(&h->sh, (uint64_t)r, len, prot, flags, off,
+				 SHADOW_ORIGIN_TRACKED, 1)) {
+		p = (int64_t)(uint64_t)r;
+		h->fast_maps++;
+	} else {
+		p = shadow_map(&h->sh, &a, &h->rec);
+	}
 	h->last_ret = (uint64_t)r;
 	snprintf(h->call, sizeof(h->call), "mmap(%#llx, %#llx, %d, %#x, %d, %#llx)", (unsigned long long)addr, (unsigned long long)len, prot, flags, fd, (unsigned long long)off);
 	h_expect(h, h->call, r == MAP_FAILED ? -1 : (int64_t)(uint64_t)r, e, p);
@@ -172,10 +182,20 @@ static inline int64_t h_mmap(struct harness *h, uint64_t page,
 static inline int h_munmap_addr(struct harness *h, uint64_t addr,
 				uint64_t len)
 {
+	struct shadow_vma *whole = NULL;
+	if (h->fast && !shadow_whole_mapping(&h->sh, addr, len, &whole))
+		whole = NULL;
 	errno = 0;
 	int r = munmap((void *)addr, len);
 	int e = r ? errno : 0;
-	int p = shadow_unmap(&h->sh, addr, len, &h->rec);
+	int p;
+	if (whole && r == 0) {
+		shadow_unmap_whole(&h->sh, whole);
+		p = 0;
+		h->fast_unmaps++;
+	} else {
+		p = shadow_unmap(&h->sh, addr, len, &h->rec);
+	}
 	snprintf(h->call, sizeof(h->call), "munmap(%#llx, %#llx)", (unsigned long long)addr, (unsigned long long)len);
 	h_expect(h, h->call, r, e, p);
 	return r ? -e : 0;

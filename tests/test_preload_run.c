@@ -714,6 +714,7 @@ struct result {
 	long long calls;             /* stats.calls, every kind */
 	long long checks;            /* stats.checks */
 	long long cache_hits;        /* stats.stack_cache.hits */
+	long long fast;              /* stats.fast_path_calls */
 	bool clean;
 	char why[1024];            /* when not clean: what is wrong */
 	char errors[1024];         /* findings of error severity: kind and
@@ -778,6 +779,7 @@ static void read_result(struct result *r, const char *path)
 	r->checks = js_int(js_path(doc, "stats.checks"), &v) ? v : -1;
 	r->cache_hits = js_int(js_path(doc, "stats.stack_cache.hits"), &v)
 				? v : -1;
+	r->fast = js_int(js_path(doc, "stats.fast_path_calls"), &v) ? v : -1;
 	if (!js_int(js_path(doc, "stats.divergences"), &v))
 		why_add(r, "no stats.divergences; ");
 	else if (v)
@@ -1155,6 +1157,13 @@ START_TEST(test_check_budget)
 	ck_assert_msg(x->calls >= 100000, "%lld calls", x->calls);
 	ck_assert_msg(x->checks >= 20 && x->checks <= x->calls / 20,
 		      "%lld checks for %lld calls", x->checks, x->calls);
+	/* Its mmaps that land next to a mapping they cannot merge with, and
+	 * the munmaps of whole mappings, take the fast paths (shadow/fast.c):
+	 * 1 iteration in 10 (the others merge with the previous mapping). */
+	printf("test_preload_run: fast paths: %lld of %lld calls\n", x->fast,
+	       x->calls);
+	ck_assert_msg(x->fast >= x->calls / 100 && x->fast < x->calls,
+		      "%lld fast of %lld calls", x->fast, x->calls);
 	results_free(&rs);
 	run_free(&r);
 	tmp_remove(&t);
@@ -1373,6 +1382,8 @@ START_TEST(test_stress_check_call)
 	ck_assert_msg(rs.v[0].cache_hits > rs.v[0].mmap_calls,
 		      "stress: %lld stacks from the cache for %lld mmap calls",
 		      rs.v[0].cache_hits, rs.v[0].mmap_calls);
+	/* Checks around every call: the fast paths stand aside. */
+	ck_assert_int_eq(rs.v[0].fast, 0);
 	results_free(&rs);
 	run_free(&r);
 	tmp_remove(&t);

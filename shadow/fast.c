@@ -1,0 +1,95 @@
+/*
+ * fast.c - the two commonest mapping calls without the general machinery:
+ * an anonymous private mmap the kernel placed where no neighbour can merge
+ * with it, and the munmap of exactly one whole mapping.
+ *
+ * Each applies the call only when its shape is certain, with exactly the
+ * effect shadow_map or shadow_unmap would have (the same VMAs, regions,
+ * counters and serial), and records no shadow_change.  Otherwise it changes
+ * nothing and the caller uses the general operation.  tests/fuzz_shadow
+ * --fast runs them against the kernel, and test_shadow_map compares them
+ * with the general path.
+ */
+#include "shadow_internal.h"
+
+bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
+			  int prot, int flags, uint64_t off, uint8_t origin,
+			  uint32_t stack_id)
+{
+	/* What do_mmap turns into plain VMA flags here, nothing more: no
+	 * populate, lock, growsdown, hugetlb, shared or placement flags. */
+	if ((flags & ~MAP_NORESERVE) != (MAP_PRIVATE | MAP_ANONYMOUS) ||
+	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) ||
+	    (off & ~SH_PAGE_MASK) || !len || (addr & ~SH_PAGE_MASK) ||
+	    !addr || sh->def_flags ||
+	    len > sh->env.task_size - sh->env.mmap_min_addr ||
+	    addr < sh->env.mmap_min_addr ||
+	    sh->c.map_count >= sh->env.max_map_count)
+		return false;
+	uint64_t end = addr + SH_PAGE_ALIGN(len);
+	if (end > sh->env.task_size || end <= addr)
+		return false;
+	uint32_t vm = shadow_prot_to_flags(prot) | SV_MAYREAD | SV_MAYWRITE |
+		      SV_MAYEXEC;
+	if ((flags & MAP_NORESERVE) && sh->env.overcommit != 2)
+		vm |= SV_NORESERVE;
+	if ((vm & (SV_NORESERVE | SV_WRITE)) == SV_WRITE)
+		vm |= SV_ACCOUNT;
+	/* A hole, and each neighbour that touches it differs in flags (then
+	 * vma_merge_new cannot merge, and is certain of it). */
+	struct shadow_vma *next = shadow_find_next(sh, addr);
+	if (next && (next->start < end ||
+		     (next->start == end && !((next->flags ^ vm) & ~SV_STICKY))))
+		return false;
+	struct shadow_vma *prev = next ? next->prev : vma_of_last(sh);
+	if (prev && (prev->end > addr ||
+		     (prev->end == addr && !((prev->flags ^ vm) & ~SV_STICKY))))
+		return false;
+	struct shadow_vma *nv = vma_alloc(sh);
+	if (!nv)
+		return false;
+	nv->start = addr;
+	nv->end = end;
+	nv->pgoff = addr >> SH_PAGE_SHIFT;
+	nv->flags = vm;
+	nv->anon_id = SHADOW_ANON_NONE;
+	vma_insert(sh, nv);
+	if (region_insert(sh, addr, end, origin, stack_id, SHADOW_CALL_MMAP,
+			  SHADOW_NAME_ANON)) {
+		vma_erase(sh, nv);
+		vma_free(sh, nv);
+		return false;
+	}
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_map_anon_fast");
+	return true;
+}
+
+const struct shadow_region *shadow_whole_mapping(const struct shadow *sh,
+						 uint64_t start, uint64_t len,
+						 struct shadow_vma **vp)
+{
+	if ((start & ~SH_PAGE_MASK) || !len || start > sh->env.task_size ||
+	    len > sh->env.task_size - start)
+		return NULL;
+	uint64_t end = start + SH_PAGE_ALIGN(len);
+	struct shadow_vma *v = shadow_find_next(sh, start);
+	if (!v || v->start != start || v->end != end ||
+	    guard_first(sh, start, end))
+		return NULL;
+	const struct shadow_region *r = shadow_region_find_next(sh, start);
+	if (!r || r->start != start || r->end != end)
+		return NULL;
+	*vp = v;
+	return r;
+}
+
+void shadow_unmap_whole(struct shadow *sh, struct shadow_vma *v)
+{
+	uint64_t start = v->start, end = v->end;
+	region_cut(sh, start, end, SHADOW_PIECE_UNMAPPED, NULL);
+	vma_erase(sh, v);
+	vma_free(sh, v);
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_unmap_whole");
+}

@@ -1,0 +1,269 @@
+/*
+ * test_shadow_fast.c - the fast paths of shadow/fast.c against the general
+ * operations, without the kernel (tests/fuzz_shadow --fast runs them against
+ * the kernel).
+ *
+ *  same:     random anonymous mmaps, munmaps and mprotects on two shadows,
+ *            one trying the fast paths first, one with shadow_map and
+ *            shadow_unmap only; after every call both hold the same VMAs
+ *            (every field), regions, counters and serial.  Both fast paths
+ *            must have applied and declined calls many times.
+ *  shapes:   each shape a fast path must decline (a neighbour it could merge
+ *            with, an overlap, a shared or locked or populated mapping, a
+ *            munmap of part of a mapping, of two mappings, of a range with a
+ *            guard) leaves the shadow as it was.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+#define PG 4096ull
+#define RW (PROT_READ | PROT_WRITE)
+#define PRIV (MAP_PRIVATE | MAP_ANONYMOUS)
+/* The shadow is pure: any address works. */
+#define BASE 0x100000000ull
+#define A(p) (BASE + (uint64_t)(p) * PG)
+
+static struct shadow fa, ga; /* fast paths first; general only */
+static struct test_alloc fta, gta;
+
+static void setup(void)
+{
+	test_shadow_init(&fa, &fta);
+	test_shadow_init(&ga, &gta);
+}
+
+static void teardown(void)
+{
+	shadow_destroy(&fa);
+	shadow_destroy(&ga);
+}
+
+/* Both shadows hold the same state; on a difference, what differs. */
+static void assert_same(const char *after)
+{
+	const char *why = NULL;
+	ck_assert_msg(shadow_validate(&fa, &why) == 0, "%s: fast: %s", after,
+		      why);
+	ck_assert_msg(shadow_validate(&ga, &why) == 0, "%s: general: %s",
+		      after, why);
+	const struct shadow_vma *x = shadow_vma_first(&fa);
+	const struct shadow_vma *y = shadow_vma_first(&ga);
+	for (; x && y; x = shadow_vma_next(x), y = shadow_vma_next(y)) {
+		ck_assert_msg(x->start == y->start && x->end == y->end &&
+				      x->pgoff == y->pgoff &&
+				      x->flags == y->flags &&
+				      x->file_id == y->file_id &&
+				      x->ino == y->ino && x->dev == y->dev &&
+				      x->anon_id == y->anon_id &&
+				      x->gap_pages == y->gap_pages,
+			      "%s: VMA [%#llx, %#llx) flags %#x vs [%#llx, "
+			      "%#llx) flags %#x",
+			      after, (unsigned long long)x->start,
+			      (unsigned long long)x->end, x->flags,
+			      (unsigned long long)y->start,
+			      (unsigned long long)y->end, y->flags);
+	}
+	ck_assert_msg(!x && !y, "%s: VMA counts differ", after);
+	const struct shadow_region *r = shadow_region_find_next(&fa, 0);
+	const struct shadow_region *q = shadow_region_find_next(&ga, 0);
+	for (; r && q; r = shadow_region_next(r), q = shadow_region_next(q))
+		ck_assert_msg(r->start == q->start && r->end == q->end &&
+				      r->stack_id == q->stack_id &&
+				      r->origin == q->origin &&
+				      r->call == q->call && r->name == q->name,
+			      "%s: region [%#llx, %#llx) vs [%#llx, %#llx)",
+			      after, (unsigned long long)r->start,
+			      (unsigned long long)r->end,
+			      (unsigned long long)q->start,
+			      (unsigned long long)q->end);
+	ck_assert_msg(!r && !q, "%s: region counts differ", after);
+	ck_assert_msg(!memcmp(&fa.c, &ga.c, sizeof(fa.c)),
+		      "%s: counters differ (total_vm %llu vs %llu, map_count "
+		      "%llu vs %llu)",
+		      after, (unsigned long long)fa.c.total_vm,
+		      (unsigned long long)ga.c.total_vm,
+		      (unsigned long long)fa.c.map_count,
+		      (unsigned long long)ga.c.map_count);
+	ck_assert_uint_eq(fa.serial, ga.serial);
+}
+
+/* An mmap the kernel placed at addr (non-fixed) or at the fixed address. */
+static bool map_both(uint64_t addr, uint64_t len, int prot, int flags,
+		     uint32_t stack)
+{
+	struct shadow_map_args m = {
+		.addr = addr, .len = len, .prot = prot, .flags = flags,
+		.result = (flags & MAP_FIXED) ? 0 : addr, .stack_id = stack,
+		.origin = SHADOW_ORIGIN_TRACKED,
+	};
+	struct shadow_change rec;
+	bool fast = !(flags & MAP_FIXED) &&
+		    shadow_map_anon_fast(&fa, addr, len, prot, flags, 0,
+					 SHADOW_ORIGIN_TRACKED, stack);
+	if (!fast)
+		shadow_map(&fa, &m, &rec);
+	shadow_map(&ga, &m, &rec);
+	return fast;
+}
+
+static bool unmap_both(uint64_t addr, uint64_t len)
+{
+	struct shadow_change rec;
+	struct shadow_vma *v = NULL;
+	bool fast = shadow_whole_mapping(&fa, addr, len, &v) != NULL;
+	if (fast)
+		shadow_unmap_whole(&fa, v);
+	else
+		shadow_unmap(&fa, addr, len, &rec);
+	int g = shadow_unmap(&ga, addr, len, &rec);
+	if (fast)
+		ck_assert_int_eq(g, 0);
+	return fast;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t below(uint64_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng % n;
+}
+
+START_TEST(same_as_general)
+{
+	static const int prots[] = { RW, RW, PROT_READ, PROT_NONE,
+				     PROT_READ | PROT_EXEC };
+	unsigned maps_fast = 0, maps_slow = 0, unmaps_fast = 0, unmaps_slow = 0;
+	char what[96];
+	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
+	for (int i = 0; i < 8000; i++) {
+		uint64_t p = below(96), n = 1 + below(6);
+		int op = (int)below(10);
+		if (op < 4) {
+			int flags = PRIV;
+			uint64_t k = below(20);
+			if (k == 0)
+				flags |= MAP_FIXED;
+			else if (k == 1)
+				flags = MAP_SHARED | MAP_ANONYMOUS;
+			else if (k == 2)
+				flags |= MAP_NORESERVE;
+			else if (k == 3)
+				flags |= MAP_POPULATE;
+			bool f = map_both(A(p), n * PG - below(2) * 100,
+					  prots[below(5)], flags,
+					  (uint32_t)(1 + below(4)));
+			f ? maps_fast++ : maps_slow++;
+			snprintf(what, sizeof(what), "op %d mmap %llu+%llu", i,
+				 (unsigned long long)p, (unsigned long long)n);
+		} else if (op < 8) {
+			/* Mostly a whole mapping, as programs unmap. */
+			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+			uint64_t s = A(p), len = n * PG;
+			if (v && below(4)) {
+				s = v->start;
+				len = v->end - v->start;
+			}
+			bool f = unmap_both(s, len);
+			f ? unmaps_fast++ : unmaps_slow++;
+			snprintf(what, sizeof(what), "op %d munmap %#llx+%#llx", i,
+				 (unsigned long long)s, (unsigned long long)len);
+		} else {
+			struct shadow_change rec;
+			int prot = prots[below(5)];
+			shadow_protect(&fa, A(p), n * PG, prot, &rec);
+			shadow_protect(&ga, A(p), n * PG, prot, &rec);
+			snprintf(what, sizeof(what), "op %d mprotect", i);
+		}
+		assert_same(what);
+	}
+	ck_assert_uint_gt(maps_fast, 200);
+	ck_assert_uint_gt(maps_slow, 200);
+	ck_assert_uint_gt(unmaps_fast, 200);
+	ck_assert_uint_gt(unmaps_slow, 200);
+}
+END_TEST
+
+START_TEST(declines_other_shapes)
+{
+	struct shadow_change rec;
+	struct shadow_vma *v = NULL;
+	/*  0   4   8   12
+	 *  AAAA....BBBB        A RW, B RO
+	 */
+	ck_assert(map_both(A(0), 4 * PG, RW, PRIV, 1));
+	ck_assert(map_both(A(8), 4 * PG, PROT_READ, PRIV, 1));
+	uint64_t serial = fa.serial, count = fa.c.map_count;
+	/* touching A with A's flags: it could merge */
+	ck_assert(!shadow_map_anon_fast(&fa, A(4), PG, RW, PRIV, 0,
+					SHADOW_ORIGIN_TRACKED, 1));
+	/* touching B with B's flags */
+	ck_assert(!shadow_map_anon_fast(&fa, A(7), PG, PROT_READ, PRIV, 0,
+					SHADOW_ORIGIN_TRACKED, 1));
+	/* over A */
+	ck_assert(!shadow_map_anon_fast(&fa, A(2), 4 * PG, PROT_NONE, PRIV, 0,
+					SHADOW_ORIGIN_TRACKED, 1));
+	/* shared, locked, populated, growsdown, unaligned offset */
+	static const int bad[] = { MAP_SHARED | MAP_ANONYMOUS, PRIV | MAP_LOCKED,
+				   PRIV | MAP_POPULATE, PRIV | MAP_GROWSDOWN,
+				   PRIV | MAP_FIXED, MAP_PRIVATE };
+	for (unsigned k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		ck_assert(!shadow_map_anon_fast(&fa, A(5), PG, PROT_NONE,
+						bad[k], 0,
+						SHADOW_ORIGIN_TRACKED, 1));
+	ck_assert(!shadow_map_anon_fast(&fa, A(5), PG, PROT_NONE, PRIV, 100,
+					SHADOW_ORIGIN_TRACKED, 1));
+	/* part of A, A and a hole, A and B */
+	ck_assert(!shadow_whole_mapping(&fa, A(0), 2 * PG, &v));
+	ck_assert(!shadow_whole_mapping(&fa, A(1), 3 * PG, &v));
+	ck_assert(!shadow_whole_mapping(&fa, A(0), 5 * PG, &v));
+	ck_assert(!shadow_whole_mapping(&fa, A(0), 12 * PG, &v));
+	ck_assert(!shadow_whole_mapping(&fa, A(0) + 1, 4 * PG, &v));
+	ck_assert(!shadow_whole_mapping(&fa, A(0), 0, &v));
+	ck_assert_uint_eq(fa.serial, serial);
+	ck_assert_uint_eq(fa.c.map_count, count);
+	/* a neighbour with other flags: placed by the fast path */
+	ck_assert(map_both(A(5), 2 * PG, PROT_NONE, PRIV, 2));
+	assert_same("PROT_NONE between");
+	/* A with two regions (a fixed map over its top): not one mapping */
+	ck_assert(!map_both(A(2), 2 * PG, RW, PRIV | MAP_FIXED, 3));
+	ck_assert(!shadow_whole_mapping(&fa, A(0), 4 * PG, &v));
+	/* a guard range in B (MADV_GUARD_INSTALL): not a plain munmap */
+	ck_assert_int_eq(shadow_advise(&fa, A(8), PG, MADV_GUARD_INSTALL,
+				       &rec), 0);
+	ck_assert(!shadow_whole_mapping(&fa, A(8), 4 * PG, &v));
+	/* the PROT_NONE one is whole: the length rounds up to it */
+	ck_assert(shadow_whole_mapping(&fa, A(5), 2 * PG - 1, &v));
+	ck_assert_uint_eq(v->start, A(5));
+}
+END_TEST
+
+static Suite *fast_suite(void)
+{
+	Suite *s = suite_create("shadow_fast");
+	TCase *tc = tcase_create("same");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, same_as_general, 0, 3);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("shapes");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, declines_other_shapes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(fast_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
