@@ -914,7 +914,7 @@ static bool allow_errors;
 
 static const char *const prog_names[] = {
 	"stress", "mallocprog", "mapper", "forker", "execer", "vforker",
-	"sigmmap", "dlprog", "apiprog", "brkshm", "hiddensplit",
+	"sigmmap", "dlprog", "apiprog", "brkshm", "hiddensplit", "fastunmap",
 };
 #define NPROGS (sizeof(prog_names) / sizeof(prog_names[0]))
 static char prog_path[NPROGS][PATH_MAX];
@@ -1871,6 +1871,38 @@ START_TEST(test_check_adopts_edge_boundary)
 }
 END_TEST
 
+/* A munmap the fast path took is remembered as the general path does: the
+ * second munmap of the same pages is a double-unmap (a hole, unmapped by
+ * the program before), and the mmap and first munmap were fast. */
+START_TEST(test_fast_unmap_then_double)
+{
+	struct tmp t;
+	tmp_make(&t);
+	char opt[256];
+	out_dir_option(opt, sizeof(opt), &t, NULL);
+	const char *argv[] = { prog("fastunmap"), NULL };
+	struct run_opts o = { .preload = true, .options = opt };
+	struct run r;
+	run_prog(&r, &t, &o, argv);
+	assert_ran(&r, argv);
+	ck_assert_msg(WEXITSTATUS(r.status) == 0, "fastunmap: %s",
+		      status_str(r.status));
+	ck_assert_str_eq(r.out, "fastunmap: 0 0\n");
+	struct results rs;
+	load_results(&rs, t.out);
+	ck_assert_int_eq(rs.n, 1);
+	const struct result *x = &rs.v[0];
+	ck_assert_msg(x->fast >= 2, "%lld fast calls", x->fast);
+	ck_assert_msg(strstr(x->errors, "double-unmap") != NULL &&
+			      !strstr(strstr(x->errors, "double-unmap") + 1,
+				      "double-unmap"),
+		      "errors: %s", x->errors);
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* ---- 7. a bad option --------------------------------------------------- */
 
 START_TEST(test_bad_option)
@@ -1963,6 +1995,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_api_without_preload);
 	tcase_add_test(tc, test_api_with_preload);
 	tcase_add_test(tc, test_check_adopts_edge_boundary);
+	tcase_add_test(tc, test_fast_unmap_then_double);
 	tcase_add_test(tc, test_check_budget);
 	suite_add_tcase(s, tc);
 

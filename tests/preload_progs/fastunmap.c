@@ -1,0 +1,44 @@
+/*
+ * fastunmap.c - a mapping the preload's fast paths take (an anonymous
+ * private mmap between two PROT_NONE guards it cannot merge with, then its
+ * whole munmap), unmapped a second time; for tests/test_preload_run.c: the
+ * second munmap must still be a double-unmap.  Nothing was unmapped at
+ * those addresses before the first munmap, so only the fast path's own
+ * record can tell.
+ */
+#include <stdio.h>
+#include <sys/mman.h>
+
+#define PAGE 4096ul
+
+__attribute__((noinline)) static int release(char *p)
+{
+	return munmap(p, 2 * PAGE);
+}
+
+int main(void)
+{
+	/* guard A, then guard B three pages below it: the two pages
+	 * between them are free (below a new top-down mapping) */
+	char *a = mmap(NULL, PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (a == MAP_FAILED)
+		return 2;
+	char *b = mmap(a - 3 * PAGE, PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+			       MAP_FIXED_NOREPLACE,
+		       -1, 0);
+	if (b != a - 3 * PAGE)
+		return 3;
+	char *p = mmap(a - 2 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p != a - 2 * PAGE)
+		return 4;
+	p[0] = 1;
+	int r1 = release(p);
+	int r2 = release(p);
+	munmap(a, PAGE);
+	munmap(b, PAGE);
+	printf("fastunmap: %d %d\n", r1, r2);
+	return 0;
+}
