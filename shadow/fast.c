@@ -29,12 +29,10 @@ bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 	uint64_t end = addr + SH_PAGE_ALIGN(len);
 	if (end > sh->env.task_size || end <= addr)
 		return false;
-	uint32_t vm = shadow_prot_to_flags(prot) | SV_MAYREAD | SV_MAYWRITE |
-		      SV_MAYEXEC;
-	if ((flags & MAP_NORESERVE) && sh->env.overcommit != 2)
-		vm |= SV_NORESERVE;
-	if ((vm & (SV_NORESERVE | SV_WRITE)) == SV_WRITE)
-		vm |= SV_ACCOUNT;
+	uint32_t vm = vm_commit_flags(sh, shadow_prot_to_flags(prot) |
+					      SV_MAYREAD | SV_MAYWRITE |
+					      SV_MAYEXEC,
+				      flags);
 	/* A hole, and each neighbour that touches it differs in flags (then
 	 * vma_merge_new cannot merge, and is certain of it). */
 	struct shadow_vma *next = shadow_find_next(sh, addr);

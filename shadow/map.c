@@ -328,17 +328,12 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 			return -EINVAL;
 		}
 	}
-	if ((flags & MAP_NORESERVE) &&
-	    (sh->env.overcommit != 2 || (vm & SV_HUGETLB)))
-		vm |= SV_NORESERVE;
+	vm = vm_commit_flags(sh, vm, flags);
 
 	/* mmap_region */
 	if ((flags & MAP_FIXED) && vma_clear_splits(sh, addr, addr + len) &&
 	    sh->c.map_count >= sh->env.max_map_count)
 		return -ENOMEM;
-	if (!(vm & SV_HUGETLB) &&
-	    (vm & (SV_NORESERVE | SV_SHARED | SV_WRITE)) == SV_WRITE)
-		vm |= SV_ACCOUNT;
 	if (vm & (SV_SPECIAL | SV_HUGETLB))
 		vm &= ~(SV_LOCKED | SV_LOCKONFAULT);
 

@@ -127,6 +127,22 @@ unsigned vidx_slot(uint64_t start);
 void region_set_start(struct shadow *sh, struct shadow_region *r,
 		      uint64_t start);
 
+/* New VMA flags vm with do_mmap's MAP_NORESERVE (honoured under
+ * overcommit 2 for hugetlb only) and mmap_region's accounting
+ * (accountable_mapping: private writable, not hugetlb, not noreserve);
+ * shadow_map and the fast path share it. */
+static inline uint32_t vm_commit_flags(const struct shadow *sh, uint32_t vm,
+				       int flags)
+{
+	if ((flags & MAP_NORESERVE) &&
+	    (sh->env.overcommit != 2 || (vm & SV_HUGETLB)))
+		vm |= SV_NORESERVE;
+	if (!(vm & SV_HUGETLB) &&
+	    (vm & (SV_NORESERVE | SV_SHARED | SV_WRITE)) == SV_WRITE)
+		vm |= SV_ACCOUNT;
+	return vm;
+}
+
 int region_insert(struct shadow *sh, uint64_t start, uint64_t end,
 		  uint8_t origin, uint32_t stack_id, uint8_t call, uint8_t name);
 /* region_cut then region_insert of the same range, in one walk. */
