@@ -1903,6 +1903,52 @@ START_TEST(test_fast_unmap_then_double)
 }
 END_TEST
 
+/* The map count's pressure is still watched when every mapping call takes
+ * the fast paths: one-page mappings that never merge, 200 more than
+ * max-map-share=1 allows (1% of vm.max_map_count: 655 VMAs at the
+ * default). */
+START_TEST(test_fast_map_pressure)
+{
+	struct tmp t;
+	tmp_make(&t);
+	long limit = 65530;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+	if (f) {
+		if (fscanf(f, "%ld", &limit) != 1)
+			limit = 65530;
+		fclose(f);
+	}
+	char n[32], want[96];
+	snprintf(n, sizeof(n), "%ld", limit / 100 + 200);
+	snprintf(want, sizeof(want), "fastunmap many: %s mapped, 0 bad\n", n);
+	char opt[256];
+	out_dir_option(opt, sizeof(opt), &t, "max-map-share=1");
+	const char *argv[] = { prog("fastunmap"), "many", n, NULL };
+	struct run_opts o = { .preload = true, .options = opt };
+	struct run r;
+	run_prog(&r, &t, &o, argv);
+	assert_ran(&r, argv);
+	ck_assert_msg(WEXITSTATUS(r.status) == 0, "fastunmap many: %s",
+		      status_str(r.status));
+	ck_assert_str_eq(r.out, want);
+	struct results rs;
+	load_results(&rs, t.out);
+	ck_assert_int_eq(rs.n, 1);
+	ck_assert_msg(rs.v[0].fast >= 2 * atol(n),
+		      "%lld fast calls for %s "
+		      "mappings", rs.v[0].fast, n);
+	size_t len = 0;
+	char *doc = read_file(rs.v[0].file, &len);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_msg(strstr(doc, "\"kind\":\"map-count-pressure\""),
+		      "no map-count-pressure (max_map_count %ld)", limit);
+	free(doc);
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* ---- 7. a bad option --------------------------------------------------- */
 
 START_TEST(test_bad_option)
@@ -1996,6 +2042,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_api_with_preload);
 	tcase_add_test(tc, test_check_adopts_edge_boundary);
 	tcase_add_test(tc, test_fast_unmap_then_double);
+	tcase_add_test(tc, test_fast_map_pressure);
 	tcase_add_test(tc, test_check_budget);
 	suite_add_tcase(s, tc);
 

@@ -5,8 +5,15 @@
  * second munmap must still be a double-unmap.  Nothing was unmapped at
  * those addresses before the first munmap, so only the fast path's own
  * record can tell.
+ *
+ *   fastunmap            the above
+ *   fastunmap many N     N one-page mappings side by side in a free range,
+ *                        read-write and read-only in turn (none merge: all
+ *                        fast), then their munmaps
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #define PAGE 4096ul
@@ -16,8 +23,35 @@ __attribute__((noinline)) static int release(char *p)
 	return munmap(p, 2 * PAGE);
 }
 
-int main(void)
+static int many(long n)
 {
+	char **v = calloc((size_t)n, sizeof(*v));
+	if (!v)
+		return 2;
+	/* a free range for them, with a free page at each end */
+	char *r = mmap(NULL, (size_t)(n + 2) * PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED || munmap(r, (size_t)(n + 2) * PAGE))
+		return 3;
+	for (long i = 0; i < n; i++) {
+		char *want = r + (i + 1) * PAGE;
+		v[i] = mmap(want, PAGE, i & 1 ? PROT_READ : PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (v[i] != want)
+			return 4;
+	}
+	long bad = 0;
+	for (long i = 0; i < n; i++)
+		bad += munmap(v[i], PAGE) != 0;
+	free(v);
+	printf("fastunmap many: %ld mapped, %ld bad\n", n, bad);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2 && !strcmp(argv[1], "many"))
+		return many(atol(argv[2]));
 	/* guard A, then guard B three pages below it: the two pages
 	 * between them are free (below a new top-down mapping) */
 	char *a = mmap(NULL, PAGE, PROT_NONE,
