@@ -215,6 +215,7 @@ check-asan: $(ASAN_TESTS)
 check-fuzz: $(B)/tests/fuzz_shadow
 	$(B)/tests/fuzz_shadow --seeds $(FUZZ_SEEDS) --ops $(FUZZ_OPS) --require
 	$(B)/tests/fuzz_shadow --seeds $(FUZZ_SEEDS) --ops $(FUZZ_OPS) --lazy-gaps --fast --require
+	$(B)/tests/fuzz_shadow --seeds $(FUZZ_SEEDS) --ops $(FUZZ_OPS) --lazy-gaps --fast --unseen --require
 
 fuzz: $(B)/tests/fuzz_shadow_fast
 	$(B)/tests/fuzz_shadow_fast --seeds $(SEEDS) --ops $(OPS) --require

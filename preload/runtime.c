@@ -64,6 +64,9 @@ static struct {
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
 	uint64_t untracked_changes;
 	uint64_t fast_calls;       /* applied by the fast paths (fast.c) */
+	uint64_t refines;          /* span checks before an mremap over a VMA
+				    * merged on a guess (SV_EDGES_UNSURE);
+				    * not counted in checks */
 	uint64_t peak_mapped_bytes;
 	uint64_t since_check;
 	uint8_t absorb_origin;     /* origin of pages a check finds unknown */
@@ -403,8 +406,10 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 	if (!differs) {
 		const struct shadow_vma *f = shadow_find(&rt.sh, start);
 		const struct shadow_vma *l = shadow_find(&rt.sh, end - 1);
-		if ((!f || f->start == start) && (!l || l->end == end))
+		if ((!f || f->start == start) && (!l || l->end == end)) {
+			shadow_edges_confirm(&rt.sh, start, end);
 			return sum;
+		}
 	}
 	/* Adopt: unknown pages become foreign, or tool when they are ours. */
 	for (size_t k = 0; k < rt.kv.n; k++) {
@@ -840,6 +845,9 @@ static void do_init(void)
 	/* Every call is applied with the kernel's result: the shadow never
 	 * places a mapping itself, so it keeps no gap augmentation. */
 	rt.sh.lazy_gaps = true;
+	/* Page faults are not seen (uffd=touch sees first touches of the
+	 * program's own pages, not every write that gives an anon_vma). */
+	rt.sh.faults_unseen = true;
 	rt.pid = rawsys_getpid();
 	rt.ppid = (pid_t)rawsys3(SYS_getppid, 0, 0, 0);
 	rt.maps_fd = kview_open_maps();
@@ -1331,8 +1339,18 @@ static void before_call(const struct vmc_call *c, struct vmc_pre *pre)
 			spans[n][0] = s, spans[n++][1] = e;
 		break;
 	case SHADOW_CALL_MREMAP:
-		if (call_span(c->a[0], c->a[1] ? c->a[1] : 1, &s, &e))
+		if (call_span(c->a[0], c->a[1] ? c->a[1] : 1, &s, &e)) {
 			spans[n][0] = s, spans[n++][1] = e;
+			/* Whether the old range is one VMA decides the
+			 * result: where the shadow merged on a guess (faults
+			 * unseen), read the kernel's boundaries first. */
+			if (rt.opt.check != VMC_CHECK_CALL &&
+			    shadow_span_unsure(&rt.sh, s, e)) {
+				check_span(s, e, 0, 0);
+				rt.checks--;
+				rt.refines++;
+			}
+		}
 		if ((c->a[3] & MREMAP_FIXED) &&
 		    call_span(c->a[4], c->a[2], &s, &e)) {
 			spans[n][0] = s, spans[n++][1] = e;
@@ -1858,6 +1876,8 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, rt.passthrough);
 	jsonw_key(w, "fast_path_calls");
 	jsonw_u64(w, rt.fast_calls);
+	jsonw_key(w, "boundary_refines");
+	jsonw_u64(w, rt.refines);
 	uint64_t lc, lb;
 	vmc_findings_leak_stats(&lc, &lb);
 	jsonw_key(w, "leak_candidates");

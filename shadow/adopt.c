@@ -140,7 +140,8 @@ int shadow_adopt(struct shadow *sh, uint64_t start, uint64_t end,
 					     : !donor.ino && !donor.dev;
 			if (same_obj) {
 				uint32_t vis = SV_PROT_MASK | SV_MAYSHARE;
-				nv->flags = (donor.flags & ~vis) |
+				nv->flags = (donor.flags & ~vis &
+					     ~SV_EDGES_UNSURE) |
 					    (d->flags & vis);
 				if (!(nv->flags & SV_MAYSHARE))
 					nv->flags &= ~SV_SHARED;
@@ -168,6 +169,8 @@ int shadow_adopt(struct shadow *sh, uint64_t start, uint64_t end,
 				SHADOW_CALL_SCAN, REGION_GROW_NONE))
 			err = -ENOMEM;
 	}
+	/* The boundaries here are the kernel's now. */
+	shadow_edges_confirm(sh, start, end);
 	/* Regions over pages no longer mapped were cut above; regions that
 	 * now lie over kernel pages are kept. */
 	SHADOW_VALIDATE(sh, "shadow_adopt");

@@ -12,6 +12,14 @@
  */
 #include "shadow_internal.h"
 
+/* Flags that keep a neighbour from merging, for certain: not the sticky
+ * ones, nor a VM_ACCOUNT the shadow guessed (vma_attrs_mergeable). */
+static bool differs_surely(uint32_t nf, uint32_t vm)
+{
+	uint32_t d = (nf ^ vm) & ~SV_STICKY;
+	return d && !(d == SV_ACCOUNT && (nf & SV_ACCT_UNSURE));
+}
+
 bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 			  int prot, int flags, uint64_t off, uint8_t origin,
 			  uint32_t stack_id)
@@ -37,11 +45,11 @@ bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 	 * vma_merge_new cannot merge, and is certain of it). */
 	struct shadow_vma *next = shadow_find_next(sh, addr);
 	if (next && (next->start < end ||
-		     (next->start == end && !((next->flags ^ vm) & ~SV_STICKY))))
+		     (next->start == end && !differs_surely(next->flags, vm))))
 		return false;
 	struct shadow_vma *prev = next ? next->prev : vma_of_last(sh);
 	if (prev && (prev->end > addr ||
-		     (prev->end == addr && !((prev->flags ^ vm) & ~SV_STICKY))))
+		     (prev->end == addr && !differs_surely(prev->flags, vm))))
 		return false;
 	struct shadow_vma *nv = vma_alloc(sh);
 	if (!nv)

@@ -73,9 +73,7 @@ struct shadow_vma *vma_merge_new(struct shadow *sh, struct shadow_vma *nv,
 	if (rec && unc)
 		rec->uncertain = true;
 	if (left) {
-		if (prev->anon_id == SHADOW_ANON_NONE)
-			prev->anon_id = nv->anon_id;
-		prev->flags |= nv->flags & SV_STICKY;
+		vma_merge_attrs(prev, nv->anon_id, nv->flags);
 		vma_set_range(sh, prev, prev->start, nv->end);
 		vma_free(sh, nv);
 		if (rec)
@@ -85,9 +83,7 @@ struct shadow_vma *vma_merge_new(struct shadow *sh, struct shadow_vma *nv,
 		return prev;
 	}
 	if (right) {
-		if (next->anon_id == SHADOW_ANON_NONE)
-			next->anon_id = nv->anon_id;
-		next->flags |= nv->flags & SV_STICKY;
+		vma_merge_attrs(next, nv->anon_id, nv->flags);
 		next->pgoff = nv->pgoff;
 		vma_set_range(sh, next, nv->start, next->end);
 		vma_free(sh, nv);

@@ -43,9 +43,7 @@ struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
 	if (unc && rec)
 		rec->uncertain = true;
 	if (ml) {
-		if (prev->anon_id == SHADOW_ANON_NONE)
-			prev->anon_id = v->anon_id;
-		prev->flags |= flags & SV_STICKY;
+		vma_merge_attrs(prev, v->anon_id, flags);
 		if (right_side) {
 			vma_erase(sh, v);
 			vma_free(sh, v);
@@ -61,9 +59,7 @@ struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
 		return prev;
 	}
 	if (mr) {
-		if (next->anon_id == SHADOW_ANON_NONE)
-			next->anon_id = v->anon_id;
-		next->flags |= flags & SV_STICKY;
+		vma_merge_attrs(next, v->anon_id, flags);
 		if (left_side) {
 			vma_erase(sh, v);
 			vma_free(sh, v);
@@ -153,11 +149,17 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 				if (!(old & (SV_ACCOUNT | SV_WRITE | SV_HUGETLB |
 					     SV_SHARED | SV_NORESERVE)))
 					nf |= SV_ACCOUNT;
+				/* Either way VM_ACCOUNT is set now. */
+				nf &= ~SV_ACCT_UNSURE;
 			} else if ((old & SV_ACCOUNT) && vma_is_anon(v)) {
 				if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
 					rec->uncertain = true;
 				if (v->anon_id == SHADOW_ANON_NONE)
 					nf &= ~SV_ACCOUNT;
+				/* Cleared only if never written: a guess,
+				 * kept, and merges with it are lazy. */
+				if (anon_maybe(v->anon_id))
+					nf |= SV_ACCT_UNSURE;
 			}
 			region_note(sh, nstart, tmp, SHADOW_PIECE_CHANGED, old,
 				    rec);

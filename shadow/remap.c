@@ -92,9 +92,15 @@ static int64_t move_vma(struct shadow *sh, struct shadow_vma *v,
 	nv->end = new_addr + new_len;
 	nv->pgoff = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
 	if (vma_is_anon(v)) {
+		/* copy_vma(): a VMA never faulted takes the new address as
+		 * its pgoff.  Faults unseen: the shadow guesses so, and marks
+		 * the guess. */
 		if (v->anon_id == SHADOW_ANON_NONE)
 			nv->pgoff = new_addr >> SH_PAGE_SHIFT;
-		else if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
+		else if (anon_maybe(v->anon_id)) {
+			nv->pgoff = new_addr >> SH_PAGE_SHIFT;
+			nv->anon_id = SHADOW_ANON_MAYBE_MOVED;
+		} else if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
 			rec->uncertain = true;
 	}
 	if (!vma_range_free(sh, nv->start, nv->end)) {
@@ -145,7 +151,7 @@ static int64_t move_vma(struct shadow *sh, struct shadow_vma *v,
 					      ~(SV_LOCKED | SV_LOCKONFAULT));
 			if (whole && s->start == vstart &&
 			    s->anon_id != SHADOW_ANON_UNKNOWN)
-				s->anon_id = SHADOW_ANON_NONE;
+				s->anon_id = vma_anon_unseen(sh, s);
 		}
 	}
 	region_fill(sh, new_addr, new_addr + new_len, origin, r->stack_id,
@@ -231,7 +237,12 @@ static int64_t remap_at(struct shadow *sh, struct shadow_vma *v,
 		nv->start = old_end;
 		nv->end = old_end + delta;
 		nv->pgoff = v->pgoff + vma_pages(v);
+		/* Growing v is not a merge of two anon_vmas: only taking in
+		 * next can leave the kernel with a boundary here. */
+		uint32_t edges = v->flags & SV_EDGES_UNSURE;
 		struct shadow_vma *g = vma_merge_new(sh, nv, rec);
+		if (g == v && g->end == old_end + delta)
+			g->flags = (g->flags & ~SV_EDGES_UNSURE) | edges;
 		region_fill(sh, r->addr, r->addr + r->new_len,
 			    SHADOW_ORIGIN_TRACKED, r->stack_id,
 			    SHADOW_CALL_MREMAP, REGION_GROW_INSIDE);

@@ -69,7 +69,19 @@
 #define SV_HUGE_1G     0x20000000u /* with SV_HUGETLB: 1 GiB pages (else 2 MiB) */
 #define SV_UFFD_WP     0x40000000u /* userfaultfd: WP mode (uw) */
 #define SV_UFFD_ANY    (SV_UFFD | SV_UFFD_WP)
-#define SV_STICKY      SV_MAYBE_GUARD
+/* Not kernel flags: what the shadow cannot know when it does not see the
+ * program's page faults (shadow.faults_unseen).  Sticky like
+ * SV_MAYBE_GUARD: ignored by the merge test, kept by a merge's result. */
+#define SV_EDGES_UNSURE 0x01000000u /* the kernel may hold this range as
+				     * several VMAs: a merge the shadow made
+				     * depended on an anon_vma, pgoff or
+				     * VM_ACCOUNT it cannot see.  Cleared when
+				     * the kernel's boundaries are read. */
+#define SV_ACCT_UNSURE 0x80000000u /* VM_ACCOUNT may be clear in the kernel
+				    * (mprotect dropped write on an
+				    * anonymous VMA that may never have
+				    * been written); until write comes back */
+#define SV_STICKY      (SV_MAYBE_GUARD | SV_EDGES_UNSURE | SV_ACCT_UNSURE)
 #define SV_SPECIAL     (SV_IO | SV_DONTEXPAND)
 #define SV_PROT_MASK   (SV_READ | SV_WRITE | SV_EXEC)
 #define SV_ACCESS_MASK (SV_PROT_MASK | SV_SHARED) /* what /proc/maps shows */
@@ -99,10 +111,18 @@ enum shadow_origin {
 	SHADOW_ORIGIN_TOOL,
 };
 
-/* anon_id values: 0 = no anon_vma yet, SHADOW_ANON_UNKNOWN = cannot tell,
- * anything else = an anon_vma identity invented by the shadow. */
+/* anon_id values: 0 = no anon_vma yet, SHADOW_ANON_UNKNOWN = cannot tell
+ * (merges are verified with the kernel), SHADOW_ANON_MAYBE = a private VMA
+ * whose faults the shadow does not see (shadow.faults_unseen): none, or
+ * one it cannot name; merges with it are made and marked SV_EDGES_UNSURE.
+ * SHADOW_ANON_MAYBE_MOVED: the same, moved by mremap, so its pgoff is also
+ * a guess (the kernel rebases it to the new address only when it had no
+ * anon_vma).  Anything else = an anon_vma identity invented by the
+ * shadow. */
 #define SHADOW_ANON_NONE    0u
 #define SHADOW_ANON_UNKNOWN 0xffffffffu
+#define SHADOW_ANON_MAYBE   0xfffffffeu
+#define SHADOW_ANON_MAYBE_MOVED 0xfffffffdu
 /* file_id values: 0 = anonymous (no file), SHADOW_FILE_UNKNOWN = a file
  * whose open file description is unknown (never merges with another). */
 #define SHADOW_FILE_UNKNOWN 0xffffffffu
@@ -230,6 +250,13 @@ struct shadow {
 	 * it is stale (O(n)).  Set after shadow_init(), before any VMA. */
 	bool lazy_gaps;
 	bool gaps_stale;          /* lazy_gaps: subtree_gap_pages out of date */
+	/* The owner does not report page faults (shadow_touch): a private
+	 * VMA may have an anon_vma as soon as the program runs, so each one
+	 * gets SHADOW_ANON_MAYBE when it enters the tree, and the merges
+	 * that depend on it are made lazily (SV_EDGES_UNSURE).  The owner
+	 * reads the kernel's boundaries before a call whose result depends
+	 * on them (shadow_span_unsure).  Set after shadow_init(). */
+	bool faults_unseen;
 };
 
 /* ---- change records -------------------------------------------------- */
@@ -456,6 +483,15 @@ struct shadow_region *shadow_region_next(const struct shadow_region *r);
  * -ENOMEM. */
 int shadow_region_claim(struct shadow *sh, uint64_t start, uint64_t end,
 			uint8_t origin, uint32_t stack_id, uint8_t call);
+
+/* Does a VMA in [start, end) carry SV_EDGES_UNSURE?  (Then the kernel may
+ * hold it as several VMAs: read them before a call that depends on
+ * boundaries, mremap.) */
+bool shadow_span_unsure(const struct shadow *sh, uint64_t start,
+			uint64_t end);
+/* The kernel's boundaries over [start, end) were just read and agree with
+ * the shadow's: clear SV_EDGES_UNSURE there. */
+void shadow_edges_confirm(struct shadow *sh, uint64_t start, uint64_t end);
 
 /* Lowest-or-highest free range of len bytes inside [low, high): top-down
  * when topdown.  Uses the gap augmentation: O(log n).  Returns the start,

@@ -96,6 +96,30 @@ bool vma_mergeable(const struct shadow_vma *a, const struct shadow_vma *b,
 bool vma_attrs_mergeable(uint32_t fa, uint32_t fb, const struct shadow_vma *a,
 			 const struct shadow_vma *b, bool *uncertain);
 bool vma_anon_compatible(uint32_t a, uint32_t b, bool *uncertain);
+
+static inline bool anon_maybe(uint32_t id)
+{
+	return id == SHADOW_ANON_MAYBE || id == SHADOW_ANON_MAYBE_MOVED;
+}
+
+/* What v's anon_id becomes when the kernel has just taken its anon_vma
+ * away (fork of a VM_WIPEONFORK VMA, MREMAP_DONTUNMAP source): none, or,
+ * when faults are unseen, maybe (the program runs next); a pgoff that
+ * was a guess stays one. */
+static inline uint32_t vma_anon_unseen(const struct shadow *sh,
+				       const struct shadow_vma *v)
+{
+	if (!sh->faults_unseen || (v->flags & SV_MAYSHARE))
+		return SHADOW_ANON_NONE;
+	return v->anon_id == SHADOW_ANON_MAYBE_MOVED ? SHADOW_ANON_MAYBE_MOVED
+						     : SHADOW_ANON_MAYBE;
+}
+
+/* A merge: dst takes in the pages of a VMA with anon_id `anon` and flags
+ * `flags`.  dst gets the anon_vma the kernel keeps, the sticky flags, and
+ * SV_EDGES_UNSURE when the kernel may have refused the merge for what the
+ * shadow cannot see (faults_unseen). */
+void vma_merge_attrs(struct shadow_vma *dst, uint32_t anon, uint32_t flags);
 /* a absorbs b (adjacent, a before b); b is erased and freed.  Returns a. */
 struct shadow_vma *vma_merge_pair(struct shadow *sh, struct shadow_vma *a,
 				  struct shadow_vma *b,

@@ -135,7 +135,7 @@ void vma_free(struct shadow *sh, struct shadow_vma *v)
 uint32_t shadow_new_anon_id(struct shadow *sh)
 {
 	uint32_t id = ++sh->next_anon_id;
-	if (id == SHADOW_ANON_UNKNOWN || id == SHADOW_ANON_NONE)
+	if (id >= SHADOW_ANON_MAYBE_MOVED || id == SHADOW_ANON_NONE)
 		id = sh->next_anon_id = 1;
 	return id;
 }
@@ -244,6 +244,10 @@ bool vma_range_free(const struct shadow *sh, uint64_t start, uint64_t end)
 static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
 			struct rb_node *pred, struct rb_node *succ)
 {
+	/* Once the program runs, it may write: see faults_unseen. */
+	if (sh->faults_unseen && v->anon_id == SHADOW_ANON_NONE &&
+	    !(v->flags & SV_MAYSHARE))
+		v->anon_id = SHADOW_ANON_MAYBE;
 	v->gap_pages = gap_between(pred ? vma_of(pred)->end : 0, v->start);
 	v->subtree_gap_pages = v->gap_pages;
 	rb_insert(&sh->vmas, &v->rb, vma_aug(sh));
@@ -372,7 +376,31 @@ bool vma_anon_compatible(uint32_t a, uint32_t b, bool *uncertain)
 		*uncertain = true;
 		return false;
 	}
+	/* Faults unseen: merge, and vma_merge_attrs marks the result. */
+	if (anon_maybe(a) || anon_maybe(b))
+		return true;
 	return a == b;
+}
+
+void vma_merge_attrs(struct shadow_vma *dst, uint32_t anon, uint32_t flags)
+{
+	uint32_t a = dst->anon_id;
+	bool moved = a == SHADOW_ANON_MAYBE_MOVED ||
+		     anon == SHADOW_ANON_MAYBE_MOVED;
+	/* The kernel refuses when both have an anon_vma and they differ,
+	 * when the pgoffs do not follow (a guess after a move), or when
+	 * VM_ACCOUNT differs (a guess after mprotect). */
+	bool unsure = moved || ((dst->flags | flags) & SV_ACCT_UNSURE) ||
+		      (a != SHADOW_ANON_NONE && anon != SHADOW_ANON_NONE &&
+		       (anon_maybe(a) || anon_maybe(anon)));
+	if (a == SHADOW_ANON_NONE ||
+	    (anon_maybe(a) && anon != SHADOW_ANON_NONE && !anon_maybe(anon)))
+		dst->anon_id = anon;
+	if (moved)
+		dst->anon_id = SHADOW_ANON_MAYBE_MOVED;
+	dst->flags |= flags & SV_STICKY;
+	if (unsure)
+		dst->flags |= SV_EDGES_UNSURE;
 }
 
 /* is_mergeable_vma(): flags equal but for the ones the kernel ignores
@@ -381,7 +409,11 @@ bool vma_anon_compatible(uint32_t a, uint32_t b, bool *uncertain)
 bool vma_attrs_mergeable(uint32_t fa, uint32_t fb, const struct shadow_vma *a,
 			 const struct shadow_vma *b, bool *uncertain)
 {
-	if (((fa ^ fb) & ~SV_STICKY) || (fa & SV_SPECIAL))
+	uint32_t d = (fa ^ fb) & ~SV_STICKY;
+	/* VM_ACCOUNT the shadow cannot know: merge, marked unsure. */
+	if (d == SV_ACCOUNT && ((fa | fb) & SV_ACCT_UNSURE))
+		d = 0;
+	if (d || (fa & SV_SPECIAL))
 		return false;
 	if (a->file_id != b->file_id || a->ino != b->ino || a->dev != b->dev)
 		return false;
@@ -407,9 +439,7 @@ struct shadow_vma *vma_merge_pair(struct shadow *sh, struct shadow_vma *a,
 				  struct shadow_change *rec)
 {
 	uint64_t end = b->end;
-	if (a->anon_id == SHADOW_ANON_NONE)
-		a->anon_id = b->anon_id;
-	a->flags |= b->flags & SV_STICKY;
+	vma_merge_attrs(a, b->anon_id, b->flags);
 	vma_erase(sh, b);
 	vma_free(sh, b);
 	vma_set_range(sh, a, a->start, end);
@@ -632,7 +662,7 @@ int shadow_fork(struct shadow *sh, unsigned flags)
 			f &= ~SV_UFFD_ANY;
 		vma_set_flags(sh, v, f);
 		if (v->flags & SV_WIPEONFORK)
-			v->anon_id = SHADOW_ANON_NONE;
+			v->anon_id = vma_anon_unseen(sh, v);
 		else if (v->anon_id != SHADOW_ANON_NONE)
 			v->anon_id = SHADOW_ANON_UNKNOWN;
 		v = next;
@@ -950,4 +980,21 @@ uint64_t shadow_past_object(const struct shadow *sh, const struct shadow_vma *v,
 	if (first_bad < start)
 		first_bad = start;
 	return first_bad < end ? first_bad : 0;
+}
+
+bool shadow_span_unsure(const struct shadow *sh, uint64_t start,
+			uint64_t end)
+{
+	for (const struct shadow_vma *v = shadow_find_next(sh, start);
+	     v && v->start < end; v = v->next)
+		if (v->flags & SV_EDGES_UNSURE)
+			return true;
+	return false;
+}
+
+void shadow_edges_confirm(struct shadow *sh, uint64_t start, uint64_t end)
+{
+	for (struct shadow_vma *v = shadow_find_next(sh, start);
+	     v && v->start < end; v = v->next)
+		v->flags &= ~SV_EDGES_UNSURE;
 }

@@ -22,8 +22,19 @@
  * the last line also counts the calls they applied (fast_maps,
  * fast_unmaps); --require then also needs both to be non-zero.
  *
+ * With --unseen the shadow does not see the page faults (faults_unseen, as
+ * in the preload): the touches still happen, but the anon_vmas they give
+ * are unknown to it, so it merges on a guess and marks the result
+ * SV_EDGES_UNSURE.  A boundary the kernel has inside such a VMA is then
+ * no miss (lazy_boundaries counts them); any other boundary the shadow
+ * lacks, and every boundary the kernel lacks, is one.  Before an mremap
+ * whose old range holds such a VMA, the kernel's boundaries there are
+ * adopted first (refines), as the preload does; the shadow must then
+ * predict every result and errno.  --require then needs no boundary miss
+ * at all, and both counts non-zero.
+ *
  *   fuzz_shadow --seeds A-B --ops N [--pages P] [--lazy-gaps] [--fast]
- *               [--require] [-v]
+ *               [--unseen] [--require] [-v]
  *
  * Last line: ops=N coverage_mismatch=N errno_mismatch=N
  * find_free_mismatch=N boundary_exact=P%
@@ -47,6 +58,7 @@ struct counts {
 	uint64_t failed_calls;
 	uint64_t find_free_mismatch;
 	uint64_t fast_maps, fast_unmaps;
+	uint64_t lazy_boundaries, refines;
 };
 
 enum { OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MREMAP, OP_MADVISE, OP_MLOCK,
@@ -261,7 +273,10 @@ static int64_t op_mprotect(struct harness *h)
 	return h_mprotect_addr(h, addr, len, prot);
 }
 
-static int64_t op_mremap(struct harness *h)
+static void refine_before_mremap(struct harness *h, uint64_t addr,
+				 uint64_t old_len, struct counts *c);
+
+static int64_t op_mremap(struct harness *h, struct counts *c)
 {
 	uint64_t page = pick_page(h);
 	uint64_t addr = h_addr(h, page);
@@ -299,6 +314,7 @@ static int64_t op_mremap(struct harness *h)
 	case 5: if (flags & MREMAP_FIXED) new_addr += 4; break;
 	case 6: old_len += 77; break;
 	}
+	refine_before_mremap(h, addr, old_len, c);
 	int64_t r = h_mremap_addr(h, addr, old_len, new_len, flags, new_addr);
 	drop_outside(h, r, ((new_len + 4095) & ~4095ull));
 	return r;
@@ -395,6 +411,54 @@ static void dump_window(struct harness *h, uint64_t addr)
 
 static bool lazy_gaps;
 static bool fast_paths;
+static bool unseen;
+
+/* --unseen: are all the boundary differences ones the kernel has inside a
+ * VMA the shadow marked SV_EDGES_UNSURE?  Then they are no miss. */
+static bool only_lazy_boundaries(const struct shadow *sh,
+				 const struct diff_result *res)
+{
+	if (!unseen || res->n < res->count[DIFF_BOUNDARY] ||
+	    res->count[DIFF_BOUNDARY] == 0)
+		return false;
+	for (uint32_t i = 0; i < res->n; i++) {
+		const struct diff_item *it = &res->items[i];
+		if (it->kind != DIFF_BOUNDARY)
+			return false;
+		const struct shadow_vma *v = shadow_find(sh, it->start);
+		if (!v || v->start == it->start ||
+		    !(v->flags & SV_EDGES_UNSURE))
+			return false;
+	}
+	return true;
+}
+
+/* --unseen, before an mremap: where the old range holds a VMA the shadow
+ * merged on a guess, adopt the kernel's VMAs over it (whole), as the
+ * preload's span check does. */
+static void refine_before_mremap(struct harness *h, uint64_t addr,
+				 uint64_t old_len, struct counts *c)
+{
+	if (!unseen || (addr & (H_PAGE - 1)))
+		return;
+	uint64_t s = addr, e = addr + (old_len ? old_len : 1);
+	e = (e + H_PAGE - 1) & ~(H_PAGE - 1);
+	if (e <= s || !shadow_span_unsure(&h->sh, s, e))
+		return;
+	if (h_read_kernel(h))
+		return;
+	for (size_t k = 0; k < h->kv.n; k++) {
+		const struct kview_entry *v = &h->kv.v[k];
+		if (v->end <= s || v->start >= e)
+			continue;
+		if (v->start < s)
+			s = v->start;
+		if (v->end > e)
+			e = v->end;
+	}
+	shadow_diff_adopt(&h->sh, &h->kv, s, e, SHADOW_ORIGIN_FOREIGN);
+	c->refines++;
+}
 
 /* shadow_find_free() by brute force: every gap between the VMAs (and
  * above the last), clipped to [low, high); the highest that fits
@@ -458,10 +522,11 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	h_init(h, pages);
 	h->sh.lazy_gaps = lazy_gaps;
 	h->fast = fast_paths;
+	h->sh.faults_unseen = unseen;
 	files_open();
 	signal(SIGSEGV, on_fault);
 	signal(SIGBUS, on_fault);
-	struct diff_item items[16];
+	struct diff_item items[64];
 	for (uint64_t i = 0; i < nops; i++) {
 		uint64_t before = h->errno_mismatch;
 		int op = (int)below(100);
@@ -473,7 +538,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 		case OP_MMAP: r = op_mmap(h); break;
 		case OP_MUNMAP: r = op_munmap(h); break;
 		case OP_MPROTECT: r = op_mprotect(h); break;
-		case OP_MREMAP: r = op_mremap(h); break;
+		case OP_MREMAP: r = op_mremap(h, c); break;
 		case OP_MADVISE: r = op_madvise(h); break;
 		case OP_MLOCK: r = op_mlock(h); break;
 		case OP_TOUCH: r = op_touch(h, c); break;
@@ -492,8 +557,12 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 					(unsigned long long)seed,
 					(unsigned long long)i, h->why);
 		}
-		struct diff_result res = { .items = items, .cap = 16 };
+		struct diff_result res = { .items = items, .cap = 64 };
 		int cmp = h_compare(h, &res);
+		if (cmp == 1 && only_lazy_boundaries(&h->sh, &res)) {
+			c->lazy_boundaries += res.count[DIFF_BOUNDARY];
+			cmp = 0;
+		}
 		if (cmp) {
 			if (cmp == 2)
 				c->coverage_mismatch++;
@@ -522,7 +591,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 static void usage(void)
 {
 	fprintf(stderr, "usage: fuzz_shadow --seeds A-B --ops N [--pages P] "
-			"[--lazy-gaps] [--fast] [--require] [-v]\n");
+			"[--lazy-gaps] [--fast] [--unseen] [--require] [-v]\n");
 	exit(2);
 }
 
@@ -546,6 +615,8 @@ int main(int argc, char **argv)
 			lazy_gaps = true;
 		} else if (!strcmp(argv[i], "--fast")) {
 			fast_paths = true;
+		} else if (!strcmp(argv[i], "--unseen")) {
+			unseen = true;
 		} else if (!strcmp(argv[i], "--require")) {
 			require = true;
 		} else if (!strcmp(argv[i], "-v")) {
@@ -599,6 +670,8 @@ int main(int argc, char **argv)
 		total.find_free_mismatch += c.find_free_mismatch;
 		total.fast_maps += c.fast_maps;
 		total.fast_unmaps += c.fast_unmaps;
+		total.lazy_boundaries += c.lazy_boundaries;
+		total.refines += c.refines;
 		for (int k = 0; k < OP_N; k++)
 			total.by_op_boundary[k] += c.by_op_boundary[k];
 	}
@@ -619,6 +692,15 @@ int main(int argc, char **argv)
 		printf("fast_maps=%llu fast_unmaps=%llu\n",
 		       (unsigned long long)total.fast_maps,
 		       (unsigned long long)total.fast_unmaps);
+	if (unseen)
+		printf("lazy_boundaries=%llu refines=%llu\n",
+		       (unsigned long long)total.lazy_boundaries,
+		       (unsigned long long)total.refines);
+	/* Unseen faults leave no boundary to chance: every one the shadow
+	 * lacks is in a VMA it marked, and it has none the kernel lacks. */
+	if (require && unseen &&
+	    (!total.lazy_boundaries || !total.refines || total.boundary_miss))
+		return 1;
 	if (require && (total.coverage_mismatch || total.errno_mismatch ||
 			total.find_free_mismatch || exact < 99.5))
 		return 1;
