@@ -50,6 +50,7 @@ static struct {
 	struct vmc_options opt;
 	struct shadow sh;
 	int maps_fd;
+	int pagemap_fd;            /* /proc/self/pagemap, -1 if none */
 	pid_t pid, ppid;
 	/* kernel view buffers, grown in the arena */
 	struct kview kv;
@@ -77,7 +78,7 @@ static struct {
 	uint64_t tool_start[TOOL_RANGES], tool_end[TOOL_RANGES];
 	unsigned ntool;
 	bool exiting;
-} rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1,
+} rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1, .pagemap_fd = -1,
 	 .absorb_origin = SHADOW_ORIGIN_FOREIGN };
 
 #define HOOK_TIMED_EVERY 16u /* a power of two */
@@ -622,6 +623,9 @@ static void atfork_child(void)
 	if (rt.maps_fd >= 0)
 		rawsys_close(rt.maps_fd);
 	rt.maps_fd = kview_open_maps();
+	if (rt.pagemap_fd >= 0)
+		rawsys_close(rt.pagemap_fd);
+	rt.pagemap_fd = kview_open_pagemap();
 	rt.jcounts = NULL; /* the reopen unmaps the parent's pin */
 	vmc_journal_reopen_child(rt.opt.out_dir, rt.pid, rt.ppid);
 	write_process_record();
@@ -851,6 +855,8 @@ static void do_init(void)
 	rt.pid = rawsys_getpid();
 	rt.ppid = (pid_t)rawsys3(SYS_getppid, 0, 0, 0);
 	rt.maps_fd = kview_open_maps();
+	/* Optional: without it, a moved VMA's pgoff stays a guess. */
+	rt.pagemap_fd = kview_open_pagemap();
 	rt.iobuf = vmc_arena_alloc(65536);
 	struct vmc_findings_config fc = {
 		.max_map_count = env.max_map_count,
@@ -1158,6 +1164,18 @@ static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 			.result = c->ret >= 0 ? (uint64_t)c->ret : 0,
 			.stack_id = stack,
 		};
+		/* Moved: whether it was written decides its pgoff (and so
+		 * its merges); the page tables went with it, ask them. */
+		const struct shadow_vma *v = shadow_find(&rt.sh, c->a[0]);
+		if (c->ret >= 0 && (uint64_t)c->ret != c->a[0] && v &&
+		    v->anon_id == SHADOW_ANON_MAYBE &&
+		    !v->ino && !v->dev && !v->file_id &&
+		    !(v->flags & SV_MAYSHARE))
+			r.src_written = kview_anon_written(
+				rt.pagemap_fd, (uint64_t)c->ret,
+				((v->end - c->a[0] < c->a[1] ? v->end - c->a[0]
+							     : c->a[1]) +
+				 4095) >> 12);
 		return shadow_remap(&rt.sh, &r, rec);
 	}
 	case SHADOW_CALL_MPROTECT:

@@ -86,6 +86,38 @@ void kview_close(int fd)
 		(void)rawsys_close(fd);
 }
 
+int kview_open_pagemap(void)
+{
+	return rawsys_open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
+}
+
+/* Documentation/admin-guide/mm/pagemap.rst: one 64-bit entry per page. */
+#define PM_MMAP_EXCLUSIVE (1ull << 56)
+#define PM_FILE           (1ull << 61)
+#define PM_SWAP           (1ull << 62)
+#define PM_PRESENT        (1ull << 63)
+
+bool kview_anon_written(int pagemap_fd, uint64_t addr, uint64_t npages)
+{
+	uint64_t e[32];
+	if (pagemap_fd < 0 || !npages)
+		return false;
+	if (npages > 32)
+		npages = 32;
+	long got = rawsys_pread(pagemap_fd, e, npages * 8, (addr >> 12) * 8);
+	if (got <= 0)
+		return false;
+	for (long i = 0; i < got / 8; i++) {
+		/* The zero page is present but not exclusive; a page shared
+		 * with a fork child is not exclusive either (not known). */
+		if ((e[i] & PM_SWAP) ||
+		    (e[i] & (PM_PRESENT | PM_FILE | PM_MMAP_EXCLUSIVE)) ==
+			    (PM_PRESENT | PM_MMAP_EXCLUSIVE))
+			return true;
+	}
+	return false;
+}
+
 /* ---- names ----------------------------------------------------------- */
 
 static bool name_is(const char *name, size_t len, const char *lit)

@@ -164,4 +164,13 @@ uint8_t kview_classify_name(const char *name, size_t len);
 int kview_open_maps(void);
 void kview_close(int fd);
 
+/* /proc/self/pagemap (O_RDONLY|O_CLOEXEC): fd or -errno. */
+int kview_open_pagemap(void);
+/* Does one of the first pages of [addr, addr + npages pages) of a private
+ * anonymous mapping hold an anonymous page of its own (present and
+ * exclusively mapped, or swapped out)?  Then the VMA has an anon_vma.  At
+ * most 32 pages are read, in one pread; false when none shows (never
+ * written, or only read: the zero page), or the read fails. */
+bool kview_anon_written(int pagemap_fd, uint64_t addr, uint64_t npages);
+
 #endif

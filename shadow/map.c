@@ -60,11 +60,13 @@ struct shadow_vma *vma_merge_new(struct shadow *sh, struct shadow_vma *nv,
 
 	if (!(nv->flags & SV_SPECIAL)) {
 		left = prev && prev->end == nv->start &&
-		       prev->pgoff + vma_pages(prev) == nv->pgoff &&
+		       pgoff_follows(prev->pgoff + vma_pages(prev), nv->pgoff,
+				     prev->anon_id, nv->anon_id) &&
 		       vma_attrs_mergeable(prev->flags, nv->flags, prev, nv,
 					   &unc);
 		right = next && next->start == nv->end &&
-			nv->pgoff + vma_pages(nv) == next->pgoff &&
+			pgoff_follows(nv->pgoff + vma_pages(nv), next->pgoff,
+				      nv->anon_id, next->anon_id) &&
 			vma_attrs_mergeable(nv->flags, next->flags, nv, next,
 					    &unc) &&
 			(!left || vma_anon_compatible(prev->anon_id,

@@ -32,10 +32,12 @@ struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
 
 	if (!(flags & SV_SPECIAL) && (left_side || right_side)) {
 		ml = left_side && prev && prev->end == start &&
-		     prev->pgoff + vma_pages(prev) == pgoff &&
+		     pgoff_follows(prev->pgoff + vma_pages(prev), pgoff,
+				   prev->anon_id, v->anon_id) &&
 		     vma_attrs_mergeable(prev->flags, flags, prev, v, &unc);
 		mr = right_side && next && next->start == end &&
-		     pgoff + pages == next->pgoff &&
+		     pgoff_follows(pgoff + pages, next->pgoff, v->anon_id,
+				   next->anon_id) &&
 		     vma_attrs_mergeable(flags, next->flags, v, next, &unc) &&
 		     (!ml || vma_anon_compatible(prev->anon_id, next->anon_id,
 						 &unc));

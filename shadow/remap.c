@@ -24,6 +24,7 @@ struct remap_req {
 	int type;
 	uint64_t result;   /* kernel's chosen address, 0 = choose here */
 	uint32_t stack_id;
+	bool src_written;
 };
 
 /* check_prep_vma(): the checks that need the VMA at addr. */
@@ -93,14 +94,19 @@ static int64_t move_vma(struct shadow *sh, struct shadow_vma *v,
 	nv->pgoff = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
 	if (vma_is_anon(v)) {
 		/* copy_vma(): a VMA never faulted takes the new address as
-		 * its pgoff.  Faults unseen: the shadow guesses so, and marks
-		 * the guess. */
+		 * its pgoff.  Faults unseen: unless the caller saw a written
+		 * page (then it keeps its pgoff, and has an anon_vma from
+		 * now on), the shadow guesses so and marks the guess. */
+		bool maybe = v->anon_id == SHADOW_ANON_MAYBE ||
+			     v->anon_id == SHADOW_ANON_MAYBE_MOVED;
 		if (v->anon_id == SHADOW_ANON_NONE)
 			nv->pgoff = new_addr >> SH_PAGE_SHIFT;
-		else if (anon_maybe(v->anon_id)) {
+		else if (maybe && !r->src_written) {
 			nv->pgoff = new_addr >> SH_PAGE_SHIFT;
 			nv->anon_id = SHADOW_ANON_MAYBE_MOVED;
-		} else if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
+		} else if (v->anon_id == SHADOW_ANON_MAYBE)
+			nv->anon_id = SHADOW_ANON_SOME;
+		else if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
 			rec->uncertain = true;
 	}
 	if (!vma_range_free(sh, nv->start, nv->end)) {
@@ -291,7 +297,9 @@ static int64_t remap_move(struct shadow *sh, const struct remap_req *req,
 					 .new_len = e - a,
 					 .new_addr = target + offset,
 					 .flags = req->flags,
-					 .stack_id = req->stack_id };
+					 .stack_id = req->stack_id,
+					 .src_written = !seen &&
+							req->src_written };
 		struct shadow_vma *sv;
 		int64_t rr = prep_vma(sh, &sub, &sv);
 		if (!rr)
@@ -318,6 +326,7 @@ int64_t shadow_remap(struct shadow *sh, const struct shadow_remap_args *a,
 		.flags = a->flags,
 		.result = a->result,
 		.stack_id = a->stack_id,
+		.src_written = a->src_written,
 	};
 	uint64_t tsz = sh->env.task_size;
 	int64_t ret;

@@ -117,12 +117,16 @@ enum shadow_origin {
  * one it cannot name; merges with it are made and marked SV_EDGES_UNSURE.
  * SHADOW_ANON_MAYBE_MOVED: the same, moved by mremap, so its pgoff is also
  * a guess (the kernel rebases it to the new address only when it had no
- * anon_vma).  Anything else = an anon_vma identity invented by the
+ * anon_vma).  SHADOW_ANON_SOME: faults unseen, but it has one (see below).
+ * Anything else = an anon_vma identity invented by the
  * shadow. */
 #define SHADOW_ANON_NONE    0u
 #define SHADOW_ANON_UNKNOWN 0xffffffffu
 #define SHADOW_ANON_MAYBE   0xfffffffeu
 #define SHADOW_ANON_MAYBE_MOVED 0xfffffffdu
+#define SHADOW_ANON_SOME    0xfffffffcu /* faults unseen: has one (a
+					     * written page was seen), not
+					     * known which */
 /* file_id values: 0 = anonymous (no file), SHADOW_FILE_UNKNOWN = a file
  * whose open file description is unknown (never merges with another). */
 #define SHADOW_FILE_UNKNOWN 0xffffffffu
@@ -411,6 +415,11 @@ struct shadow_remap_args {
 	uint64_t result;           /* address the kernel returned after a move
 				    * it placed; 0 = let the shadow choose */
 	uint32_t stack_id;
+	bool src_written;          /* faults_unseen: the caller saw a written
+				    * anonymous page among the moved pages
+				    * of the VMA at old_addr (kview_anon_
+				    * written): it has an anon_vma, so it
+				    * keeps its pgoff */
 };
 
 /* mremap(2).  Returns the address, or -errno. */

@@ -99,7 +99,18 @@ bool vma_anon_compatible(uint32_t a, uint32_t b, bool *uncertain);
 
 static inline bool anon_maybe(uint32_t id)
 {
-	return id == SHADOW_ANON_MAYBE || id == SHADOW_ANON_MAYBE_MOVED;
+	return id == SHADOW_ANON_MAYBE || id == SHADOW_ANON_MAYBE_MOVED ||
+	       id == SHADOW_ANON_SOME;
+}
+
+/* Does b_pgoff follow a VMA whose pages end at pgoff `end` (a merge
+ * condition)?  Faults unseen, a moved anonymous VMA's pgoff is a guess:
+ * then it may, and vma_merge_attrs marks the merge. */
+static inline bool pgoff_follows(uint64_t end, uint64_t b_pgoff,
+				 uint32_t anon_a, uint32_t anon_b)
+{
+	return end == b_pgoff || anon_a == SHADOW_ANON_MAYBE_MOVED ||
+	       anon_b == SHADOW_ANON_MAYBE_MOVED;
 }
 
 /* What v's anon_id becomes when the kernel has just taken its anon_vma

@@ -135,7 +135,7 @@ void vma_free(struct shadow *sh, struct shadow_vma *v)
 uint32_t shadow_new_anon_id(struct shadow *sh)
 {
 	uint32_t id = ++sh->next_anon_id;
-	if (id >= SHADOW_ANON_MAYBE_MOVED || id == SHADOW_ANON_NONE)
+	if (id >= SHADOW_ANON_SOME || id == SHADOW_ANON_NONE)
 		id = sh->next_anon_id = 1;
 	return id;
 }
@@ -396,6 +396,8 @@ void vma_merge_attrs(struct shadow_vma *dst, uint32_t anon, uint32_t flags)
 	if (a == SHADOW_ANON_NONE ||
 	    (anon_maybe(a) && anon != SHADOW_ANON_NONE && !anon_maybe(anon)))
 		dst->anon_id = anon;
+	if (dst->anon_id == SHADOW_ANON_MAYBE && anon == SHADOW_ANON_SOME)
+		dst->anon_id = SHADOW_ANON_SOME; /* it has one now */
 	if (moved)
 		dst->anon_id = SHADOW_ANON_MAYBE_MOVED;
 	dst->flags |= flags & SV_STICKY;
@@ -429,7 +431,8 @@ bool vma_mergeable(const struct shadow_vma *a, const struct shadow_vma *b,
 {
 	if (a->end != b->start)
 		return false;
-	if (a->pgoff + vma_pages(a) != b->pgoff)
+	if (!pgoff_follows(a->pgoff + vma_pages(a), b->pgoff, a->anon_id,
+			   b->anon_id))
 		return false;
 	return vma_attrs_mergeable(a->flags, b->flags, a, b, uncertain);
 }

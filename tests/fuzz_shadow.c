@@ -29,7 +29,9 @@
  * no miss (lazy_boundaries counts them); any other boundary the shadow
  * lacks, and every boundary the kernel lacks, is one.  Before an mremap
  * whose old range holds such a VMA, the kernel's boundaries there are
- * adopted first (refines), as the preload does; the shadow must then
+ * adopted first (refines), and after a move the moved pages are looked up
+ * in /proc/self/pagemap (a written one: the pgoff was kept), as the
+ * preload does; the shadow must then
  * predict every result and errno.  --require then needs no boundary miss
  * at all, and both counts non-zero.
  *
@@ -523,6 +525,8 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	h->sh.lazy_gaps = lazy_gaps;
 	h->fast = fast_paths;
 	h->sh.faults_unseen = unseen;
+	if (unseen)
+		h->pagemap_fd = kview_open_pagemap();
 	files_open();
 	signal(SIGSEGV, on_fault);
 	signal(SIGBUS, on_fault);

@@ -58,6 +58,9 @@ struct harness {
 	struct shadow_change rec;
 	bool fast;                 /* try the fast paths (shadow/fast.c) first */
 	uint64_t fast_maps, fast_unmaps; /* calls they applied */
+	/* faults_unseen: /proc/self/pagemap, asked after a move whether the
+	 * moved pages were written (as the preload does); -1 = not asked */
+	int pagemap_fd;
 };
 
 static inline uint64_t h_addr(const struct harness *h, uint64_t page)
@@ -116,6 +119,7 @@ static inline void h_init(struct harness *h, uint64_t pages)
 	}
 	h->base = cand + 32 * H_PAGE;
 	h->maps_fd = kview_open_maps();
+	h->pagemap_fd = -1;
 	kview_init(&h->kv, h->ent, H_MAX_KV, h->names, sizeof(h->names));
 }
 
@@ -125,6 +129,8 @@ static inline void h_fini(struct harness *h)
 	shadow_destroy(&h->sh);
 	if (h->maps_fd >= 0)
 		kview_close(h->maps_fd);
+	if (h->pagemap_fd >= 0)
+		kview_close(h->pagemap_fd);
 }
 
 /* Record the kernel result (r, errno) and compare with the prediction. */
@@ -237,6 +243,14 @@ static inline int64_t h_mremap_addr(struct harness *h, uint64_t old,
 		.flags = flags, .new_addr = new_addr,
 		.result = r == MAP_FAILED ? 0 : (uint64_t)r, .stack_id = 2,
 	};
+	const struct shadow_vma *v = shadow_find(&h->sh, old);
+	if (h->pagemap_fd >= 0 && r != MAP_FAILED && (uint64_t)r != old && v &&
+	    v->anon_id == SHADOW_ANON_MAYBE &&
+	    !v->ino && !v->dev && !v->file_id && !(v->flags & SV_MAYSHARE))
+		a.src_written = kview_anon_written(
+			h->pagemap_fd, (uint64_t)r,
+			((v->end - old < old_len ? v->end - old : old_len) +
+			 H_PAGE - 1) / H_PAGE);
 	int64_t p = shadow_remap(&h->sh, &a, &h->rec);
 	h->last_ret = (uint64_t)r;
 	snprintf(h->call, sizeof(h->call), "mremap(%#llx, %#llx, %#llx, %#x, %#llx)", (unsigned long long)old, (unsigned long long)old_len, (unsigned long long)new_len, flags, (unsigned long long)new_addr);

@@ -223,6 +223,53 @@ START_TEST(moved_pgoff_is_a_guess)
 }
 END_TEST
 
+START_TEST(moved_written_seen_in_pagemap)
+{
+	/* The same move, with the moved pages looked up in pagemap (as the
+	 * preload does): a written page shows, so the pgoff was kept and
+	 * the shadow is exact. */
+	h->pagemap_fd = kview_open_pagemap();
+	ck_assert_int_ge(h->pagemap_fd, 0);
+	OK(h_mmap(h, 0, 1, RW, FIX | MAP_ANONYMOUS));
+	OK(h_mmap(h, 8, 4, RW, FIX | MAP_ANONYMOUS));
+	write_page(10);
+	ck_assert_int_eq(h_mremap(h, 8, 4, 4,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, 1),
+			 (int64_t)P(1));
+	EXPECT("Abbbb");
+	ck_assert_uint_eq(svma(1)->anon_id, SHADOW_ANON_SOME);
+	ck_assert(!(svma(1)->flags & SV_EDGES_UNSURE));
+	ck_assert(kview_anon_written(h->pagemap_fd, P(1), 4));
+	ck_assert(!kview_anon_written(h->pagemap_fd, P(1), 2));
+	/* It has an anon_vma from now on: moved again, it keeps its pgoff
+	 * with no need to ask. */
+	kview_close(h->pagemap_fd);
+	h->pagemap_fd = -1;
+	OK(h_mmap(h, 20, 1, RW, FIX | MAP_ANONYMOUS));
+	ck_assert_int_eq(h_mremap(h, 1, 4, 4,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, 21),
+			 (int64_t)P(21));
+	EXPECT("A...................bCCCC");
+	ck_assert_uint_eq(svma(21)->anon_id, SHADOW_ANON_SOME);
+}
+END_TEST
+
+START_TEST(moved_read_only_is_not_written)
+{
+	/* A page only read maps the zero page: pagemap shows it present
+	 * but not exclusive, which says nothing.  The kernel rebases. */
+	h->pagemap_fd = kview_open_pagemap();
+	OK(h_mmap(h, 0, 1, RW, FIX | MAP_ANONYMOUS));
+	OK(h_mmap(h, 8, 1, RW, FIX | MAP_ANONYMOUS));
+	(void)*(volatile char *)P(8);
+	ck_assert(!kview_anon_written(h->pagemap_fd, P(8), 1));
+	ck_assert_int_eq(h_mremap(h, 8, 1, 1,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, 1),
+			 (int64_t)P(1));
+	ck_assert_int_eq(LAZY("AA", "AA"), 0);
+}
+END_TEST
+
 START_TEST(moved_unwritten_merges)
 {
 	OK(h_mmap(h, 0, 1, RW, FIX | MAP_ANONYMOUS));
@@ -248,6 +295,8 @@ static Suite *unseen_suite(void)
 	tcase_add_test(tc, account_dropped_if_never_written);
 	tcase_add_test(tc, account_kept_if_written);
 	tcase_add_test(tc, moved_pgoff_is_a_guess);
+	tcase_add_test(tc, moved_written_seen_in_pagemap);
+	tcase_add_test(tc, moved_read_only_is_not_written);
 	tcase_add_test(tc, moved_unwritten_merges);
 	suite_add_tcase(s, tc);
 	return s;
