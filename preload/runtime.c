@@ -1173,9 +1173,8 @@ static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 		    !(v->flags & SV_MAYSHARE))
 			r.src_written = kview_anon_written(
 				rt.pagemap_fd, (uint64_t)c->ret,
-				((v->end - c->a[0] < c->a[1] ? v->end - c->a[0]
-							     : c->a[1]) +
-				 4095) >> 12);
+				shadow_moved_pages(v, c->a[0], c->a[1],
+						   c->a[2]));
 		return shadow_remap(&rt.sh, &r, rec);
 	}
 	case SHADOW_CALL_MPROTECT:

@@ -249,8 +249,7 @@ static inline int64_t h_mremap_addr(struct harness *h, uint64_t old,
 	    !v->ino && !v->dev && !v->file_id && !(v->flags & SV_MAYSHARE))
 		a.src_written = kview_anon_written(
 			h->pagemap_fd, (uint64_t)r,
-			((v->end - old < old_len ? v->end - old : old_len) +
-			 H_PAGE - 1) / H_PAGE);
+			shadow_moved_pages(v, old, old_len, new_len));
 	int64_t p = shadow_remap(&h->sh, &a, &h->rec);
 	h->last_ret = (uint64_t)r;
 	snprintf(h->call, sizeof(h->call), "mremap(%#llx, %#llx, %#llx, %#x, %#llx)", (unsigned long long)old, (unsigned long long)old_len, (unsigned long long)new_len, flags, (unsigned long long)new_addr);
