@@ -433,6 +433,16 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 	return sum;
 }
 
+/* Read the kernel's boundaries over [start, end) where the shadow may
+ * have merged VMAs on a guess (SV_EDGES_UNSURE), before a call whose result
+ * depends on them.  A refine, not counted as a check. */
+static void refine_span(uint64_t start, uint64_t end)
+{
+	check_span(start, end, 0, 0);
+	rt.checks--;
+	rt.refines++;
+}
+
 static void journal_counts_open(void);
 static size_t fmt_i64(char *p, int64_t v);
 static size_t put_hex(char *p, uint64_t v);
@@ -1166,15 +1176,11 @@ static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 		};
 		/* Moved: whether it was written decides its pgoff (and so
 		 * its merges); the page tables went with it, ask them. */
-		const struct shadow_vma *v = shadow_find(&rt.sh, c->a[0]);
-		if (c->ret >= 0 && (uint64_t)c->ret != c->a[0] && v &&
-		    v->anon_id == SHADOW_ANON_MAYBE &&
-		    !v->ino && !v->dev && !v->file_id &&
-		    !(v->flags & SV_MAYSHARE))
+		if (c->ret >= 0 && (uint64_t)c->ret != c->a[0])
 			r.src_written = kview_anon_written(
 				rt.pagemap_fd, (uint64_t)c->ret,
-				shadow_moved_pages(v, c->a[0], c->a[1],
-						   c->a[2]));
+				shadow_remap_probe_pages(&rt.sh, c->a[0],
+							 c->a[1], c->a[2]));
 		return shadow_remap(&rt.sh, &r, rec);
 	}
 	case SHADOW_CALL_MPROTECT:
@@ -1362,11 +1368,8 @@ static void before_call(const struct vmc_call *c, struct vmc_pre *pre)
 			 * result: where the shadow merged on a guess (faults
 			 * unseen), read the kernel's boundaries first. */
 			if (rt.opt.check != VMC_CHECK_CALL &&
-			    shadow_span_unsure(&rt.sh, s, e)) {
-				check_span(s, e, 0, 0);
-				rt.checks--;
-				rt.refines++;
-			}
+			    shadow_span_unsure(&rt.sh, s, e))
+				refine_span(s, e);
 		}
 		if ((c->a[3] & MREMAP_FIXED) &&
 		    call_span(c->a[4], c->a[2], &s, &e)) {

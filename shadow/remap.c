@@ -315,6 +315,21 @@ static int64_t remap_move(struct shadow *sh, const struct remap_req *req,
 	return res;
 }
 
+uint64_t shadow_remap_probe_pages(const struct shadow *sh, uint64_t addr,
+				  uint64_t old_len, uint64_t new_len)
+{
+	const struct shadow_vma *v = shadow_find(sh, addr);
+	if (!sh->faults_unseen || !v || v->anon_id != SHADOW_ANON_MAYBE ||
+	    !vma_is_anon(v))
+		return 0;
+	uint64_t n = v->end - addr;
+	if (old_len < n)
+		n = old_len;
+	if (new_len < n)
+		n = new_len;
+	return SH_PAGE_ALIGN(n) >> SH_PAGE_SHIFT;
+}
+
 int64_t shadow_remap(struct shadow *sh, const struct shadow_remap_args *a,
 		     struct shadow_change *rec)
 {

@@ -422,20 +422,14 @@ struct shadow_remap_args {
 				    * keeps its pgoff */
 };
 
-/* The pages of v an mremap(addr, old_len, new_len) that moved took along
- * (to look them up at the new address, src_written): the old range within
- * v, no more than the new length. */
-static inline uint64_t shadow_moved_pages(const struct shadow_vma *v,
-					  uint64_t addr, uint64_t old_len,
-					  uint64_t new_len)
-{
-	uint64_t n = v->end > addr ? v->end - addr : 0;
-	if (old_len < n)
-		n = old_len;
-	if (new_len < n)
-		n = new_len;
-	return (n + 4095) >> 12;
-}
+/* faults_unseen, after an mremap(addr, old_len, new_len) the kernel
+ * carried out by a move (call before shadow_remap): how many pages at the
+ * new address to look up for a written one (kview_anon_written, which
+ * gives src_written): the moved part of the VMA at addr, no more than the
+ * new length.  0 when the answer cannot change the model: not a private
+ * anonymous VMA that may have been written (SHADOW_ANON_MAYBE). */
+uint64_t shadow_remap_probe_pages(const struct shadow *sh, uint64_t addr,
+				  uint64_t old_len, uint64_t new_len);
 
 /* mremap(2).  Returns the address, or -errno. */
 int64_t shadow_remap(struct shadow *sh, const struct shadow_remap_args *a,

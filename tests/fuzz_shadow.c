@@ -82,6 +82,7 @@ static uint64_t below(uint64_t n) { return n ? rnd() % n : 0; }
 static bool chance(unsigned pct) { return below(100) < pct; }
 
 static int verbose;
+static bool unseen;        /* --unseen */
 
 /* The last calls, for the verbose log of a mismatch. */
 #define HIST 48
@@ -275,9 +276,6 @@ static int64_t op_mprotect(struct harness *h)
 	return h_mprotect_addr(h, addr, len, prot);
 }
 
-static void refine_before_mremap(struct harness *h, uint64_t addr,
-				 uint64_t old_len, struct counts *c);
-
 static int64_t op_mremap(struct harness *h, struct counts *c)
 {
 	uint64_t page = pick_page(h);
@@ -316,7 +314,8 @@ static int64_t op_mremap(struct harness *h, struct counts *c)
 	case 5: if (flags & MREMAP_FIXED) new_addr += 4; break;
 	case 6: old_len += 77; break;
 	}
-	refine_before_mremap(h, addr, old_len, c);
+	if (unseen && h_refine(h, addr, old_len))
+		c->refines++;
 	int64_t r = h_mremap_addr(h, addr, old_len, new_len, flags, new_addr);
 	drop_outside(h, r, ((new_len + 4095) & ~4095ull));
 	return r;
@@ -413,7 +412,6 @@ static void dump_window(struct harness *h, uint64_t addr)
 
 static bool lazy_gaps;
 static bool fast_paths;
-static bool unseen;
 
 /* --unseen: are all the boundary differences ones the kernel has inside a
  * VMA the shadow marked SV_EDGES_UNSURE?  Then they are no miss. */
@@ -435,32 +433,6 @@ static bool only_lazy_boundaries(const struct shadow *sh,
 	return true;
 }
 
-/* --unseen, before an mremap: where the old range holds a VMA the shadow
- * merged on a guess, adopt the kernel's VMAs over it (whole), as the
- * preload's span check does. */
-static void refine_before_mremap(struct harness *h, uint64_t addr,
-				 uint64_t old_len, struct counts *c)
-{
-	if (!unseen || (addr & (H_PAGE - 1)))
-		return;
-	uint64_t s = addr, e = addr + (old_len ? old_len : 1);
-	e = (e + H_PAGE - 1) & ~(H_PAGE - 1);
-	if (e <= s || !shadow_span_unsure(&h->sh, s, e))
-		return;
-	if (h_read_kernel(h))
-		return;
-	for (size_t k = 0; k < h->kv.n; k++) {
-		const struct kview_entry *v = &h->kv.v[k];
-		if (v->end <= s || v->start >= e)
-			continue;
-		if (v->start < s)
-			s = v->start;
-		if (v->end > e)
-			e = v->end;
-	}
-	shadow_diff_adopt(&h->sh, &h->kv, s, e, SHADOW_ORIGIN_FOREIGN);
-	c->refines++;
-}
 
 /* shadow_find_free() by brute force: every gap between the VMAs (and
  * above the last), clipped to [low, high); the highest that fits

@@ -243,13 +243,11 @@ static inline int64_t h_mremap_addr(struct harness *h, uint64_t old,
 		.flags = flags, .new_addr = new_addr,
 		.result = r == MAP_FAILED ? 0 : (uint64_t)r, .stack_id = 2,
 	};
-	const struct shadow_vma *v = shadow_find(&h->sh, old);
-	if (h->pagemap_fd >= 0 && r != MAP_FAILED && (uint64_t)r != old && v &&
-	    v->anon_id == SHADOW_ANON_MAYBE &&
-	    !v->ino && !v->dev && !v->file_id && !(v->flags & SV_MAYSHARE))
+	if (r != MAP_FAILED && (uint64_t)r != old)
 		a.src_written = kview_anon_written(
 			h->pagemap_fd, (uint64_t)r,
-			shadow_moved_pages(v, old, old_len, new_len));
+			shadow_remap_probe_pages(&h->sh, old, old_len,
+						 new_len));
 	int64_t p = shadow_remap(&h->sh, &a, &h->rec);
 	h->last_ret = (uint64_t)r;
 	snprintf(h->call, sizeof(h->call), "mremap(%#llx, %#llx, %#llx, %#x, %#llx)", (unsigned long long)old, (unsigned long long)old_len, (unsigned long long)new_len, flags, (unsigned long long)new_addr);
@@ -404,6 +402,30 @@ static inline int h_compare(struct harness *h, struct diff_result *res)
 			 it ? it->kernel_flags : 0, s, k);
 	}
 	return bad ? 2 : res->count[DIFF_BOUNDARY] ? 1 : 0;
+}
+
+/* What the preload does before an mremap(addr, len, ...): where the shadow
+ * marked a VMA in the old range SV_EDGES_UNSURE (merged on a guess, faults
+ * unseen), adopt the kernel's VMAs over it, whole.  True when it did. */
+static inline bool h_refine(struct harness *h, uint64_t addr, uint64_t len)
+{
+	if (addr & (H_PAGE - 1))
+		return false;
+	uint64_t s = addr, e = (addr + (len ? len : 1) + H_PAGE - 1) &
+			       ~(H_PAGE - 1);
+	if (e <= s || !shadow_span_unsure(&h->sh, s, e) || h_read_kernel(h))
+		return false;
+	for (size_t k = 0; k < h->kv.n; k++) {
+		const struct kview_entry *v = &h->kv.v[k];
+		if (v->end <= s || v->start >= e)
+			continue;
+		if (v->start < s)
+			s = v->start;
+		if (v->end > e)
+			e = v->end;
+	}
+	return shadow_diff_adopt(&h->sh, &h->kv, s, e,
+				 SHADOW_ORIGIN_FOREIGN) == 0;
 }
 
 /* Adopt the kernel's view of the window (after a boundary miss). */

@@ -1351,20 +1351,22 @@ END_TEST
 #define STRESS_THREADS "8"
 #define STRESS_CALLS "100000"
 
-START_TEST(test_stress_check_call)
+/* Run stress under the preload with out-dir plus `more` (NULL: default
+ * options): exit 0, every check of its own held, one clean result (no
+ * divergence, no errno mismatch), loaded into *rs. */
+static void run_stress(struct tmp *t, const char *more, struct results *rs)
 {
-	struct tmp t;
-	tmp_make(&t);
 	char opt[256];
-	out_dir_option(opt, sizeof(opt), &t, "check=call");
+	out_dir_option(opt, sizeof(opt), t, more);
 	const char *argv[] = { prog("stress"), STRESS_THREADS, STRESS_CALLS,
 			       NULL };
 	struct run_opts o = { .preload = true, .options = opt,
 			      .timeout = 120 };
 	struct run r;
-	run_prog(&r, &t, &o, argv);
-	printf("test_preload_run: stress %s x %s, check=call: %.2f s\n",
-	       STRESS_THREADS, STRESS_CALLS, r.secs);
+	run_prog(&r, t, &o, argv);
+	printf("test_preload_run: stress %s x %s, %s: %.2f s\n",
+	       STRESS_THREADS, STRESS_CALLS, more ? more : "default options",
+	       r.secs);
 	fflush(stdout);
 	assert_ran(&r, argv);
 	ck_assert_msg(WEXITSTATUS(r.status) == 0,
@@ -1372,10 +1374,18 @@ START_TEST(test_stress_check_call)
 		      status_str(r.status), r.out, r.err);
 	ck_assert_str_eq(r.out, "stress: " STRESS_THREADS " threads x "
 			 STRESS_CALLS " calls: 0 bad\n");
+	load_results(rs, t->out);
+	assert_clean(rs, 1, more ? more : "stress (default options)");
+	ck_assert_int_eq(rs->n, 1);
+	run_free(&r);
+}
+
+START_TEST(test_stress_check_call)
+{
+	struct tmp t;
+	tmp_make(&t);
 	struct results rs;
-	load_results(&rs, t.out);
-	assert_clean(&rs, 1, "stress");
-	ck_assert_int_eq(rs.n, 1);
+	run_stress(&t, "check=call", &rs);
 	ck_assert_msg(rs.v[0].mmap_calls > 100000,
 		      "stress: only %lld mmap calls counted",
 		      rs.v[0].mmap_calls);
@@ -1388,7 +1398,6 @@ START_TEST(test_stress_check_call)
 	/* Checks around every call: the fast paths stand aside. */
 	ck_assert_int_eq(rs.v[0].fast, 0);
 	results_free(&rs);
-	run_free(&r);
 	tmp_remove(&t);
 }
 END_TEST
@@ -1404,27 +1413,8 @@ START_TEST(test_stress_default)
 {
 	struct tmp t;
 	tmp_make(&t);
-	char opt[256];
-	out_dir_option(opt, sizeof(opt), &t, NULL);
-	const char *argv[] = { prog("stress"), STRESS_THREADS, STRESS_CALLS,
-			       NULL };
-	struct run_opts o = { .preload = true, .options = opt,
-			      .timeout = 120 };
-	struct run r;
-	run_prog(&r, &t, &o, argv);
-	printf("test_preload_run: stress %s x %s, default options: %.2f s\n",
-	       STRESS_THREADS, STRESS_CALLS, r.secs);
-	fflush(stdout);
-	assert_ran(&r, argv);
-	ck_assert_msg(WEXITSTATUS(r.status) == 0,
-		      "stress: %s; stdout %s; stderr %.2000s",
-		      status_str(r.status), r.out, r.err);
-	ck_assert_str_eq(r.out, "stress: " STRESS_THREADS " threads x "
-			 STRESS_CALLS " calls: 0 bad\n");
 	struct results rs;
-	load_results(&rs, t.out);
-	assert_clean(&rs, 1, "stress (default options)");
-	ck_assert_int_eq(rs.n, 1);
+	run_stress(&t, NULL, &rs);
 	const struct result *x = &rs.v[0];
 	/* Every page it unmaps or replaces is its own. */
 	ck_assert_msg(!strstr(x->errors, "unmap-foreign") &&
@@ -1437,7 +1427,6 @@ START_TEST(test_stress_default)
 		      "stress: %lld fast calls, %lld refines", x->fast,
 		      x->refines);
 	results_free(&rs);
-	run_free(&r);
 	tmp_remove(&t);
 }
 END_TEST

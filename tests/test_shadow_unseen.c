@@ -65,17 +65,11 @@ static int lazy_at(const char *kernel, const char *shadow, int line)
 }
 #define LAZY(k, s) lazy_at((k), (s), __LINE__)
 
-/* What the preload does before an mremap over [page, page + n): where a
- * VMA there is marked, adopt the kernel's VMAs over it. */
+/* The preload's read of the kernel's boundaries before an mremap of
+ * [page, page + n) (h_refine). */
 static bool refine(uint64_t page, uint64_t n)
 {
-	if (!shadow_span_unsure(&h->sh, P(page), P(page + n)))
-		return false;
-	ck_assert_int_eq(h_read_kernel(h), 0);
-	ck_assert_int_eq(shadow_diff_adopt(&h->sh, &h->kv, P(0), P(NPAGES),
-					   SHADOW_ORIGIN_FOREIGN),
-			 0);
-	return true;
+	return h_refine(h, P(page), n * H_PAGE);
 }
 
 /* Three pages split in the middle before any write; the two outer pages
