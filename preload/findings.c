@@ -994,6 +994,12 @@ void vmc_findings_after(const struct vmc_after *a)
 /* After a call the fast paths of shadow/fast.c applied: what
  * vmc_findings_after does for those shapes (an unmap of one whole tracked
  * mapping is remembered for double-unmap; the map count's pressure). */
+bool vmc_findings_pressure_due(const struct shadow *sh, uint64_t more)
+{
+	return F.pressure_limit && !F.pressure_done &&
+	       sh->c.map_count + more > F.pressure_limit;
+}
+
 void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
 		       uint64_t end, uint32_t created, uint32_t stack)
 {

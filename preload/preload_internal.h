@@ -272,6 +272,9 @@ void vmc_findings_after(const struct vmc_after *a);
  * munmap of the whole tracked mapping [start, end) created at `created`. */
 void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
 		       uint64_t end, uint32_t created, uint32_t stack);
+/* Whether `more` VMAs beyond the shadow's would make the map-count
+ * pressure finding due (then the call must be applied, not kept pending). */
+bool vmc_findings_pressure_due(const struct shadow *sh, uint64_t more);
 /* At a normal exit: classify every tracked mapping still mapped (leak,
  * leak-reachable).  sp: the calling thread's stack pointer. */
 void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,

@@ -65,6 +65,12 @@ static struct {
 	uint64_t checks, divergences, errno_mismatches, passthrough, resyncs;
 	uint64_t untracked_changes;
 	uint64_t fast_calls;       /* applied by the fast paths (fast.c) */
+	/* An anonymous mmap the fast path accepted and has not applied yet
+	 * (see pend_flush); pend_len 0 = none. */
+	uint64_t pend_start, pend_len, pend_off;
+	int pend_prot, pend_flags;
+	uint32_t pend_stack;
+	uint64_t elided;           /* mmap + munmap pairs never applied */
 	uint64_t refines;          /* span checks before an mremap over a VMA
 				    * merged on a guess (SV_EDGES_UNSURE);
 				    * not counted in checks */
@@ -319,10 +325,39 @@ static void name_foreign(uint64_t start, uint64_t end)
 }
 
 /* kind 0: count, report nothing (the caller classifies). */
+/* The program's commonest churn is an anonymous mmap unmapped whole by
+ * its next mapping call (a large malloc and its free, a scratch buffer).
+ * The fast path keeps such an mmap pending instead of applying it; if the
+ * next call is that munmap, neither is ever applied (the shadow only counts
+ * them: shadow_map_unmap_elided), else the mmap is applied first, exactly
+ * as the fast path would have.  Everything that reads or changes the
+ * shadow does this first (rt.lock held); the shadow then never shows the
+ * difference. */
+static void pend_flush(void)
+{
+	if (!rt.pend_len)
+		return;
+	uint64_t len = rt.pend_len;
+	rt.pend_len = 0;
+	/* Nothing was applied since it was accepted: it still applies.  If
+	 * the arena cannot grow, the next check absorbs the pages. */
+	if (!shadow_map_anon_fast(&rt.sh, rt.pend_start, len, rt.pend_prot,
+				  rt.pend_flags, rt.pend_off,
+				  SHADOW_ORIGIN_TRACKED, rt.pend_stack))
+		rt.need_resync = true;
+}
+
+static void rt_lock(void)
+{
+	pthread_mutex_lock(&rt.lock);
+	pend_flush();
+}
+
 static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 				  uint32_t op_stack)
 {
 	struct span_sum sum = { 0, 0, 0 };
+	pend_flush();
 	if (read_kernel(start, end))
 		return sum;
 	/* The kernel gave whole VMAs: the first may start before the span and
@@ -519,6 +554,7 @@ static void check_counters(void)
 static void check_full(uint8_t kind)
 {
 	uint64_t t0 = __rdtsc();
+	pend_flush();
 	check_span(0, UINT64_MAX, kind, 0);
 	if (kind)
 		check_counters();
@@ -599,7 +635,7 @@ static void atfork_prepare(void)
 		return;
 	in_hook++;
 	vmc_stack_atfork_prepare_unwind();
-	pthread_mutex_lock(&rt.lock);
+	rt_lock();
 	vmc_stack_atfork_prepare();
 	vmc_journal_atfork_prepare();
 	vmc_arena_atfork_prepare();
@@ -645,8 +681,12 @@ static void atfork_child(void)
 	 * locks) goes from the copied shadow. */
 	shadow_fork(&rt.sh, 0);
 	vmc_uffd_atfork_child();
+	/* The child's result counts its own calls and checks. */
 	for (unsigned i = 0; i <= SHADOW_CALL_SCAN; i++)
 		rt.calls[i] = rt.failed[i] = 0;
+	rt.checks = rt.divergences = rt.errno_mismatches = rt.passthrough = 0;
+	rt.resyncs = rt.untracked_changes = rt.fast_calls = rt.refines = 0;
+	rt.elided = 0;
 	/* The offset was into the parent's file. */
 	rt.counts_off = 0;
 	journal_counts_open();
@@ -943,6 +983,7 @@ void vmc_rt_uffd_registered(uint64_t start, uint64_t len, uint32_t uflags,
 		return;
 	if (lock)
 		pthread_mutex_lock(&rt.lock);
+	pend_flush();
 	shadow_uffd_register(&rt.sh, start, len, uflags, NULL);
 	if (lock)
 		pthread_mutex_unlock(&rt.lock);
@@ -1493,7 +1534,7 @@ static void find_home(uint64_t slot)
 static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 		      bool timed, uint64_t t0)
 {
-	uint64_t mapped = rt.sh.c.total_vm << 12;
+	uint64_t mapped = (rt.sh.c.total_vm << 12) + rt.pend_len;
 	if (mapped > rt.peak_mapped_bytes)
 		rt.peak_mapped_bytes = mapped;
 	/* Every N calls, stretched so that checks cost at most 5% of the
@@ -1526,8 +1567,23 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 		return true;
 	}
 	if (c->call != SHADOW_CALL_MMAP ||
-	    (c->a[2] & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC) ||
-	    !shadow_map_anon_fast(&rt.sh, (uint64_t)c->ret, c->a[1],
+	    (c->a[2] & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC))
+		return false;
+	/* Kept pending (pend_flush) unless it would cross the map-count
+	 * pressure line, which is reported with the call that crosses it. */
+	if (!rt.pend_len && !vmc_findings_pressure_due(&rt.sh, 1) &&
+	    shadow_map_anon_fast_flags(&rt.sh, (uint64_t)c->ret, c->a[1],
+				       (int)c->a[2], (int)c->a[3], c->a[5])) {
+		rt.pend_start = (uint64_t)c->ret;
+		rt.pend_len = (c->a[1] + 4095) & ~4095ull;
+		rt.pend_prot = (int)c->a[2];
+		rt.pend_flags = (int)c->a[3];
+		rt.pend_off = c->a[5];
+		rt.pend_stack = stack;
+		rt.fast_calls++;
+		return true;
+	}
+	if (!shadow_map_anon_fast(&rt.sh, (uint64_t)c->ret, c->a[1],
 				  (int)c->a[2], (int)c->a[3], c->a[5],
 				  SHADOW_ORIGIN_TRACKED, stack))
 		return false;
@@ -1553,6 +1609,17 @@ int64_t vmc_do_call(struct vmc_call *c)
 	in_capture = 0;
 	struct shadow_change rec;
 	pthread_mutex_lock(&rt.lock);
+	bool uffd = vmc_uffd_active();
+	/* The program's commonest calls take the fast paths when nothing but
+	 * the shadow watches them (no checks around each call, no uffd). */
+	bool quick = !tool && !uffd && rt.opt.check != VMC_CHECK_CALL &&
+		     rt.opt.uffd != VMC_UFFD_TOUCH;
+	/* The munmap of the pending mmap, whole: neither is applied. */
+	bool elide = quick && rt.pend_len && c->call == SHADOW_CALL_MUNMAP &&
+		     c->sub != VMC_SUB_SHMDT && c->a[0] == rt.pend_start &&
+		     c->a[1] && ((c->a[1] + 4095) & ~4095ull) == rt.pend_len;
+	if (!elide)
+		pend_flush();
 	if (!tool && c->slot && !vmc_stack_home_asked())
 		find_home(c->slot);
 	/* Stacks new since the last call go to the journal, so that a
@@ -1566,11 +1633,12 @@ int64_t vmc_do_call(struct vmc_call *c)
 		vmc_journal_append(VMC_JREC_STACK, &rec_s,
 				   (uint32_t)(8 + 8 * rec_s.n));
 	}
-	bool uffd = vmc_uffd_active();
 	if (uffd)
 		drain_uffd();
-	if (rt.need_resync)
-		check_full(VMC_F_UNTRACKED_CHANGE);
+	if (rt.need_resync) {
+		check_full(VMC_F_UNTRACKED_CHANGE); /* applies the pending */
+		elide = false;
+	}
 	/* Only calls that act on the range they name: a plain mmap's
 	 * address is a hint (where it lands is checked after), brk and shm
 	 * name none, mlock changes no mapping the kernel shows. */
@@ -1589,15 +1657,12 @@ int64_t vmc_do_call(struct vmc_call *c)
 		uint64_t e = (s + c->a[1] + 4095) & ~4095ull;
 		check_span(s, e, VMC_F_UNTRACKED_CHANGE, stack);
 	}
-	/* The program's commonest calls take the fast paths when nothing but
-	 * the shadow watches them (no checks around each call, no uffd).  A
-	 * munmap of one whole tracked mapping needs nothing asked first: the
-	 * shadow knows every page of it. */
-	bool quick = !tool && !uffd && rt.opt.check != VMC_CHECK_CALL &&
-		     rt.opt.uffd != VMC_UFFD_TOUCH;
+	/* A munmap of one whole tracked mapping needs nothing asked first:
+	 * the shadow knows every page of it (as of the pending one). */
 	struct shadow_vma *whole = NULL;
 	uint32_t created = 0;
-	if (quick && c->call == SHADOW_CALL_MUNMAP && c->sub != VMC_SUB_SHMDT) {
+	if (quick && !elide && c->call == SHADOW_CALL_MUNMAP &&
+	    c->sub != VMC_SUB_SHMDT) {
 		const struct shadow_region *r =
 			shadow_whole_mapping(&rt.sh, c->a[0], c->a[1], &whole);
 		if (r && r->origin == SHADOW_ORIGIN_TRACKED)
@@ -1608,7 +1673,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 	struct vmc_pre pre; /* r[] is read up to n only: not cleared */
 	pre.valid = true;
 	pre.n = 0;
-	if (!tool && !whole)
+	if (!tool && !whole && !elide)
 		before_call(c, &pre);
 	if (c->call == SHADOW_CALL_BRK)
 		c->a[5] = (uint64_t)__sbrk(0);
@@ -1621,6 +1686,22 @@ int64_t vmc_do_call(struct vmc_call *c)
 	vmc_raw_call(c);
 	if (uffd)
 		vmc_uffd_expect_done();
+	if (elide) {
+		if (c->ret == 0) {
+			uint64_t ps = rt.pend_start, pe = ps + rt.pend_len;
+			rt.pend_len = 0;
+			shadow_map_unmap_elided(&rt.sh, pe - ps);
+			rt.fast_calls++;
+			rt.elided++;
+			vmc_findings_fast(&rt.sh, SHADOW_CALL_MUNMAP, ps, pe,
+					  rt.pend_stack, stack);
+			rt.calls[c->call]++;
+			call_done(c, stack, 0, timed, t0);
+			return c->ret;
+		}
+		/* The kernel refused: the general path predicts and checks. */
+		pend_flush();
+	}
 	if (quick && fast_apply(c, stack, whole, created)) {
 		rt.calls[c->call]++;
 		call_done(c, stack, 0, timed, t0);
@@ -1783,7 +1864,7 @@ void vmc_after_dl(void)
 {
 	vmc_modules_refresh();
 	journal_modules();
-	pthread_mutex_lock(&rt.lock);
+	rt_lock();
 	/* What appeared is the new image (or went with the old one): the
 	 * loader's work, absorbed as baseline images with their paths. */
 	rt.absorb_origin = SHADOW_ORIGIN_BASELINE;
@@ -1896,6 +1977,8 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, rt.passthrough);
 	jsonw_key(w, "fast_path_calls");
 	jsonw_u64(w, rt.fast_calls);
+	jsonw_key(w, "elided_pairs");
+	jsonw_u64(w, rt.elided);
 	jsonw_key(w, "boundary_refines");
 	jsonw_u64(w, rt.refines);
 	uint64_t lc, lb;
@@ -2164,7 +2247,7 @@ static void finish(const char *ended, int status, uint64_t leak_sp)
 	if (rt.state != ST_READY || in_hook)
 		return;
 	in_hook++;
-	pthread_mutex_lock(&rt.lock);
+	rt_lock();
 	rt.exiting = true;
 	check_full(VMC_F_UNTRACKED_CHANGE);
 	/* Leaks at a normal exit only: _exit skips the clean-up on purpose
@@ -2223,7 +2306,7 @@ int vmc_rt_check_now(void)
 {
 	if (!vmc_enter())
 		return -1;
-	pthread_mutex_lock(&rt.lock);
+	rt_lock();
 	uint64_t before = rt.divergences + rt.untracked_changes;
 	check_full(VMC_F_UNTRACKED_CHANGE);
 	int d = (int)(rt.divergences + rt.untracked_changes - before);
@@ -2263,7 +2346,7 @@ int vmc_rt_dump_maps(int fd)
 					       "foreign", "tool" };
 	if (!vmc_enter())
 		return -1;
-	pthread_mutex_lock(&rt.lock);
+	rt_lock();
 	char line[160];
 	for (struct shadow_vma *v = shadow_vma_first(&rt.sh); v;
 	     v = shadow_vma_next(v)) {

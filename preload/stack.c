@@ -288,10 +288,13 @@ static struct ip_size *ip_sizes;
 
 static __thread struct scache scache[SCACHE_WAYS]
 	__attribute__((tls_model("initial-exec")));
-static __thread uintptr_t home_lo, home_hi
-	__attribute__((tls_model("initial-exec")));
-static __thread unsigned home_state, scache_victim
-	__attribute__((tls_model("initial-exec")));
+/* One declarator each: an attribute after a list applies to the last one
+ * only, and the others would go through __tls_get_addr. */
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+static __thread uintptr_t home_lo TLS_IE;
+static __thread uintptr_t home_hi TLS_IE;
+static __thread unsigned home_state TLS_IE;
+static __thread unsigned scache_victim TLS_IE;
 static uint64_t scache_hits, scache_fills, scache_learns;
 
 void vmc_stack_set_home(uint64_t lo, uint64_t hi)

@@ -20,9 +20,9 @@ static bool differs_surely(uint32_t nf, uint32_t vm)
 	return d && !(d == SV_ACCOUNT && (nf & SV_ACCT_UNSURE));
 }
 
-bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
-			  int prot, int flags, uint64_t off, uint8_t origin,
-			  uint32_t stack_id)
+uint32_t shadow_map_anon_fast_flags(const struct shadow *sh, uint64_t addr,
+				    uint64_t len, int prot, int flags,
+				    uint64_t off)
 {
 	/* What do_mmap turns into plain VMA flags here, nothing more: no
 	 * populate, lock, growsdown, hugetlb, shared or placement flags. */
@@ -33,10 +33,10 @@ bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 	    len > sh->env.task_size - sh->env.mmap_min_addr ||
 	    addr < sh->env.mmap_min_addr ||
 	    sh->c.map_count >= sh->env.max_map_count)
-		return false;
+		return 0;
 	uint64_t end = addr + SH_PAGE_ALIGN(len);
 	if (end > sh->env.task_size || end <= addr)
-		return false;
+		return 0;
 	uint32_t vm = vm_commit_flags(sh, shadow_prot_to_flags(prot) |
 					      SV_MAYREAD | SV_MAYWRITE |
 					      SV_MAYEXEC,
@@ -46,11 +46,34 @@ bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 	struct shadow_vma *next = shadow_find_next(sh, addr);
 	if (next && (next->start < end ||
 		     (next->start == end && !differs_surely(next->flags, vm))))
-		return false;
+		return 0;
 	struct shadow_vma *prev = next ? next->prev : vma_of_last(sh);
 	if (prev && (prev->end > addr ||
 		     (prev->end == addr && !differs_surely(prev->flags, vm))))
+		return 0;
+	return vm;
+}
+
+void shadow_map_unmap_elided(struct shadow *sh, uint64_t len)
+{
+	uint64_t pages = SH_PAGE_ALIGN(len) >> SH_PAGE_SHIFT;
+	/* vma_account's peaks, without the two changes that cancel out. */
+	if (sh->c.total_vm + pages > sh->c.hiwater_vm)
+		sh->c.hiwater_vm = sh->c.total_vm + pages;
+	if (sh->c.map_count + 1 > sh->c.peak_map_count)
+		sh->c.peak_map_count = sh->c.map_count + 1;
+	sh->serial += 2;
+}
+
+bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
+			  int prot, int flags, uint64_t off, uint8_t origin,
+			  uint32_t stack_id)
+{
+	uint32_t vm = shadow_map_anon_fast_flags(sh, addr, len, prot, flags,
+						 off);
+	if (!vm)
 		return false;
+	uint64_t end = addr + SH_PAGE_ALIGN(len);
 	struct shadow_vma *nv = vma_alloc(sh);
 	if (!nv)
 		return false;

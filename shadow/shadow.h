@@ -395,6 +395,16 @@ int shadow_unmap(struct shadow *sh, uint64_t start, uint64_t len,
 bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 			  int prot, int flags, uint64_t off, uint8_t origin,
 			  uint32_t stack_id);
+/* Whether shadow_map_anon_fast would apply that call: the VMA flags it
+ * would give the mapping, 0 when not (then nothing is known). */
+uint32_t shadow_map_anon_fast_flags(const struct shadow *sh, uint64_t addr,
+				    uint64_t len, int prot, int flags,
+				    uint64_t off);
+/* A mapping of len bytes that shadow_map_anon_fast_flags accepted was unmapped whole before the caller applied it, with nothing
+ * else applied in between: the shadow is as it was, after two calls.
+ * Counts them (serial) and the peaks the mapping reached (hiwater_vm,
+ * peak_map_count). */
+void shadow_map_unmap_elided(struct shadow *sh, uint64_t len);
 /* The region when [start, start + len) (len page-rounded) is exactly one
  * VMA (in *vp) and one region, with no guard range; else NULL. */
 const struct shadow_region *shadow_whole_mapping(const struct shadow *sh,

@@ -8,6 +8,11 @@
  *            shadow_unmap only; after every call both hold the same VMAs
  *            (every field), regions, counters and serial.  Both fast paths
  *            must have applied and declined calls many times.
+ *  elided:   an mmap the fast path accepts (shadow_map_anon_fast_flags)
+ *            and unmapped whole before anything else is applied, counted
+ *            by shadow_map_unmap_elided on one shadow, applied by shadow_map
+ *            and shadow_unmap on the other: the same VMAs, regions,
+ *            counters (peaks included) and serial, in random states.
  *  shapes:   each shape a fast path must decline (a neighbour it could merge
  *            with, an overlap, a shared or locked or populated mapping, a
  *            munmap of part of a mapping, of two mappings, of a range with a
@@ -190,6 +195,53 @@ START_TEST(same_as_general)
 }
 END_TEST
 
+START_TEST(elided_pair_same_as_general)
+{
+	static const int prots[] = { RW, PROT_READ, PROT_NONE };
+	unsigned elided = 0, declined = 0;
+	char what[96];
+	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
+	fa.faults_unseen = ga.faults_unseen = _i == 1;
+	for (int i = 0; i < 6000; i++) {
+		uint64_t p = below(96), n = 1 + below(6);
+		int op = (int)below(3);
+		if (op == 0) {
+			map_both(A(p), n * PG, prots[below(3)], PRIV,
+				 (uint32_t)(1 + below(4)));
+		} else if (op == 1) {
+			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+			if (v)
+				unmap_both(v->start, v->end - v->start);
+		} else {
+			/* Large ones too: they raise hiwater_vm. */
+			uint64_t len = below(8) ? n * PG - below(2) * 100
+						: (1 + below(4)) << 24;
+			int prot = prots[below(3)];
+			if (!shadow_map_anon_fast_flags(&fa, A(p), len, prot,
+							PRIV, 0)) {
+				declined++;
+				continue;
+			}
+			shadow_map_unmap_elided(&fa, len);
+			struct shadow_map_args m = {
+				.addr = A(p), .len = len, .prot = prot,
+				.flags = PRIV, .result = A(p), .stack_id = 7,
+				.origin = SHADOW_ORIGIN_TRACKED,
+			};
+			struct shadow_change rec;
+			ck_assert_int_eq(shadow_map(&ga, &m, &rec),
+					 (int64_t)A(p));
+			ck_assert_int_eq(shadow_unmap(&ga, A(p), len, &rec), 0);
+			elided++;
+		}
+		snprintf(what, sizeof(what), "op %d (%d)", i, op);
+		assert_same(what);
+	}
+	ck_assert_uint_gt(elided, 200);
+	ck_assert_uint_gt(declined, 200);
+}
+END_TEST
+
 START_TEST(declines_other_shapes)
 {
 	struct shadow_change rec;
@@ -251,6 +303,7 @@ static Suite *fast_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, same_as_general, 0, 6);
+	tcase_add_loop_test(tc, elided_pair_same_as_general, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shapes");

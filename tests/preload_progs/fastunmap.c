@@ -10,11 +10,20 @@
  *   fastunmap many N     N one-page mappings side by side in a free range,
  *                        read-write and read-only in turn (none merge: all
  *                        fast), then their munmaps
+ *   fastunmap churn N    N times a 64 MiB mapping (more than the process
+ *                        has mapped: each raises VmPeak), written and
+ *                        unmapped whole at once (the pairs the preload
+ *                        never applies); then mappings whose next call is
+ *                        not their own whole munmap (an mprotect of it,
+ *                        another mmap, a partial munmap, a fork); and last
+ *                        a one-page mapping left mapped (a leak)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PAGE 4096ul
 
@@ -48,8 +57,68 @@ static int many(long n)
 	return 0;
 }
 
+#define BIG (64ul << 20)
+
+static char *map_rw(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	p[0] = 1;
+	return p;
+}
+
+static int churn(long n)
+{
+	long bad = 0;
+	for (long i = 0; i < n; i++) {
+		char *p = map_rw(BIG);
+		p[BIG - 1] = (char)i;
+		bad += munmap(p, BIG) != 0;
+	}
+	/* the next call is an mprotect of it */
+	char *x = map_rw(4 * PAGE);
+	bad += mprotect(x, PAGE, PROT_READ) != 0;
+	bad += munmap(x, 4 * PAGE) != 0;
+	/* another mmap, then the first one's munmap */
+	char *y = map_rw(2 * PAGE), *z = map_rw(3 * PAGE);
+	bad += munmap(y, 2 * PAGE) != 0;
+	bad += munmap(z, 3 * PAGE) != 0;
+	/* part of it */
+	char *w = map_rw(4 * PAGE);
+	bad += munmap(w + PAGE, PAGE) != 0;
+	bad += munmap(w, PAGE) != 0;
+	bad += munmap(w + 2 * PAGE, 2 * PAGE) != 0;
+	/* a fork: the child has it too, and unmaps it */
+	char *f = map_rw(2 * PAGE);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(munmap(f, 2 * PAGE) != 0);
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
+		bad++;
+	bad += munmap(f, 2 * PAGE) != 0;
+	/* a length the kernel rounds up (MAP_NORESERVE: no neighbour has
+	 * that flag, so none can merge with it and the fast path takes it) */
+	char *u = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (u == MAP_FAILED)
+		return 2;
+	bad += munmap(u, 2 * PAGE + 1) != 0;
+	char *leak = map_rw(PAGE);
+	printf("fastunmap churn: %ld pairs, %ld bad, leak %s\n", n, bad,
+	       leak ? "made" : "none");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "churn"))
+		return churn(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "many"))
 		return many(atol(argv[2]));
 	/* guard A, then guard B three pages below it: the two pages
