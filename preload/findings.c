@@ -468,7 +468,8 @@ int64_t vmc_touch_count(uint64_t start, uint64_t end)
 void vmc_touch_retire(const struct shadow *sh, uint64_t start, uint64_t end)
 {
 	for (struct shadow_region *r = shadow_region_find_next(sh, start);
-	     r && r->start < end; r = shadow_region_next(r)) {
+	     r && r->start < end;
+	     r = r->end < end ? shadow_region_next(r) : NULL) {
 		if (r->origin != SHADOW_ORIGIN_TRACKED)
 			continue;
 		uint64_t s = r->start > start ? r->start : start;

@@ -266,7 +266,8 @@ static bool foreign_anon(const struct shadow_vma *v)
 static void set_name(uint64_t start, uint64_t end, uint8_t name)
 {
 	for (struct shadow_region *r = shadow_region_find_next(&rt.sh, start);
-	     r && r->start < end; r = shadow_region_next(r))
+	     r && r->start < end;
+	     r = r->end < end ? shadow_region_next(r) : NULL)
 		if (r->origin == SHADOW_ORIGIN_FOREIGN)
 			r->name = name;
 }

@@ -400,8 +400,11 @@ void region_note(const struct shadow *sh, uint64_t start, uint64_t end,
 {
 	if (!rec)
 		return;
+	/* No step past the range: region_next may climb to the root, a
+	 * chain of cache misses at 20,000 regions. */
 	for (struct shadow_region *r = shadow_region_find_next(sh, start);
-	     r && r->start < end; r = shadow_region_next(r)) {
+	     r && r->start < end;
+	     r = r->end < end ? shadow_region_next(r) : NULL) {
 		uint64_t s = r->start > start ? r->start : start;
 		uint64_t e = r->end < end ? r->end : end;
 		rec_piece(rec, kind, s, e, r, old_flags);
