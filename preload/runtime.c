@@ -1570,11 +1570,14 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 	if (c->call != SHADOW_CALL_MMAP ||
 	    (c->a[2] & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC))
 		return false;
+	/* One look at the shape: a declined mmap (a neighbour it merges
+	 * with, say) is common, and goes on to the general path. */
+	if (!shadow_map_anon_fast_flags(&rt.sh, (uint64_t)c->ret, c->a[1],
+					(int)c->a[2], (int)c->a[3], c->a[5]))
+		return false;
 	/* Kept pending (pend_flush) unless it would cross the map-count
 	 * pressure line, which is reported with the call that crosses it. */
-	if (!rt.pend_len && !vmc_findings_pressure_due(&rt.sh, 1) &&
-	    shadow_map_anon_fast_flags(&rt.sh, (uint64_t)c->ret, c->a[1],
-				       (int)c->a[2], (int)c->a[3], c->a[5])) {
+	if (!rt.pend_len && !vmc_findings_pressure_due(&rt.sh, 1)) {
 		rt.pend_start = (uint64_t)c->ret;
 		rt.pend_len = (c->a[1] + 4095) & ~4095ull;
 		rt.pend_prot = (int)c->a[2];
