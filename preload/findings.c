@@ -1014,6 +1014,17 @@ void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
 	}
 }
 
+void vmc_findings_protect_fast(const struct shadow *sh, uint32_t splits,
+			       uint32_t stack)
+{
+	if (splits) {
+		struct site *s = site_of(stack);
+		if (s)
+			s->splits += splits;
+	}
+	vmc_findings_fast(sh, SHADOW_CALL_MPROTECT, 0, 0, 0, stack);
+}
+
 /* ---- leaks at exit ------------------------------------------------------ */
 
 struct cand {

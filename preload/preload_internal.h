@@ -272,6 +272,10 @@ void vmc_findings_after(const struct vmc_after *a);
  * munmap of the whole tracked mapping [start, end) created at `created`. */
 void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
 		       uint64_t end, uint32_t created, uint32_t stack);
+/* ... and for an mprotect shadow_protect_fast applied, which split
+ * `splits` VMAs off (counted for the call site). */
+void vmc_findings_protect_fast(const struct shadow *sh, uint32_t splits,
+			       uint32_t stack);
 /* Whether `more` VMAs beyond the shadow's would make the map-count
  * pressure finding due (then the call must be applied, not kept pending). */
 bool vmc_findings_pressure_due(const struct shadow *sh, uint64_t more);

@@ -1553,7 +1553,8 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 /* After the kernel succeeded: the fast paths of shadow/fast.c for an
  * anonymous private mmap into a hole (not writable and executable: that
  * is a finding) and for the munmap of the whole tracked mapping `whole`
- * (created at `created`).  False when the general path must apply c. */
+ * (created at `created`), and shadow_protect_fast for an mprotect inside
+ * one VMA.  False when the general path must apply c. */
 static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 		       struct shadow_vma *whole, uint32_t created)
 {
@@ -1565,6 +1566,24 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 		rt.fast_calls++;
 		vmc_findings_fast(&rt.sh, SHADOW_CALL_MUNMAP, s, e, created,
 				  stack);
+		return true;
+	}
+	if (c->call == SHADOW_CALL_MPROTECT) {
+		/* Inside one VMA, its outcome certain (shadow/protect.c);
+		 * W+X is a finding, pkey_mprotect's the general path's. */
+		uint32_t splits;
+		if (c->sub != VMC_SUB_NONE || c->ret != 0 ||
+		    (c->a[2] & (PROT_WRITE | PROT_EXEC)) ==
+			    (PROT_WRITE | PROT_EXEC))
+			return false;
+		int r = shadow_protect_fast(&rt.sh, c->a[0], c->a[1],
+					    (int)c->a[2], &splits);
+		if (!r)
+			return false;
+		if (r < 0)
+			rt.need_resync = true; /* out of memory part way */
+		rt.fast_calls++;
+		vmc_findings_protect_fast(&rt.sh, splits, stack);
 		return true;
 	}
 	if (c->call != SHADOW_CALL_MMAP ||

@@ -19,31 +19,47 @@ static struct shadow_vma *split_counted(struct shadow *sh,
 	return vma_split(sh, v, addr, rec);
 }
 
-struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
-			      uint64_t start, uint64_t end, uint32_t flags,
-			      struct shadow_change *rec, int *err)
+/* What vma_modify will do with [start, end) of v given flags: merge into
+ * the previous VMA (ml), the next (mr), both, or neither (then split). */
+struct modify_plan {
+	bool ml, mr, unc; /* unc: the answer depends on what is not seen */
+};
+
+static struct modify_plan modify_plan(const struct shadow_vma *v,
+				      uint64_t start, uint64_t end,
+				      uint32_t flags)
+{
+	struct modify_plan p = { false, false, false };
+	bool left_side = start == v->start, right_side = end == v->end;
+	if ((flags & SV_SPECIAL) || !(left_side || right_side))
+		return p;
+	uint64_t pgoff = v->pgoff + ((start - v->start) >> SH_PAGE_SHIFT);
+	uint64_t pages = (end - start) >> SH_PAGE_SHIFT;
+	struct shadow_vma *prev = shadow_vma_prev(v), *next = shadow_vma_next(v);
+	p.ml = left_side && prev && prev->end == start &&
+	       pgoff_follows(prev->pgoff + vma_pages(prev), pgoff,
+			     prev->anon_id, v->anon_id) &&
+	       vma_attrs_mergeable(prev->flags, flags, prev, v, &p.unc);
+	p.mr = right_side && next && next->start == end &&
+	       pgoff_follows(pgoff + pages, next->pgoff, v->anon_id,
+			     next->anon_id) &&
+	       vma_attrs_mergeable(flags, next->flags, v, next, &p.unc) &&
+	       (!p.ml ||
+		vma_anon_compatible(prev->anon_id, next->anon_id, &p.unc));
+	return p;
+}
+
+static struct shadow_vma *modify_apply(struct shadow *sh, struct shadow_vma *v,
+				       uint64_t start, uint64_t end,
+				       uint32_t flags, struct modify_plan p,
+				       struct shadow_change *rec, int *err)
 {
 	*err = -ENOMEM;
 	bool left_side = start == v->start, right_side = end == v->end;
 	uint64_t pgoff = v->pgoff + ((start - v->start) >> SH_PAGE_SHIFT);
 	uint64_t pages = (end - start) >> SH_PAGE_SHIFT;
-	bool unc = false, ml = false, mr = false;
+	bool ml = p.ml, mr = p.mr;
 	struct shadow_vma *prev = shadow_vma_prev(v), *next = shadow_vma_next(v);
-
-	if (!(flags & SV_SPECIAL) && (left_side || right_side)) {
-		ml = left_side && prev && prev->end == start &&
-		     pgoff_follows(prev->pgoff + vma_pages(prev), pgoff,
-				   prev->anon_id, v->anon_id) &&
-		     vma_attrs_mergeable(prev->flags, flags, prev, v, &unc);
-		mr = right_side && next && next->start == end &&
-		     pgoff_follows(pgoff + pages, next->pgoff, v->anon_id,
-				   next->anon_id) &&
-		     vma_attrs_mergeable(flags, next->flags, v, next, &unc) &&
-		     (!ml || vma_anon_compatible(prev->anon_id, next->anon_id,
-						 &unc));
-	}
-	if (unc && rec)
-		rec->uncertain = true;
 	if (ml) {
 		vma_merge_attrs(prev, v->anon_id, flags);
 		if (right_side) {
@@ -98,6 +114,42 @@ struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
 	return v;
 }
 
+struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
+			      uint64_t start, uint64_t end, uint32_t flags,
+			      struct shadow_change *rec, int *err)
+{
+	struct modify_plan p = modify_plan(v, start, end, flags);
+	if (p.unc && rec)
+		rec->uncertain = true;
+	return modify_apply(sh, v, start, end, flags, p, rec, err);
+}
+
+/* mprotect_fixup's newflags for v going from its flags to nf (which
+ * differ): VM_ACCOUNT follows the write bit.  *unc when the answer
+ * depends on an anon_vma the shadow does not know. */
+static uint32_t protect_account(const struct shadow_vma *v, uint32_t nf,
+				bool *unc)
+{
+	uint32_t old = v->flags;
+	if (nf & SV_WRITE) {
+		if (!(old & (SV_ACCOUNT | SV_WRITE | SV_HUGETLB | SV_SHARED |
+			     SV_NORESERVE)))
+			nf |= SV_ACCOUNT;
+		/* Either way VM_ACCOUNT is set now. */
+		nf &= ~SV_ACCT_UNSURE;
+	} else if ((old & SV_ACCOUNT) && vma_is_anon(v)) {
+		if (v->anon_id == SHADOW_ANON_UNKNOWN)
+			*unc = true;
+		if (v->anon_id == SHADOW_ANON_NONE)
+			nf &= ~SV_ACCOUNT;
+		/* Cleared only if never written: a guess, kept, and merges
+		 * with it are lazy. */
+		if (anon_maybe(v->anon_id))
+			nf |= SV_ACCT_UNSURE;
+	}
+	return nf;
+}
+
 int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 		   struct shadow_change *rec)
 {
@@ -147,22 +199,10 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 		}
 		tmp = v->end < end ? v->end : end;
 		if (nf != old) {
-			if (nf & SV_WRITE) {
-				if (!(old & (SV_ACCOUNT | SV_WRITE | SV_HUGETLB |
-					     SV_SHARED | SV_NORESERVE)))
-					nf |= SV_ACCOUNT;
-				/* Either way VM_ACCOUNT is set now. */
-				nf &= ~SV_ACCT_UNSURE;
-			} else if ((old & SV_ACCOUNT) && vma_is_anon(v)) {
-				if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
-					rec->uncertain = true;
-				if (v->anon_id == SHADOW_ANON_NONE)
-					nf &= ~SV_ACCOUNT;
-				/* Cleared only if never written: a guess,
-				 * kept, and merges with it are lazy. */
-				if (anon_maybe(v->anon_id))
-					nf |= SV_ACCT_UNSURE;
-			}
+			bool unc = false;
+			nf = protect_account(v, nf, &unc);
+			if (unc && rec)
+				rec->uncertain = true;
 			region_note(sh, nstart, tmp, SHADOW_PIECE_CHANGED, old,
 				    rec);
 			int merr;
@@ -192,4 +232,49 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 	sh->serial++;
 	SHADOW_VALIDATE(sh, "shadow_protect");
 	return err;
+}
+
+int shadow_protect_fast(struct shadow *sh, uint64_t start, uint64_t len,
+			int prot, uint32_t *splits)
+{
+	*splits = 0;
+	if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) ||
+	    (start & ~SH_PAGE_MASK) || !len || len > sh->env.task_size)
+		return 0;
+	uint64_t end = start + SH_PAGE_ALIGN(len);
+	if (end <= start)
+		return 0;
+	struct shadow_vma *v = shadow_find(sh, start);
+	if (!v || end > v->end)
+		return 0;
+	uint32_t old = v->flags;
+	uint32_t nf = (old & ~SV_PROT_MASK) | shadow_prot_to_flags(prot);
+	if ((nf & ~(nf >> 4)) & SV_PROT_MASK)
+		return 0; /* EACCES: not this path's to tell */
+	if (nf == old) {
+		sh->serial++; /* no change, no merge */
+		return 1;
+	}
+	bool unc = false;
+	nf = protect_account(v, nf, &unc);
+	struct modify_plan p = modify_plan(v, start, end, nf);
+	/* A locked VMA made writable is populated: the general path. */
+	if (unc || p.unc ||
+	    ((old & (SV_WRITE | SV_SHARED | SV_LOCKED)) == SV_LOCKED &&
+	     (nf & SV_WRITE)))
+		return 0;
+	if (!p.ml && !p.mr) {
+		/* The splits must all succeed, as split_counted sees them. */
+		uint32_t n = (v->start < start) + (v->end > end);
+		if ((v->start < start && !vma_may_split(v, start)) ||
+		    (v->end > end && !vma_may_split(v, end)) ||
+		    sh->c.map_count + n > sh->env.max_map_count)
+			return 0;
+		*splits = n;
+	}
+	int err;
+	v = modify_apply(sh, v, start, end, nf, p, NULL, &err);
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_protect_fast");
+	return v ? 1 : -1;
 }

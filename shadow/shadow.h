@@ -417,6 +417,15 @@ void shadow_unmap_whole(struct shadow *sh, struct shadow_vma *v);
 /* mprotect(2) / pkey_mprotect(2) (pkey ignored). */
 int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 		   struct shadow_change *rec);
+/* The same for a call the kernel accepted (returned 0), when the range
+ * lies in one VMA and the outcome is certain (no anon_vma or file the
+ * shadow cannot see decides it, every split allowed, no populate): what
+ * shadow_protect does, with no shadow_change; *splits gets the VMAs it
+ * split off (for the call site's count).  1 applied; 0 declined with
+ * nothing changed (then call shadow_protect); -1 out of memory part way
+ * (the shadow is not the kernel's any more: resync). */
+int shadow_protect_fast(struct shadow *sh, uint64_t start, uint64_t len,
+			int prot, uint32_t *splits);
 
 struct shadow_remap_args {
 	uint64_t old_addr, old_len, new_len;

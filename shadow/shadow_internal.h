@@ -157,7 +157,11 @@ uint32_t shadow_new_anon_id(struct shadow *sh);
 
 /* ---- region.c */
 /* The slot of a start address in shadow.vidx / shadow.ridx. */
-unsigned vidx_slot(uint64_t start);
+static inline unsigned vidx_slot(uint64_t start)
+{
+	return (unsigned)(((start >> SH_PAGE_SHIFT) * 0x9E3779B97F4A7C15ull) >>
+			  (64 - SHADOW_VIDX_BITS));
+}
 /* Move a linked region's start where the order is kept. */
 void region_set_start(struct shadow *sh, struct shadow_region *r,
 		      uint64_t start);

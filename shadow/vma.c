@@ -99,11 +99,12 @@ static uint32_t gaps_rebuild(struct rb_node *n)
 
 /* ---- accounting: mm/mmap.c vm_stat_account(), VM_STACK = VM_GROWSDOWN */
 
-static void vma_account(struct shadow *sh, uint32_t flags, uint64_t pages,
-			int sign)
+/* pages more (or, negative, fewer) with these flags. */
+static inline void vma_account_delta(struct shadow *sh, uint32_t flags,
+				     int64_t pages)
 {
 	struct shadow_counters *c = &sh->c;
-	uint64_t d = sign > 0 ? pages : (uint64_t)-pages;
+	uint64_t d = (uint64_t)pages;
 	c->total_vm += d;
 	if ((flags & (SV_EXEC | SV_WRITE | SV_GROWSDOWN)) == SV_EXEC)
 		c->exec_vm += d;
@@ -115,6 +116,12 @@ static void vma_account(struct shadow *sh, uint32_t flags, uint64_t pages,
 		c->locked_vm += d;
 	if (c->total_vm > c->hiwater_vm)
 		c->hiwater_vm = c->total_vm;
+}
+
+static inline void vma_account(struct shadow *sh, uint32_t flags,
+			       uint64_t pages, int sign)
+{
+	vma_account_delta(sh, flags, sign > 0 ? (int64_t)pages : -(int64_t)pages);
 }
 
 /* ---- allocation */
@@ -141,12 +148,6 @@ uint32_t shadow_new_anon_id(struct shadow *sh)
 }
 
 /* ---- lookup */
-
-unsigned vidx_slot(uint64_t start)
-{
-	return (unsigned)(((start >> SH_PAGE_SHIFT) * 0x9E3779B97F4A7C15ull) >>
-			  (64 - SHADOW_VIDX_BITS));
-}
 
 static inline void vidx_drop(struct shadow *sh, const struct shadow_vma *v)
 {
@@ -242,7 +243,8 @@ bool vma_range_free(const struct shadow *sh, uint64_t start, uint64_t end)
 /* v was just linked (rb_link_node or rb_link_after), between pred and
  * succ: rebalance, and fix the gaps and counters. */
 static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
-			struct rb_node *pred, struct rb_node *succ)
+			struct rb_node *pred, struct rb_node *succ,
+			bool account)
 {
 	/* Once the program runs, it may write: see faults_unseen. */
 	if (sh->faults_unseen && v->anon_id == SHADOW_ANON_NONE &&
@@ -271,7 +273,8 @@ static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
 	sh->c.map_count++;
 	if (sh->c.map_count > sh->c.peak_map_count)
 		sh->c.peak_map_count = sh->c.map_count;
-	vma_account(sh, v->flags, vma_pages(v), 1);
+	if (account)
+		vma_account(sh, v->flags, vma_pages(v), 1);
 }
 
 void vma_insert(struct shadow *sh, struct shadow_vma *v)
@@ -291,16 +294,17 @@ void vma_insert(struct shadow *sh, struct shadow_vma *v)
 		}
 	}
 	rb_link_node(&v->rb, parent, link);
-	vma_link_at(sh, v, pred, succ);
+	vma_link_at(sh, v, pred, succ, true);
 }
 
 /* v goes right after prev in address order (a split's upper part), with
- * no descent from the root. */
+ * no descent from the root; its pages are already counted (prev's). */
 static void vma_insert_after(struct shadow *sh, struct shadow_vma *prev,
 			     struct shadow_vma *v)
 {
 	rb_link_after(&sh->vmas, &prev->rb, &v->rb);
-	vma_link_at(sh, v, &prev->rb, prev->next ? &prev->next->rb : NULL);
+	vma_link_at(sh, v, &prev->rb, prev->next ? &prev->next->rb : NULL,
+		    false);
 }
 
 void vma_erase(struct shadow *sh, struct shadow_vma *v)
@@ -324,7 +328,7 @@ void vma_erase(struct shadow *sh, struct shadow_vma *v)
 void vma_set_range(struct shadow *sh, struct shadow_vma *v, uint64_t start,
 		   uint64_t end)
 {
-	vma_account(sh, v->flags, vma_pages(v), -1);
+	int64_t was = (int64_t)vma_pages(v);
 	bool sc = start != v->start, ec = end != v->end;
 	if (sc)
 		vidx_drop(sh, v);
@@ -333,7 +337,7 @@ void vma_set_range(struct shadow *sh, struct shadow_vma *v, uint64_t start,
 	v->end = end;
 	if (sh->vidx)
 		sh->vidx[vidx_slot(start)] = v;
-	vma_account(sh, v->flags, vma_pages(v), 1);
+	vma_account_delta(sh, v->flags, (int64_t)vma_pages(v) - was);
 	if (sc)
 		vma_regap(sh, v);
 	if (ec)
@@ -350,18 +354,15 @@ void vma_set_flags(struct shadow *sh, struct shadow_vma *v, uint32_t flags)
 struct shadow_vma *vma_split(struct shadow *sh, struct shadow_vma *v,
 			     uint64_t addr, struct shadow_change *rec)
 {
-	struct shadow_vma *n = vma_alloc(sh);
+	struct shadow_vma *n = sh->a.alloc(sh->a.ctx, sizeof(*n));
 	if (!n)
 		return NULL;
 	*n = *v;
 	n->start = addr;
 	n->pgoff = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
-	/* Shrink v first so the new node's range is free. */
-	vma_account(sh, v->flags, vma_pages(v), -1);
+	/* Shrink v first so the new node's range is free; the counters do
+	 * not change (n's pages were v's). */
 	v->end = addr;
-	vma_account(sh, v->flags, vma_pages(v), 1);
-	/* total_vm must not count n twice: vma_insert adds n's pages, and v
-	 * gave them up above. */
 	vma_insert_after(sh, v, n);
 	if (rec)
 		rec->vmas_split++;

@@ -17,10 +17,13 @@
  * augmentation.  With --lazy-gaps the shadow runs in lazy-gaps mode (as
  * in the preload): the augmentation is rebuilt by that search.
  *
- * With --fast, an anonymous private mmap and a munmap of one whole mapping
- * go through the fast paths of shadow/fast.c first (as in the preload), and
- * the last line also counts the calls they applied (fast_maps,
- * fast_unmaps); --require then also needs both to be non-zero.
+ * With --fast, an anonymous private mmap, a munmap of one whole mapping
+ * and an mprotect the kernel accepted go through the fast paths first (as
+ * in the preload), and the last line also counts the calls they applied
+ * (fast_maps,
+ * fast_unmaps, fast_protects: an mprotect inside one VMA, certain of its
+ * outcome, through shadow_protect_fast); --require then also needs each
+ * to be non-zero.
  *
  * With --unseen the shadow does not see the page faults (faults_unseen, as
  * in the preload): the touches still happen, but the anon_vmas they give
@@ -59,7 +62,7 @@ struct counts {
 	uint64_t by_op_boundary[8];
 	uint64_t failed_calls;
 	uint64_t find_free_mismatch;
-	uint64_t fast_maps, fast_unmaps;
+	uint64_t fast_maps, fast_unmaps, fast_protects;
 	uint64_t lazy_boundaries, refines;
 };
 
@@ -561,6 +564,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	}
 	c->fast_maps = h->fast_maps;
 	c->fast_unmaps = h->fast_unmaps;
+	c->fast_protects = h->fast_protects;
 	h_fini(h);
 }
 
@@ -646,6 +650,7 @@ int main(int argc, char **argv)
 		total.find_free_mismatch += c.find_free_mismatch;
 		total.fast_maps += c.fast_maps;
 		total.fast_unmaps += c.fast_unmaps;
+		total.fast_protects += c.fast_protects;
 		total.lazy_boundaries += c.lazy_boundaries;
 		total.refines += c.refines;
 		for (int k = 0; k < OP_N; k++)
@@ -665,9 +670,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.errno_mismatch,
 	       (unsigned long long)total.find_free_mismatch, exact);
 	if (fast_paths)
-		printf("fast_maps=%llu fast_unmaps=%llu\n",
+		printf("fast_maps=%llu fast_unmaps=%llu fast_protects=%llu\n",
 		       (unsigned long long)total.fast_maps,
-		       (unsigned long long)total.fast_unmaps);
+		       (unsigned long long)total.fast_unmaps,
+		       (unsigned long long)total.fast_protects);
 	if (unseen)
 		printf("lazy_boundaries=%llu refines=%llu\n",
 		       (unsigned long long)total.lazy_boundaries,
@@ -680,7 +686,7 @@ int main(int argc, char **argv)
 	if (require && (total.coverage_mismatch || total.errno_mismatch ||
 			total.find_free_mismatch || exact < 99.5))
 		return 1;
-	if (require && fast_paths && (!total.fast_maps || !total.fast_unmaps))
+	if (require && fast_paths && (!total.fast_maps || !total.fast_unmaps || !total.fast_protects))
 		return 1;
 	return 0;
 }

@@ -57,7 +57,7 @@ struct harness {
 	int last_err;              /* kernel errno of the last call, 0 if ok */
 	struct shadow_change rec;
 	bool fast;                 /* try the fast paths (shadow/fast.c) first */
-	uint64_t fast_maps, fast_unmaps; /* calls they applied */
+	uint64_t fast_maps, fast_unmaps, fast_protects; /* calls they applied */
 	/* faults_unseen: /proc/self/pagemap, asked after a move whether the
 	 * moved pages were written (as the preload does); -1 = not asked */
 	int pagemap_fd;
@@ -218,7 +218,17 @@ static inline int h_mprotect_addr(struct harness *h, uint64_t addr,
 	errno = 0;
 	int r = mprotect((void *)addr, len, prot);
 	int e = r ? errno : 0;
-	int p = shadow_protect(&h->sh, addr, len, prot, &h->rec);
+	uint32_t splits;
+	int p = 1;
+	/* As the preload: the fast path for a call the kernel accepted. */
+	if (h->fast && r == 0) {
+		p = shadow_protect_fast(&h->sh, addr, len, prot, &splits);
+		if (p > 0)
+			h->fast_protects++;
+		p = p > 0 ? 0 : p < 0 ? -ENOMEM : 1;
+	}
+	if (p == 1)
+		p = shadow_protect(&h->sh, addr, len, prot, &h->rec);
 	snprintf(h->call, sizeof(h->call), "mprotect(%#llx, %#llx, %#x)", (unsigned long long)addr, (unsigned long long)len, prot);
 	h_expect(h, h->call, r, e, p);
 	return r ? -e : 0;

@@ -719,6 +719,8 @@ struct result {
 	long long fast;              /* stats.fast_path_calls */
 	long long refines;           /* stats.boundary_refines */
 	long long elided;            /* stats.elided_pairs */
+	long long splits;            /* the sum of sites[].splits */
+	char kinds[512];           /* every finding's kind, "k; k; " */
 	bool clean;
 	char why[1024];            /* when not clean: what is wrong */
 	char errors[1024];         /* findings of error severity: kind and
@@ -787,6 +789,11 @@ static void read_result(struct result *r, const char *path)
 	r->refines = js_int(js_path(doc, "stats.boundary_refines"), &v) ? v
 									 : -1;
 	r->elided = js_int(js_path(doc, "stats.elided_pairs"), &v) ? v : -1;
+	r->splits = 0;
+	for (const char *st = js_first(js_get(doc, "sites")); st;
+	     st = js_next(st))
+		if (js_int(js_get(st, "splits"), &v))
+			r->splits += v;
 	if (!js_int(js_path(doc, "stats.divergences"), &v))
 		why_add(r, "no stats.divergences; ");
 	else if (v)
@@ -804,6 +811,10 @@ static void read_result(struct result *r, const char *path)
 			why_add(r, "a finding without kind; ");
 			continue;
 		}
+		size_t kl = strlen(r->kinds);
+		if (kl < sizeof(r->kinds) - 1)
+			snprintf(r->kinds + kl, sizeof(r->kinds) - kl, "%s; ",
+				 s);
 		char sev[32] = "";
 		const char *sv = js_get(f, "severity");
 		if (sv)
@@ -2023,6 +2034,37 @@ START_TEST(test_fast_churn)
 }
 END_TEST
 
+/* mprotect inside one VMA takes the fast path (shadow_protect_fast): the
+ * splits still count for the call site, W+X and a hole still go the
+ * general way and are found, and the shadow agrees with the kernel. */
+START_TEST(test_fast_protect)
+{
+	struct tmp t;
+	tmp_make(&t);
+	const char *argv[] = { prog("fastunmap"), "protect", "500", NULL };
+	struct run r;
+	pid_t pid = same_behaviour(&t, argv, NULL, 1, false, &r);
+	ck_assert_str_eq(r.out,
+			 "fastunmap protect: 500 rounds, 0 bad, hole ENOMEM\n");
+	struct results rs;
+	load_results(&rs, t.out);
+	const struct result *x = result_of(&rs, pid);
+	ck_assert_ptr_nonnull(x);
+	printf("test_preload_run: protect: %lld fast calls, %lld splits, "
+	       "findings: %s\n", x->fast, x->splits, x->kinds);
+	ck_assert_int_ge(x->fast, 1000);
+	/* two per round; the W+X and hole calls may split an edge */
+	ck_assert_int_ge(x->splits, 1000);
+	ck_assert_int_le(x->splits, 1004);
+	ck_assert_msg(strstr(x->kinds, "wx-mapping; ") &&
+			      strstr(x->kinds, "mprotect-unmapped; "),
+		      "findings: %s", x->kinds);
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* The map count's pressure is still watched when every mapping call takes
  * the fast paths: one-page mappings that never merge, 200 more than
  * max-map-share=1 allows (1% of vm.max_map_count: 655 VMAs at the
@@ -2166,6 +2208,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_fast_unmap_then_double);
 	tcase_add_test(tc, test_fast_map_pressure);
 	tcase_add_test(tc, test_fast_churn);
+	tcase_add_test(tc, test_fast_protect);
 	tcase_add_test(tc, test_check_budget);
 	suite_add_tcase(s, tc);
 

@@ -4,10 +4,13 @@
  * the kernel).
  *
  *  same:     random anonymous mmaps, munmaps and mprotects on two shadows,
- *            one trying the fast paths first, one with shadow_map and
- *            shadow_unmap only; after every call both hold the same VMAs
- *            (every field), regions, counters and serial.  Both fast paths
- *            must have applied and declined calls many times.
+ *            one trying the fast paths first (shadow_protect_fast for an
+ *            mprotect the general path says succeeds), one with shadow_map,
+ *            shadow_unmap and shadow_protect only; after every call both
+ *            hold the same VMAs (every field), regions, counters and
+ *            serial, and the fast mprotect counts the splits the general
+ *            one recorded.  Each fast path must have applied and declined
+ *            calls many times.
  *  elided:   an mmap the fast path accepts (shadow_map_anon_fast_flags)
  *            and unmapped whole before anything else is applied, counted
  *            by shadow_map_unmap_elided on one shadow, applied by shadow_map
@@ -142,6 +145,7 @@ START_TEST(same_as_general)
 	static const int prots[] = { RW, RW, PROT_READ, PROT_NONE,
 				     PROT_READ | PROT_EXEC };
 	unsigned maps_fast = 0, maps_slow = 0, unmaps_fast = 0, unmaps_slow = 0;
+	unsigned protects_fast = 0, protects_slow = 0;
 	char what[96];
 	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
 	/* Runs 3-5 as in the preload: faults unseen (anon_ids "maybe",
@@ -180,11 +184,39 @@ START_TEST(same_as_general)
 			snprintf(what, sizeof(what), "op %d munmap %#llx+%#llx", i,
 				 (unsigned long long)s, (unsigned long long)len);
 		} else {
+			/* Often inside one VMA (its middle, an edge, all of
+			 * it), as programs change protections. */
 			struct shadow_change rec;
 			int prot = prots[below(5)];
-			shadow_protect(&fa, A(p), n * PG, prot, &rec);
-			shadow_protect(&ga, A(p), n * PG, prot, &rec);
-			snprintf(what, sizeof(what), "op %d mprotect", i);
+			const struct shadow_vma *v = shadow_find(&fa, A(p));
+			uint64_t s = A(p), len = n * PG;
+			if (v && below(4)) {
+				uint64_t pages = (v->end - v->start) / PG;
+				uint64_t a = below(pages);
+				s = v->start + a * PG;
+				len = (1 + below(pages - a)) * PG - below(2) * 100;
+			}
+			/* The kernel's answer is the general path's here. */
+			int g = shadow_protect(&ga, s, len, prot, &rec);
+			uint32_t splits = 0;
+			int f = g == 0 ? shadow_protect_fast(&fa, s, len, prot,
+							     &splits)
+				       : 0;
+			ck_assert_int_ge(f, 0);
+			if (f) {
+				ck_assert_uint_eq(splits, rec.vmas_split);
+				protects_fast++;
+			} else {
+				ck_assert_int_eq(shadow_protect(&fa, s, len,
+								prot, &rec),
+						 g);
+				protects_slow++;
+			}
+			snprintf(what, sizeof(what),
+				 "op %d mprotect %#llx+%#llx %d (%s)", i,
+				 (unsigned long long)s,
+				 (unsigned long long)len, prot,
+				 f ? "fast" : "general");
 		}
 		assert_same(what);
 	}
@@ -192,6 +224,8 @@ START_TEST(same_as_general)
 	ck_assert_uint_gt(maps_slow, 200);
 	ck_assert_uint_gt(unmaps_fast, 200);
 	ck_assert_uint_gt(unmaps_slow, 200);
+	ck_assert_uint_gt(protects_fast, 200);
+	ck_assert_uint_gt(protects_slow, 200);
 }
 END_TEST
 

@@ -17,7 +17,14 @@
  *                        not their own whole munmap (an mprotect of it,
  *                        another mmap, a partial munmap, a fork); and last
  *                        a one-page mapping left mapped (a leak)
+ *   fastunmap protect N  N times the middle page of a 3-page mapping made
+ *                        read-only (split in 3) and read-write again
+ *                        (merged), the preload's fast mprotect; then all
+ *                        of it made writable and executable (wx-mapping),
+ *                        and an mprotect over a hole (ENOMEM,
+ *                        mprotect-unmapped)
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,8 +122,29 @@ static int churn(long n)
 	return 0;
 }
 
+static int protect(long n)
+{
+	long bad = 0;
+	char *p = map_rw(3 * PAGE);
+	for (long i = 0; i < n; i++) {
+		bad += mprotect(p + PAGE, PAGE, PROT_READ) != 0;
+		bad += mprotect(p + PAGE, PAGE, PROT_READ | PROT_WRITE) != 0;
+	}
+	bad += mprotect(p, 3 * PAGE, PROT_READ | PROT_WRITE | PROT_EXEC) != 0;
+	bad += mprotect(p, 3 * PAGE, PROT_READ | PROT_WRITE) != 0;
+	bad += munmap(p + 2 * PAGE, PAGE) != 0;
+	int r = mprotect(p, 3 * PAGE, PROT_READ);
+	const char *hole = r == -1 && errno == ENOMEM ? "ENOMEM" : "not ENOMEM";
+	bad += munmap(p, 2 * PAGE) != 0;
+	printf("fastunmap protect: %ld rounds, %ld bad, hole %s\n", n, bad,
+	       hole);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "protect"))
+		return protect(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "churn"))
 		return churn(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "many"))
