@@ -918,14 +918,19 @@ static void pressure(const struct vmc_after *a)
 		buf);
 }
 
+/* VMAs split by a call from this stack, for the site's count. */
+static void splits_add(uint32_t stack, uint32_t n)
+{
+	struct site *s = n ? site_of(stack) : NULL;
+	if (s)
+		s->splits += n;
+}
+
 void vmc_findings_after(const struct vmc_after *a)
 {
 	const struct shadow_change *rec = a->rec;
-	if (a->rec_valid && rec->vmas_split) {
-		struct site *s = site_of(a->stack);
-		if (s)
-			s->splits += rec->vmas_split;
-	}
+	if (a->rec_valid)
+		splits_add(a->stack, rec->vmas_split);
 	if (a->ret < 0) {
 		int err = (int)-a->ret;
 		if (a->call == SHADOW_CALL_MREMAP &&
@@ -1017,11 +1022,7 @@ void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
 void vmc_findings_protect_fast(const struct shadow *sh, uint32_t splits,
 			       uint32_t stack)
 {
-	if (splits) {
-		struct site *s = site_of(stack);
-		if (s)
-			s->splits += splits;
-	}
+	splits_add(stack, splits);
 	vmc_findings_fast(sh, SHADOW_CALL_MPROTECT, 0, 0, 0, stack);
 }
 

@@ -124,13 +124,21 @@ struct shadow_vma *vma_modify(struct shadow *sh, struct shadow_vma *v,
 	return modify_apply(sh, v, start, end, flags, p, rec, err);
 }
 
-/* mprotect_fixup's newflags for v going from its flags to nf (which
- * differ): VM_ACCOUNT follows the write bit.  *unc when the answer
- * depends on an anon_vma the shadow does not know. */
-static uint32_t protect_account(const struct shadow_vma *v, uint32_t nf,
-				bool *unc)
+/* mprotect_fixup's newflags for v given the new protection bits: in *nf,
+ * VM_ACCOUNT following the write bit.  -EACCES when a VM_MAY* bit forbids
+ * it, 0 when nothing changes, 1 when *nf differs from v's flags.  *unc
+ * when the answer depends on an anon_vma the shadow does not know. */
+static int protect_flags(const struct shadow_vma *v, uint32_t newprot,
+			 uint32_t *nf_out, bool *unc)
 {
 	uint32_t old = v->flags;
+	uint32_t nf = (old & ~SV_PROT_MASK) | newprot;
+	/* newflags >> 4 puts VM_MAY* in place of VM_* */
+	if ((nf & ~(nf >> 4)) & SV_PROT_MASK)
+		return -EACCES;
+	*nf_out = nf;
+	if (nf == old)
+		return 0;
 	if (nf & SV_WRITE) {
 		if (!(old & (SV_ACCOUNT | SV_WRITE | SV_HUGETLB | SV_SHARED |
 			     SV_NORESERVE)))
@@ -147,7 +155,16 @@ static uint32_t protect_account(const struct shadow_vma *v, uint32_t nf,
 		if (anon_maybe(v->anon_id))
 			nf |= SV_ACCT_UNSURE;
 	}
-	return nf;
+	*nf_out = nf;
+	return 1;
+}
+
+/* A locked private VMA made writable is populated with write faults (COW
+ * broken now). */
+static bool protect_populates(uint32_t old, uint32_t nf)
+{
+	return (old & (SV_WRITE | SV_SHARED | SV_LOCKED)) == SV_LOCKED &&
+	       (nf & SV_WRITE);
 }
 
 int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
@@ -190,17 +207,15 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 			err = -ENOMEM;
 			break;
 		}
-		uint32_t old = v->flags;
-		uint32_t nf = (old & ~SV_PROT_MASK) | newprot;
-		/* newflags >> 4 puts VM_MAY* in place of VM_* */
-		if ((nf & ~(nf >> 4)) & SV_PROT_MASK) {
-			err = -EACCES;
+		uint32_t old = v->flags, nf;
+		bool unc = false;
+		int change = protect_flags(v, newprot, &nf, &unc);
+		if (change < 0) {
+			err = change;
 			break;
 		}
 		tmp = v->end < end ? v->end : end;
-		if (nf != old) {
-			bool unc = false;
-			nf = protect_account(v, nf, &unc);
+		if (change) {
 			if (unc && rec)
 				rec->uncertain = true;
 			region_note(sh, nstart, tmp, SHADOW_PIECE_CHANGED, old,
@@ -211,10 +226,7 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 				err = merr;
 				break;
 			}
-			/* A locked private VMA made writable is populated
-			 * with write faults (COW broken now). */
-			if ((old & (SV_WRITE | SV_SHARED | SV_LOCKED)) ==
-				    SV_LOCKED && (nf & SV_WRITE))
+			if (protect_populates(old, nf))
 				vma_populate(sh, v);
 		}
 		tmp = v->end;
@@ -247,21 +259,18 @@ int shadow_protect_fast(struct shadow *sh, uint64_t start, uint64_t len,
 	struct shadow_vma *v = shadow_find(sh, start);
 	if (!v || end > v->end)
 		return 0;
-	uint32_t old = v->flags;
-	uint32_t nf = (old & ~SV_PROT_MASK) | shadow_prot_to_flags(prot);
-	if ((nf & ~(nf >> 4)) & SV_PROT_MASK)
+	uint32_t nf;
+	bool unc = false;
+	int change = protect_flags(v, shadow_prot_to_flags(prot), &nf, &unc);
+	if (change < 0)
 		return 0; /* EACCES: not this path's to tell */
-	if (nf == old) {
+	if (!change) {
 		sh->serial++; /* no change, no merge */
 		return 1;
 	}
-	bool unc = false;
-	nf = protect_account(v, nf, &unc);
 	struct modify_plan p = modify_plan(v, start, end, nf);
-	/* A locked VMA made writable is populated: the general path. */
-	if (unc || p.unc ||
-	    ((old & (SV_WRITE | SV_SHARED | SV_LOCKED)) == SV_LOCKED &&
-	     (nf & SV_WRITE)))
+	/* A populate is the general path's. */
+	if (unc || p.unc || protect_populates(v->flags, nf))
 		return 0;
 	if (!p.ml && !p.mr) {
 		/* The splits must all succeed, as split_counted sees them. */
