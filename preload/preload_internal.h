@@ -11,6 +11,7 @@
  * journal.c  the per-process event journal (a shared file mapping)
  * jsonw.c    a JSON writer into caller memory (results, journal payloads)
  * findings.c the finding kinds: rules per call, unmap history, leaks at exit
+ * budget.c   when the periodic check may run (its share of the time)
  * interpose.c the symbols; runtime.c init, the lock, the hooks, checks
  */
 #ifndef VMC_PRELOAD_INTERNAL_H
@@ -409,5 +410,29 @@ int vmc_journal_reopen_child(const char *dir, pid_t pid, pid_t ppid);
 /* Is any byte of [addr, addr+len) a mapping of the journal (tool memory)?
  * Lock-free; MT-safe. */
 bool vmc_journal_owns(uint64_t addr, uint64_t len);
+
+/* ---- budget.c --------------------------------------------------------
+ * check=every:N runs a full check every N intercepted calls, stretched so
+ * that checks cost at most 1/VMC_BUDGET_SHARE (5%) of the time spent in
+ * intercepted calls.  The rule holds before a check, not only after: a
+ * check runs when the checks so far plus this one, priced as the last full
+ * check scaled to the VMAs there are now, fit in that share (a full check
+ * at 20,000 VMAs costs some 20 ms: run on a share that was merely not
+ * exceeded yet, one would take several times the share of a short run).
+ * Times are TSC cycles; the hook time excludes the checks themselves.
+ * Plain data under the caller's lock. */
+#define VMC_BUDGET_SHARE 20
+struct vmc_budget {
+	uint64_t hook;          /* in intercepted calls, checks excluded */
+	uint64_t spent;         /* in full checks */
+	uint64_t last_cost;     /* the last full check's, 0 = none yet */
+	uint64_t last_vmas;     /* the VMAs it compared */
+};
+/* What a full check over `vmas` VMAs is expected to cost. */
+uint64_t vmc_budget_price(const struct vmc_budget *b, uint64_t vmas);
+/* May a periodic check over `vmas` VMAs run now? */
+bool vmc_budget_allows(const struct vmc_budget *b, uint64_t vmas);
+/* A full check over `vmas` VMAs took `cycles`. */
+void vmc_budget_spend(struct vmc_budget *b, uint64_t cycles, uint64_t vmas);
 
 #endif

@@ -77,7 +77,8 @@ static struct {
 	uint64_t peak_mapped_bytes;
 	uint64_t since_check;
 	uint8_t absorb_origin;     /* origin of pages a check finds unknown */
-	uint64_t hook_cycles, check_cycles; /* TSC, for the 5% budget */
+	struct vmc_budget budget;  /* the periodic check's share (budget.c) */
+	uint64_t check_in_call;    /* TSC in full checks during this call */
 	uint32_t journaled_stacks;
 	bool need_resync;
 	/* mappings made by the tool's own helpers (libunwind) */
@@ -88,7 +89,7 @@ static struct {
 	 .absorb_origin = SHADOW_ORIGIN_FOREIGN };
 
 #define HOOK_TIMED_EVERY 16u /* a power of two */
-/* This thread's calls, for sampling rt.hook_cycles. */
+/* This thread's calls, for sampling rt.budget.hook. */
 static __thread unsigned hook_seq __attribute__((tls_model("initial-exec")));
 
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
@@ -559,7 +560,9 @@ static void check_full(uint8_t kind)
 	check_span(0, UINT64_MAX, kind, 0);
 	if (kind)
 		check_counters();
-	rt.check_cycles += __rdtsc() - t0;
+	uint64_t cost = __rdtsc() - t0;
+	vmc_budget_spend(&rt.budget, cost, rt.sh.c.map_count);
+	rt.check_in_call += cost;
 	rt.since_check = 0;
 	rt.need_resync = false;
 }
@@ -1542,11 +1545,15 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 	 * time spent in intercepted calls (a full check reads every VMA). */
 	if (rt.opt.check == VMC_CHECK_EVERY &&
 	    ++rt.since_check >= rt.opt.check_every &&
-	    rt.check_cycles <= rt.hook_cycles / 20)
+	    vmc_budget_allows(&rt.budget, rt.sh.c.map_count))
 		check_full(VMC_F_UNTRACKED_CHANGE);
 	journal_call(c, stack, kerr);
-	if (timed)
-		rt.hook_cycles += (__rdtsc() - t0) * HOOK_TIMED_EVERY;
+	if (timed) {
+		/* the call's own time: a check it ran is not the program's */
+		uint64_t d = __rdtsc() - t0;
+		d -= rt.check_in_call < d ? rt.check_in_call : d;
+		rt.budget.hook += d * HOOK_TIMED_EVERY;
+	}
 	pthread_mutex_unlock(&rt.lock);
 }
 
@@ -1632,6 +1639,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 	in_capture = 0;
 	struct shadow_change rec;
 	pthread_mutex_lock(&rt.lock);
+	rt.check_in_call = 0;
 	bool uffd = vmc_uffd_active();
 	/* The program's commonest calls take the fast paths when nothing but
 	 * the shadow watches them (no checks around each call, no uffd). */
