@@ -4,8 +4,8 @@
  *
  * A full check costs a small fixed part (the status file, a few system
  * calls) and a part per VMA (the kernel answers for each, the shadow
- * compares each): measured, 0.04 ms at 35 VMAs, 0.6 ms at 1,000, 4 ms at
- * 5,000, 17 ms at 20,000.  So the price of the next check is the last
+ * compares each): measured, 0.03 ms at 35 VMAs, 0.5 ms at 1,000, 4 ms at
+ * 5,000, 15 ms at 20,000.  So the price of the next check is the last
  * one's cost scaled by the VMAs, with BUDGET_FIXED_VMAS standing for the
  * fixed part: a process that grew from 60 to 20,000 VMAs since its last
  * check is not priced at its small start.

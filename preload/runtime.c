@@ -167,10 +167,11 @@ static void env_from_kernel(struct shadow_env *env)
 
 /* ---- the kernel view ------------------------------------------------- */
 
+static const struct shadow_vma *kv_cursor; /* the last VMA asked about */
+
 /* A VMA's name is wanted when the shadow has no VMA with its exact range:
  * pages to absorb or adopt, named from it.  Where the shadow has the VMA,
  * the comparison uses its attributes, device, inode and offset only. */
-static const struct shadow_vma *kv_cursor; /* the last VMA asked about */
 
 static bool kv_want_name(void *ctx, uint64_t start, uint64_t end)
 {
