@@ -515,18 +515,6 @@ struct scan_ctx {
 	bool have_query;
 };
 
-static long read_max_map_count(void)
-{
-	long v = 65530;
-	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = 65530;
-		fclose(f);
-	}
-	return v;
-}
-
 /* The diff walks the whole tree, so its cost depends on where the nodes
  * lie.  The shadows of part 2 take their nodes from an arena with one pool
  * per node size, handed out either in address order ("packed", as a fresh
@@ -784,7 +772,7 @@ int main(int argc, char **argv)
 	}
 	print_mem(mem, nm);
 
-	long maxmap = read_max_map_count();
+	long maxmap = test_max_map_count();
 	printf("\n== kernel scan: real VMAs in this process (one PROT_NONE "
 	       "mapping, every other page PROT_READ) ==\n"
 	       "vm.max_map_count = %ld; scan and diff cover the whole space "

@@ -71,6 +71,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testutil.h"
+
 extern char **environ;
 
 /* ---- where things are ------------------------------------------------- */
@@ -2073,13 +2075,7 @@ START_TEST(test_fast_map_pressure)
 {
 	struct tmp t;
 	tmp_make(&t);
-	long limit = 65530;
-	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-	if (f) {
-		if (fscanf(f, "%ld", &limit) != 1)
-			limit = 65530;
-		fclose(f);
-	}
+	long limit = test_max_map_count();
 	char n[32], want[96];
 	snprintf(n, sizeof(n), "%ld", limit / 100 + 200);
 	snprintf(want, sizeof(want), "fastunmap many: %s mapped, 0 bad\n", n);

@@ -7,6 +7,7 @@
 #define VMC_TESTUTIL_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "shadow.h"
@@ -52,7 +53,18 @@ static inline void test_shadow_init(struct shadow *sh, struct test_alloc *t)
 	shadow_init(sh, &a, &env);
 }
 
-#endif
+/* vm.max_map_count, or the kernel's default when it cannot be read. */
+static inline long test_max_map_count(void)
+{
+	long v = 65530;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = 65530;
+		fclose(f);
+	}
+	return v;
+}
 
 /*
  * test_slab - the allocator shape the preload's arena has: node memory
@@ -150,3 +162,5 @@ static inline void test_slab_fini(struct test_slab *s)
 	if (s->c[0].mem && s->c[0].mem != MAP_FAILED)
 		munmap(s->c[0].mem, (size_t)(s->c[0].end - s->c[0].mem));
 }
+
+#endif
