@@ -257,6 +257,8 @@ struct span_sum {
 	int untracked;             /* differences on pages nobody tracked
 				    * (glibc's own mappings, changed behind
 				    * us: a stale foreign VMA) */
+	bool read;                 /* the kernel was read (rt.kv holds the
+				    * span's VMAs, whole) */
 };
 
 /* Foreign anonymous memory named by its shape, for the findings that
@@ -369,10 +371,11 @@ static void rt_lock(void)
 static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 				  uint32_t op_stack)
 {
-	struct span_sum sum = { 0, 0, 0 };
+	struct span_sum sum = { 0, 0, 0, false };
 	pend_flush();
 	if (read_kernel(start, end))
 		return sum;
+	sum.read = true;
 	/* The kernel gave whole VMAs: the first may start before the span and
 	 * the last end after it.  Compare and adopt over all of them, so that
 	 * a merge or a split at an edge of the span is seen with the
@@ -1693,6 +1696,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 		      c->call == SHADOW_CALL_MADVISE ||
 		      c->call == SHADOW_CALL_MREMAP ||
 		      (c->call == SHADOW_CALL_MMAP && (c->a[3] & MAP_FIXED));
+	bool settled = false;
 	if (rt.opt.check == VMC_CHECK_CALL && ranged &&
 	    c->sub != VMC_SUB_SHMDT) {
 		/* Before: catch changes made behind the tool's back in the
@@ -1701,7 +1705,17 @@ int64_t vmc_do_call(struct vmc_call *c)
 		 * reaches into the range). */
 		uint64_t s = c->a[0] & ~4095ull;
 		uint64_t e = (s + c->a[1] + 4095) & ~4095ull;
-		check_span(s, e, VMC_F_UNTRACKED_CHANGE, stack);
+		struct span_sum b = check_span(s, e, VMC_F_UNTRACKED_CHANGE,
+					       stack);
+		/* A munmap of whole VMAs the kernel has just shown (no VMA
+		 * across s or e): its outcome is settled, the pages go and
+		 * nothing else changes (munmap splits only at its edges and
+		 * merges nothing), so the check after it is skipped when the
+		 * kernel's answer is the shadow's. */
+		const struct kview *kv = &rt.kv;
+		settled = c->call == SHADOW_CALL_MUNMAP && b.read &&
+			  (!kv->n || (kv->v[0].start >= s &&
+				      kv->v[kv->n - 1].end <= e));
 	}
 	/* A munmap of one whole tracked mapping needs nothing asked first:
 	 * the shadow knows every page of it (as of the pending one). */
@@ -1782,7 +1796,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 	 * neighbour shows there. */
 	s &= ~4095ull;
 	e = (e + 4095) & ~4095ull;
-	struct span_sum sum = { 0, 0, 0 };
+	struct span_sum sum = { 0, 0, 0, false };
 	/* A call that made or moved pages where the shadow did not expect
 	 * them: after adopting the kernel's view, those pages are still the
 	 * caller's (the moved region keeps its creation stack). */
@@ -1814,7 +1828,10 @@ int64_t vmc_do_call(struct vmc_call *c)
 						    SHADOW_CALL_SCAN);
 		}
 	}
-	if ((mismatch || rec.uncertain || rt.opt.check == VMC_CHECK_CALL) &&
+	bool settled_ok = settled && !mismatch && !rec.uncertain &&
+			  c->ret == 0;
+	if ((mismatch || rec.uncertain ||
+	     (rt.opt.check == VMC_CHECK_CALL && !settled_ok)) &&
 	    e > s) {
 		/* After: adopt what the kernel did.  A difference is the
 		 * model's fault only where the shadow knew every page. */

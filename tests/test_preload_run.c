@@ -2107,6 +2107,55 @@ START_TEST(test_fast_map_pressure)
 }
 END_TEST
 
+/* check=call reads the kernel before and after each call, except after a
+ * munmap whose pages the check before it showed as whole VMAs (none
+ * across its edges): that munmap has one outcome.  Counted by the checks
+ * a run makes: 100 more rounds of a 2-page mapping and its whole munmap
+ * add 200 checks (one after the mmap, one before the munmap); of a 3-page
+ * one whose middle page is unmapped first (a VMA across both edges: read
+ * after too) and then the rest (two whole VMAs), 400.  An untracked change
+ * to pages about to be unmapped whole is still found by the check before. */
+static long long settle_checks(const char *n, const char *cut)
+{
+	struct tmp t;
+	tmp_make(&t);
+	char opt[256], want[96];
+	out_dir_option(opt, sizeof(opt), &t, "check=call");
+	snprintf(want, sizeof(want), "fastunmap settle: %s rounds, 0 bad\n", n);
+	const char *argv[] = { prog("fastunmap"), "settle", n, cut, NULL };
+	struct run_opts o = { .preload = true, .options = opt };
+	struct run r;
+	run_prog(&r, &t, &o, argv);
+	assert_ran(&r, argv);
+	ck_assert_msg(WEXITSTATUS(r.status) == 0, "fastunmap settle: %s",
+		      status_str(r.status));
+	ck_assert_str_eq(r.out, want);
+	struct results rs;
+	load_results(&rs, t.out);
+	ck_assert_int_eq(rs.n, 1);
+	const struct result *x = &rs.v[0];
+	ck_assert_msg(count_str(x->kinds, "untracked-change; ") == 1,
+		      "findings: %s", x->kinds);
+	ck_assert_msg(!strstr(x->kinds, "shadow-divergence"), "findings: %s",
+		      x->kinds);
+	long long checks = x->checks;
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+	return checks;
+}
+
+START_TEST(test_call_check_settled_munmap)
+{
+	long long w0 = settle_checks("20", "0"), w1 = settle_checks("120", "0");
+	long long c0 = settle_checks("20", "1"), c1 = settle_checks("120", "1");
+	printf("test_preload_run: check=call: %lld checks for 100 whole "
+	       "pairs, %lld for 100 cut ones\n", w1 - w0, c1 - c0);
+	ck_assert_int_eq(w1 - w0, 200);
+	ck_assert_int_eq(c1 - c0, 400);
+}
+END_TEST
+
 /* ---- 7. a bad option --------------------------------------------------- */
 
 START_TEST(test_bad_option)
@@ -2205,6 +2254,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_fast_map_pressure);
 	tcase_add_test(tc, test_fast_churn);
 	tcase_add_test(tc, test_fast_protect);
+	tcase_add_test(tc, test_call_check_settled_munmap);
 	tcase_add_test(tc, test_check_budget);
 	suite_add_tcase(s, tc);
 

@@ -23,12 +23,19 @@
  *                        of it made writable and executable (wx-mapping),
  *                        and an mprotect over a hole (ENOMEM,
  *                        mprotect-unmapped)
+ *   fastunmap settle N CUT  N times a 2-page mapping between guards and
+ *                        its whole munmap (CUT 0), or a 3-page one whose
+ *                        middle page is unmapped first, then the rest
+ *                        (CUT 1); then a 2-page mapping made read-only by
+ *                        a raw mprotect and unmapped whole (an untracked
+ *                        change the check before the munmap must see)
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,8 +148,37 @@ static int protect(long n)
 	return 0;
 }
 
+static int settle(long n, int cut)
+{
+	long bad = 0;
+	size_t len = (cut ? 3 : 2) * PAGE;
+	char *g = mmap(NULL, len + 2 * PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g == MAP_FAILED || munmap(g + PAGE, len))
+		return 2;
+	for (long i = 0; i < n; i++) {
+		char *p = mmap(g + PAGE, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != g + PAGE)
+			return 3;
+		if (cut)
+			bad += munmap(p + PAGE, PAGE) != 0;
+		bad += munmap(p, len) != 0;
+	}
+	char *p = mmap(g + PAGE, 2 * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p != g + PAGE)
+		return 4;
+	bad += syscall(SYS_mprotect, p, 2 * PAGE, PROT_READ) != 0;
+	bad += munmap(p, 2 * PAGE) != 0;
+	printf("fastunmap settle: %ld rounds, %ld bad\n", n, bad);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 3 && !strcmp(argv[1], "settle"))
+		return settle(atol(argv[2]), atoi(argv[3]));
 	if (argc > 2 && !strcmp(argv[1], "protect"))
 		return protect(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "churn"))
