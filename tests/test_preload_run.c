@@ -935,6 +935,7 @@ static bool allow_errors;
 static const char *const prog_names[] = {
 	"stress", "mallocprog", "mapper", "forker", "execer", "vforker",
 	"sigmmap", "dlprog", "apiprog", "brkshm", "hiddensplit", "fastunmap",
+	"stalegrow",
 };
 #define NPROGS (sizeof(prog_names) / sizeof(prog_names[0]))
 static char prog_path[NPROGS][PATH_MAX];
@@ -1957,6 +1958,50 @@ START_TEST(test_check_adopts_edge_boundary)
 }
 END_TEST
 
+/* An mremap growth over pages the shadow still gives to a foreign mapping
+ * that a raw munmap removed: the kernel grows in place where the shadow
+ * expected a move.  The program sees what it sees without the tool, the
+ * shadow ends with the grown mapping as the program's, and nothing is
+ * called a divergence (the pages nobody tracked explain the surprise). */
+START_TEST(test_growth_over_stale_neighbour)
+{
+	struct tmp t;
+	tmp_make(&t);
+	char opt[256];
+	out_dir_option(opt, sizeof(opt), &t, NULL);
+	const char *argv[] = { prog("stalegrow"), NULL };
+	struct run_opts plain = { .preload = false };
+	struct run_opts o = { .preload = true, .options = opt };
+	struct run n, r;
+	run_prog(&n, &t, &plain, argv);
+	assert_ran(&n, argv);
+	run_prog(&r, &t, &o, argv);
+	assert_ran(&r, argv);
+	ck_assert_msg(WEXITSTATUS(n.status) == 0 && WEXITSTATUS(r.status) == 0,
+		      "stalegrow: %s without, %s with", status_str(n.status),
+		      status_str(r.status));
+	unsigned long a = 0, q = 0;
+	char how[16] = "";
+	ck_assert_msg(sscanf(n.out, "a=%lx grown=%lx %15s", &a, &q, how) == 3,
+		      "%s", n.out);
+	ck_assert_str_eq(how, "same");
+	ck_assert_msg(sscanf(r.out, "a=%lx grown=%lx %15s", &a, &q, how) == 3,
+		      "%s", r.out);
+	ck_assert_str_eq(how, "same");
+	char want[96];
+	snprintf(want, sizeof(want), "\n%lx-%lx rw-p tracked", a, a + 2 * 4096);
+	ck_assert_msg(strstr(r.out, want) != NULL, "no line%s in:\n%s", want,
+		      r.out);
+	struct results rs;
+	load_results(&rs, t.out);
+	assert_clean(&rs, 1, "stalegrow");
+	results_free(&rs);
+	run_free(&n);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* A munmap the fast path took is remembered as the general path does: the
  * second munmap of the same pages is a double-unmap (a hole, unmapped by
  * the program before), and the mmap and first munmap were fast. */
@@ -2250,6 +2295,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_api_without_preload);
 	tcase_add_test(tc, test_api_with_preload);
 	tcase_add_test(tc, test_check_adopts_edge_boundary);
+	tcase_add_test(tc, test_growth_over_stale_neighbour);
 	tcase_add_test(tc, test_fast_unmap_then_double);
 	tcase_add_test(tc, test_fast_map_pressure);
 	tcase_add_test(tc, test_fast_churn);
