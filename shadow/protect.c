@@ -49,11 +49,11 @@ static struct modify_plan modify_plan(const struct shadow_vma *v,
 	return p;
 }
 
-static struct shadow_vma *modify_apply_(struct shadow *sh,
-					struct shadow_vma *v, uint64_t start,
-					uint64_t end, uint32_t flags,
-					struct modify_plan p,
-					struct shadow_change *rec, int *err);
+static struct shadow_vma *modify_nodes(struct shadow *sh,
+				       struct shadow_vma *v, uint64_t start,
+				       uint64_t end, uint32_t flags,
+				       struct modify_plan p,
+				       struct shadow_change *rec, int *err);
 
 /* The VMA that now covers start, or NULL.  It becomes the lookup cache:
  * a merge took the node the lookup had found out of the tree, and the
@@ -63,17 +63,17 @@ static struct shadow_vma *modify_apply(struct shadow *sh, struct shadow_vma *v,
 				       uint32_t flags, struct modify_plan p,
 				       struct shadow_change *rec, int *err)
 {
-	v = modify_apply_(sh, v, start, end, flags, p, rec, err);
+	v = modify_nodes(sh, v, start, end, flags, p, rec, err);
 	if (v)
 		sh->vcache = v;
 	return v;
 }
 
-static struct shadow_vma *modify_apply_(struct shadow *sh,
-					struct shadow_vma *v, uint64_t start,
-					uint64_t end, uint32_t flags,
-					struct modify_plan p,
-					struct shadow_change *rec, int *err)
+static struct shadow_vma *modify_nodes(struct shadow *sh,
+				       struct shadow_vma *v, uint64_t start,
+				       uint64_t end, uint32_t flags,
+				       struct modify_plan p,
+				       struct shadow_change *rec, int *err)
 {
 	*err = -ENOMEM;
 	bool left_side = start == v->start, right_side = end == v->end;
