@@ -1075,6 +1075,18 @@ static void out_dir_option(char *buf, size_t len, const struct tmp *t,
 /* Run argv without and with the preload: same stdout and status, and all
  * results clean.  Returns the preload run's pid; *rw gets the preload
  * run (to free) when not NULL. */
+/* Run argv under the preload with VMACHECK_OPTIONS opt; it must run and
+ * exit 0. */
+static void run_ok(struct run *r, struct tmp *t, const char *opt,
+		   const char *const argv[])
+{
+	struct run_opts o = { .preload = true, .options = opt };
+	run_prog(r, t, &o, argv);
+	assert_ran(r, argv);
+	ck_assert_msg(WEXITSTATUS(r->status) == 0, "%s: %s", argv_str(argv),
+		      status_str(r->status));
+}
+
 static pid_t same_behaviour(struct tmp *t, const char *const argv[],
 			    const char *cwd, int min_results,
 			    bool compare_stderr, struct run *rw)
@@ -1162,12 +1174,8 @@ START_TEST(test_check_budget)
 	char opt[256];
 	out_dir_option(opt, sizeof(opt), &t, "check=every:1");
 	const char *argv[] = { prog("mapper"), "20000", "0", NULL };
-	struct run_opts o = { .preload = true, .options = opt };
 	struct run r;
-	run_prog(&r, &t, &o, argv);
-	assert_ran(&r, argv);
-	ck_assert_msg(WEXITSTATUS(r.status) == 0, "mapper: %s",
-		      status_str(r.status));
+	run_ok(&r, &t, opt, argv);
 	struct results rs;
 	load_results(&rs, t.out);
 	assert_clean(&rs, 1, "mapper check=every:1");
@@ -1874,12 +1882,8 @@ START_TEST(test_api_with_preload)
 	char opt[256];
 	out_dir_option(opt, sizeof(opt), &t, NULL);
 	const char *argv[] = { prog("apiprog"), NULL };
-	struct run_opts o = { .preload = true, .options = opt };
 	struct run r;
-	run_prog(&r, &t, &o, argv);
-	assert_ran(&r, argv);
-	ck_assert_msg(WEXITSTATUS(r.status) == 0, "apiprog: %s",
-		      status_str(r.status));
+	run_ok(&r, &t, opt, argv);
 	ck_assert_msg(strstr(r.out, "api: enabled=1\napi: check_now=0\n") ==
 			      r.out,
 		      "apiprog output:\n%s", r.out);
@@ -1933,12 +1937,8 @@ START_TEST(test_check_adopts_edge_boundary)
 	char opt[256];
 	out_dir_option(opt, sizeof(opt), &t, "check=call");
 	const char *argv[] = { prog("hiddensplit"), NULL };
-	struct run_opts o = { .preload = true, .options = opt };
 	struct run r;
-	run_prog(&r, &t, &o, argv);
-	assert_ran(&r, argv);
-	ck_assert_msg(WEXITSTATUS(r.status) == 0, "hiddensplit: %s",
-		      status_str(r.status));
+	run_ok(&r, &t, opt, argv);
 	unsigned long p = 0;
 	ck_assert_msg(sscanf(r.out, "p=%lx", &p) == 1, "%s", r.out);
 	bool edge = false;
@@ -2012,12 +2012,8 @@ START_TEST(test_fast_unmap_then_double)
 	char opt[256];
 	out_dir_option(opt, sizeof(opt), &t, NULL);
 	const char *argv[] = { prog("fastunmap"), NULL };
-	struct run_opts o = { .preload = true, .options = opt };
 	struct run r;
-	run_prog(&r, &t, &o, argv);
-	assert_ran(&r, argv);
-	ck_assert_msg(WEXITSTATUS(r.status) == 0, "fastunmap: %s",
-		      status_str(r.status));
+	run_ok(&r, &t, opt, argv);
 	ck_assert_str_eq(r.out, "fastunmap: 0 0\n");
 	struct results rs;
 	load_results(&rs, t.out);
@@ -2127,12 +2123,8 @@ START_TEST(test_fast_map_pressure)
 	char opt[256];
 	out_dir_option(opt, sizeof(opt), &t, "max-map-share=1");
 	const char *argv[] = { prog("fastunmap"), "many", n, NULL };
-	struct run_opts o = { .preload = true, .options = opt };
 	struct run r;
-	run_prog(&r, &t, &o, argv);
-	assert_ran(&r, argv);
-	ck_assert_msg(WEXITSTATUS(r.status) == 0, "fastunmap many: %s",
-		      status_str(r.status));
+	run_ok(&r, &t, opt, argv);
 	ck_assert_str_eq(r.out, want);
 	struct results rs;
 	load_results(&rs, t.out);
@@ -2168,12 +2160,8 @@ static long long settle_checks(const char *n, const char *cut)
 	out_dir_option(opt, sizeof(opt), &t, "check=call");
 	snprintf(want, sizeof(want), "fastunmap settle: %s rounds, 0 bad\n", n);
 	const char *argv[] = { prog("fastunmap"), "settle", n, cut, NULL };
-	struct run_opts o = { .preload = true, .options = opt };
 	struct run r;
-	run_prog(&r, &t, &o, argv);
-	assert_ran(&r, argv);
-	ck_assert_msg(WEXITSTATUS(r.status) == 0, "fastunmap settle: %s",
-		      status_str(r.status));
+	run_ok(&r, &t, opt, argv);
 	ck_assert_str_eq(r.out, want);
 	struct results rs;
 	load_results(&rs, t.out);
