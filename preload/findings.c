@@ -1006,6 +1006,12 @@ bool vmc_findings_pressure_due(const struct shadow *sh, uint64_t more)
 	       sh->c.map_count + more > F.pressure_limit;
 }
 
+uint64_t vmc_findings_count_cap(void)
+{
+	return F.pressure_limit && !F.pressure_done ? F.pressure_limit
+						    : UINT64_MAX;
+}
+
 void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
 		       uint64_t end, uint32_t created, uint32_t stack)
 {

@@ -280,6 +280,9 @@ void vmc_findings_protect_fast(const struct shadow *sh, uint32_t splits,
 /* Whether `more` VMAs beyond the shadow's would make the map-count
  * pressure finding due (then the call must be applied, not kept pending). */
 bool vmc_findings_pressure_due(const struct shadow *sh, uint64_t more);
+/* The VMA count a fast path may reach without a map-count-pressure
+ * finding falling due (UINT64_MAX: none can). */
+uint64_t vmc_findings_count_cap(void);
 /* At a normal exit: classify every tracked mapping still mapped (leak,
  * leak-reachable).  sp: the calling thread's stack pointer. */
 void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,

@@ -71,6 +71,14 @@ static struct {
 	int pend_prot, pend_flags;
 	uint32_t pend_stack;
 	uint64_t elided;           /* mmap + munmap pairs never applied */
+	/* An mprotect the fast path planned and has not applied yet (see
+	 * pend_flush); held is false when there is none.  Never held with
+	 * a pending mmap. */
+	struct shadow_protect_plan held;
+	bool held_on;
+	int held_prot;
+	uint32_t held_stack;
+	uint64_t undone;           /* mprotect pairs that cancelled */
 	uint64_t refines;          /* span checks before an mremap over a VMA
 				    * merged on a guess (SV_EDGES_UNSURE);
 				    * not counted in checks */
@@ -345,11 +353,31 @@ static void name_foreign(uint64_t start, uint64_t end)
  * The fast path keeps such an mmap pending instead of applying it; if the
  * next call is that munmap, neither is ever applied (the shadow only counts
  * them: shadow_map_unmap_elided), else the mmap is applied first, exactly
- * as the fast path would have.  Everything that reads or changes the
- * shadow does this first (rt.lock held); the shadow then never shows the
- * difference. */
+ * as the fast path would have.  The same for an mprotect and the next call
+ * that undoes it (a page made writable and back, a guard page opened and
+ * closed): the fast path plans it and holds it; when the next call is an
+ * mprotect of the same range after which every VMA is as it was
+ * (shadow_protect_undo), neither is applied, else the plan is.  Everything
+ * that reads or changes the shadow does this first (rt.lock held); the
+ * shadow then never shows the difference. */
 static void pend_flush(void)
 {
+	if (rt.held_on) {
+		rt.held_on = false;
+		/* Planned on the shadow as it still is: it applies.  (Were
+		 * the plan stale, the call is applied anew.) */
+		uint32_t splits = rt.held.splits;
+		int r = shadow_protect_fast_apply(&rt.sh, &rt.held);
+		if (!r)
+			r = shadow_protect_fast(&rt.sh, rt.held.start,
+						rt.held.end - rt.held.start,
+						rt.held_prot, &splits);
+		if (r <= 0)
+			rt.need_resync = true; /* out of memory part way */
+		if (r > 0)
+			vmc_findings_protect_fast(&rt.sh, splits,
+						  rt.held_stack);
+	}
 	if (!rt.pend_len)
 		return;
 	uint64_t len = rt.pend_len;
@@ -704,7 +732,7 @@ static void atfork_child(void)
 		rt.calls[i] = rt.failed[i] = 0;
 	rt.checks = rt.divergences = rt.errno_mismatches = rt.passthrough = 0;
 	rt.resyncs = rt.untracked_changes = rt.fast_calls = rt.refines = 0;
-	rt.elided = 0;
+	rt.elided = rt.undone = 0;
 	/* The offset was into the parent's file. */
 	rt.counts_off = 0;
 	journal_counts_open();
@@ -1594,19 +1622,26 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 	if (c->call == SHADOW_CALL_MPROTECT) {
 		/* Inside one VMA, its outcome certain (shadow/protect.c);
 		 * W+X is a finding, pkey_mprotect's the general path's. */
-		uint32_t splits;
 		if (c->sub != VMC_SUB_NONE || c->ret != 0 ||
 		    (c->a[2] & (PROT_WRITE | PROT_EXEC)) ==
 			    (PROT_WRITE | PROT_EXEC))
 			return false;
-		int r = shadow_protect_fast(&rt.sh, c->a[0], c->a[1],
-					    (int)c->a[2], &splits);
-		if (!r)
+		struct shadow_protect_plan pl;
+		if (!shadow_protect_fast_plan(&rt.sh, c->a[0], c->a[1],
+					      (int)c->a[2], &pl))
 			return false;
-		if (r < 0)
-			rt.need_resync = true; /* out of memory part way */
 		rt.fast_calls++;
-		vmc_findings_protect_fast(&rt.sh, splits, stack);
+		if (pl.change && !rt.pend_len && !rt.held_on) {
+			/* held until the next call (pend_flush) */
+			rt.held = pl;
+			rt.held_on = true;
+			rt.held_prot = (int)c->a[2];
+			rt.held_stack = stack;
+			return true;
+		}
+		if (shadow_protect_fast_apply(&rt.sh, &pl) < 0)
+			rt.need_resync = true; /* out of memory part way */
+		vmc_findings_protect_fast(&rt.sh, pl.splits, stack);
 		return true;
 	}
 	if (c->call != SHADOW_CALL_MMAP ||
@@ -1665,7 +1700,11 @@ int64_t vmc_do_call(struct vmc_call *c)
 	bool elide = quick && rt.pend_len && c->call == SHADOW_CALL_MUNMAP &&
 		     c->sub != VMC_SUB_SHMDT && c->a[0] == rt.pend_start &&
 		     c->a[1] && ((c->a[1] + 4095) & ~4095ull) == rt.pend_len;
-	if (!elide)
+	/* An mprotect of the held one's range: maybe its undo. */
+	bool undo = quick && rt.held_on && c->call == SHADOW_CALL_MPROTECT &&
+		    c->sub == VMC_SUB_NONE && c->a[0] == rt.held.start &&
+		    c->a[1] && ((c->a[1] + 4095) & ~4095ull) == rt.held.end - rt.held.start;
+	if (!elide && !undo)
 		pend_flush();
 	if (!tool && c->slot && !vmc_stack_home_asked())
 		find_home(c->slot);
@@ -1758,6 +1797,26 @@ int64_t vmc_do_call(struct vmc_call *c)
 			return c->ret;
 		}
 		/* The kernel refused: the general path predicts and checks. */
+		pend_flush();
+	}
+	if (undo && rt.held_on) {
+		/* (A check before the call applied the held one.) */
+		uint32_t splits;
+		if (c->ret == 0 &&
+		    (c->a[2] & (PROT_WRITE | PROT_EXEC)) !=
+			    (PROT_WRITE | PROT_EXEC) &&
+		    shadow_protect_undo(&rt.sh, &rt.held, (int)c->a[2],
+					vmc_findings_count_cap(), &splits)) {
+			rt.held_on = false;
+			rt.fast_calls++;
+			rt.undone++;
+			vmc_findings_protect_fast(&rt.sh, rt.held.splits,
+						  rt.held_stack);
+			vmc_findings_protect_fast(&rt.sh, splits, stack);
+			rt.calls[c->call]++;
+			call_done(c, stack, 0, timed, t0);
+			return c->ret;
+		}
 		pend_flush();
 	}
 	if (quick && fast_apply(c, stack, whole, created)) {
@@ -2040,6 +2099,8 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, rt.fast_calls);
 	jsonw_key(w, "elided_pairs");
 	jsonw_u64(w, rt.elided);
+	jsonw_key(w, "undone_pairs");
+	jsonw_u64(w, rt.undone);
 	jsonw_key(w, "boundary_refines");
 	jsonw_u64(w, rt.refines);
 	uint64_t lc, lb;

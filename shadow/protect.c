@@ -267,10 +267,10 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 	return err;
 }
 
-int shadow_protect_fast(struct shadow *sh, uint64_t start, uint64_t len,
-			int prot, uint32_t *splits)
+int shadow_protect_fast_plan(const struct shadow *sh, uint64_t start,
+			     uint64_t len, int prot,
+			     struct shadow_protect_plan *pl)
 {
-	*splits = 0;
 	if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) ||
 	    (start & ~SH_PAGE_MASK) || !len || len > sh->env.task_size)
 		return 0;
@@ -285,10 +285,12 @@ int shadow_protect_fast(struct shadow *sh, uint64_t start, uint64_t len,
 	int change = protect_flags(v, shadow_prot_to_flags(prot), &nf, &unc);
 	if (change < 0)
 		return 0; /* EACCES: not this path's to tell */
-	if (!change) {
-		sh->serial++; /* no change, no merge */
-		return 1;
-	}
+	*pl = (struct shadow_protect_plan){
+		.v = v, .start = start, .end = end, .flags = nf,
+		.serial = sh->serial, .change = change > 0,
+	};
+	if (!change)
+		return 1; /* no change, no merge */
 	struct modify_plan p = modify_plan(v, start, end, nf);
 	/* A populate is the general path's. */
 	if (unc || p.unc || protect_populates(v->flags, nf))
@@ -300,11 +302,219 @@ int shadow_protect_fast(struct shadow *sh, uint64_t start, uint64_t len,
 		    (v->end > end && !vma_may_split(v, end)) ||
 		    sh->c.map_count + n > sh->env.max_map_count)
 			return 0;
-		*splits = n;
+		pl->splits = n;
 	}
-	int err;
-	v = modify_apply(sh, v, start, end, nf, p, NULL, &err);
+	pl->ml = p.ml;
+	pl->mr = p.mr;
+	return 1;
+}
+
+int shadow_protect_fast_apply(struct shadow *sh,
+			      const struct shadow_protect_plan *pl)
+{
+	if (pl->serial != sh->serial)
+		return 0;
 	sh->serial++;
+	if (!pl->change)
+		return 1;
+	struct modify_plan p = { pl->ml, pl->mr, false };
+	int err;
+	struct shadow_vma *v = modify_apply(sh, pl->v, pl->start, pl->end,
+					    pl->flags, p, NULL, &err);
 	SHADOW_VALIDATE(sh, "shadow_protect_fast");
 	return v ? 1 : -1;
+}
+
+int shadow_protect_fast(struct shadow *sh, uint64_t start, uint64_t len,
+			int prot, uint32_t *splits)
+{
+	struct shadow_protect_plan pl;
+	*splits = 0;
+	if (!shadow_protect_fast_plan(sh, start, len, prot, &pl))
+		return 0;
+	*splits = pl.splits;
+	return shadow_protect_fast_apply(sh, &pl);
+}
+
+/* ---- an mprotect and its undo, worked out on copies ---------------------
+ *
+ * The VMA a plan works in and its neighbours are copied into a small pool
+ * and linked as the tree's list is (the ends point at the real VMAs
+ * beyond, which modify_plan reads only for a range at its node's edge);
+ * sim_modify does to the copies what modify_nodes does to the tree. */
+
+#define SIM_MAX 6
+
+struct sim {
+	struct shadow_vma a[SIM_MAX];
+	int used, n, peak;         /* pool slots taken; VMAs; most VMAs */
+	struct shadow_vma *head;
+};
+
+static bool sim_has(const struct sim *m, const struct shadow_vma *x)
+{
+	return x >= m->a && x < m->a + SIM_MAX;
+}
+
+static void sim_remove(struct sim *m, struct shadow_vma *x)
+{
+	if (sim_has(m, x->prev))
+		x->prev->next = x->next;
+	else
+		m->head = x->next;
+	if (sim_has(m, x->next))
+		x->next->prev = x->prev;
+	m->n--;
+}
+
+/* Split x at addr (which vma_may_split allowed); NULL when the pool is
+ * spent.  x keeps [start, addr); the returned copy, after it, the rest. */
+static struct shadow_vma *sim_split(struct sim *m, struct shadow_vma *x,
+				    uint64_t addr)
+{
+	if (m->used == SIM_MAX)
+		return NULL;
+	struct shadow_vma *r = &m->a[m->used++];
+	*r = *x;
+	r->start = addr;
+	r->pgoff = x->pgoff + ((addr - x->start) >> SH_PAGE_SHIFT);
+	x->end = addr;
+	r->prev = x;
+	if (sim_has(m, x->next))
+		x->next->prev = r;
+	x->next = r;
+	if (++m->n > m->peak)
+		m->peak = m->n;
+	return r;
+}
+
+/* modify_nodes on the copies: [start, end) of v gets flags as plan p
+ * says; returns the copy that holds it, or NULL when the pool cannot show
+ * it (a neighbour beyond its ends, no room). */
+static struct shadow_vma *sim_modify(struct sim *m, struct shadow_vma *v,
+				     uint64_t start, uint64_t end,
+				     uint32_t flags, struct modify_plan p)
+{
+	bool left_side = start == v->start, right_side = end == v->end;
+	uint64_t pgoff = v->pgoff + ((start - v->start) >> SH_PAGE_SHIFT);
+	uint64_t pages = (end - start) >> SH_PAGE_SHIFT;
+	struct shadow_vma *prev = v->prev, *next = v->next;
+	if ((p.ml && !sim_has(m, prev)) || (p.mr && !sim_has(m, next)))
+		return NULL;
+	if (p.ml) {
+		vma_merge_attrs(prev, v->anon_id, flags);
+		if (right_side) {
+			sim_remove(m, v);
+		} else {
+			v->pgoff += pages;
+			v->start = end;
+		}
+		prev->end = end;
+		if (p.mr) {
+			vma_merge_attrs(prev, next->anon_id, next->flags);
+			prev->end = next->end;
+			sim_remove(m, next);
+		}
+		return prev;
+	}
+	if (p.mr) {
+		vma_merge_attrs(next, v->anon_id, flags);
+		if (left_side)
+			sim_remove(m, v);
+		else
+			v->end = start;
+		next->pgoff = pgoff;
+		next->start = start;
+		return next;
+	}
+	if (v->start < start && !(v = sim_split(m, v, start)))
+		return NULL;
+	if (v->end > end && !sim_split(m, v, end))
+		return NULL;
+	v->flags = flags;
+	return v;
+}
+
+/* The same VMA but perhaps for its flags and anon_vma. */
+static bool vma_same_shape(const struct shadow_vma *a,
+			   const struct shadow_vma *b)
+{
+	return a->start == b->start && a->end == b->end &&
+	       a->pgoff == b->pgoff && a->ino == b->ino && a->dev == b->dev &&
+	       a->file_id == b->file_id;
+}
+
+int shadow_protect_undo(struct shadow *sh, const struct shadow_protect_plan *pl,
+			int prot, uint64_t count_cap, uint32_t *splits)
+{
+	*splits = 0;
+	if (pl->serial != sh->serial || !pl->change ||
+	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)))
+		return 0;
+	/* The plan's VMA and the ones it could merge with, copied. */
+	struct sim m;
+	struct shadow_vma *v = pl->v, *prev = v->prev, *next = v->next;
+	struct shadow_vma *real[3];
+	int n0 = 0;
+	if (prev)
+		real[n0++] = prev;
+	struct shadow_vma *w = &m.a[n0];
+	real[n0++] = v;
+	if (next)
+		real[n0++] = next;
+	for (int i = 0; i < n0; i++) {
+		m.a[i] = *real[i];
+		m.a[i].prev = i ? &m.a[i - 1] : prev ? prev->prev : NULL;
+		m.a[i].next = i + 1 < n0 ? &m.a[i + 1] : next ? next->next
+							       : NULL;
+	}
+	m.used = m.n = m.peak = n0;
+	m.head = &m.a[0];
+	struct modify_plan p1 = { pl->ml, pl->mr, false };
+	if (!(w = sim_modify(&m, w, pl->start, pl->end, pl->flags, p1)))
+		return 0;
+	/* The undo, planned on the copies as shadow_protect_fast_plan
+	 * would plan it on the tree after the first call. */
+	uint32_t nf;
+	bool unc = false;
+	if (protect_flags(w, shadow_prot_to_flags(prot), &nf, &unc) != 1 ||
+	    unc)
+		return 0;
+	struct modify_plan p2 = modify_plan(w, pl->start, pl->end, nf);
+	if (p2.unc || protect_populates(w->flags, nf))
+		return 0;
+	uint32_t n2 = 0;
+	if (!p2.ml && !p2.mr) {
+		n2 = (w->start < pl->start) + (w->end > pl->end);
+		if ((w->start < pl->start && !vma_may_split(w, pl->start)) ||
+		    (w->end > pl->end && !vma_may_split(w, pl->end)) ||
+		    sh->c.map_count + (uint64_t)(m.n - n0) + n2 >
+			    sh->env.max_map_count)
+			return 0;
+	}
+	if (!sim_modify(&m, w, pl->start, pl->end, nf, p2) || m.n != n0)
+		return 0;
+	w = m.head;
+	for (int i = 0; i < n0; i++, w = w->next)
+		if (!vma_same_shape(w, real[i]))
+			return 0;
+	uint64_t peak = sh->c.map_count + (uint64_t)(m.peak - n0);
+	if (peak > count_cap)
+		return 0;
+	/* The VMAs as they were; what the pair leaves changed in them (the
+	 * VM_ACCOUNT a write permission charged, the marks of a merge made
+	 * on a guess) is set in place, the counters following.  Two calls
+	 * applied; the peak saw the splits between them. */
+	w = m.head;
+	for (int i = 0; i < n0; i++, w = w->next) {
+		if (w->flags != real[i]->flags)
+			vma_set_flags(sh, real[i], w->flags);
+		real[i]->anon_id = w->anon_id;
+	}
+	if (peak > sh->c.peak_map_count)
+		sh->c.peak_map_count = peak;
+	*splits = n2;
+	sh->serial += 2;
+	sh->vcache = v;
+	return 1;
 }

@@ -427,6 +427,40 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 int shadow_protect_fast(struct shadow *sh, uint64_t start, uint64_t len,
 			int prot, uint32_t *splits);
 
+/* shadow_protect_fast in two steps, for a caller that holds a call back:
+ * the preload keeps an mprotect pending, and when the next call undoes it
+ * neither is applied.  _plan works out what shadow_protect_fast would do
+ * and changes nothing (1 planned, 0 declined); _apply does it and returns
+ * what shadow_protect_fast would (0 when the shadow changed since the
+ * plan: the plan is stale). */
+struct shadow_protect_plan {
+	struct shadow_vma *v;     /* the VMA that holds [start, end) */
+	uint64_t start, end;
+	uint32_t flags;           /* the range's new flags */
+	uint32_t splits;          /* VMAs it splits off */
+	uint32_t serial;          /* sh->serial when planned */
+	bool change;              /* false: flags as they are, only counted */
+	bool ml, mr;              /* merges into the previous / next VMA */
+};
+int shadow_protect_fast_plan(const struct shadow *sh, uint64_t start,
+			     uint64_t len, int prot,
+			     struct shadow_protect_plan *pl);
+int shadow_protect_fast_apply(struct shadow *sh,
+			      const struct shadow_protect_plan *pl);
+/* An mprotect of the plan's range to prot, after the planned one (not
+ * applied): when the second gives the VMAs back the shape they had (the
+ * same ranges: each merge the first makes the second splits again, each
+ * split it merges), both are counted as applied (serial, and
+ * peak_map_count with the splits made between them), what the pair leaves
+ * changed in those VMAs (flags: the VM_ACCOUNT a write permission
+ * charged, the marks of a merge on a guess; the anon_vma a merge shared)
+ * is set in place, and 1 is returned; *splits gets the VMAs the second
+ * splits off.  0 when they do not, or when the VMA count would pass
+ * count_cap between them: nothing changed.  Both calls must be ones the
+ * kernel accepted, as for _fast. */
+int shadow_protect_undo(struct shadow *sh, const struct shadow_protect_plan *pl,
+			int prot, uint64_t count_cap, uint32_t *splits);
+
 struct shadow_remap_args {
 	uint64_t old_addr, old_len, new_len;
 	int flags;                 /* MREMAP_* */

@@ -22,8 +22,11 @@
  * in the preload), and the last line also counts the calls they applied
  * (fast_maps,
  * fast_unmaps, fast_protects: an mprotect inside one VMA, certain of its
- * outcome, through shadow_protect_fast); --require then also needs each
- * to be non-zero.
+ * outcome, through shadow_protect_fast; fast_undos: pairs of mprotects of
+ * one range, the second mostly restoring the first page's protection,
+ * that shadow_protect_undo cancelled, as the preload does, the shadow
+ * compared with the kernel after the second); --require then also needs
+ * each to be non-zero.
  *
  * With --unseen the shadow does not see the page faults (faults_unseen, as
  * in the preload): the touches still happen, but the anon_vmas they give
@@ -62,7 +65,7 @@ struct counts {
 	uint64_t by_op_boundary[8];
 	uint64_t failed_calls;
 	uint64_t find_free_mismatch;
-	uint64_t fast_maps, fast_unmaps, fast_protects;
+	uint64_t fast_maps, fast_unmaps, fast_protects, fast_undos;
 	uint64_t lazy_boundaries, refines;
 };
 
@@ -263,8 +266,25 @@ static int64_t op_munmap(struct harness *h)
 	return h_munmap_addr(h, addr, len);
 }
 
+/* --fast: an mprotect and then one of the same range, mostly back to the
+ * protection its first page had (the preload cancels such pairs). */
+static int64_t op_mprotect_pair(struct harness *h)
+{
+	uint64_t page = pick_page(h), n = pick_len(h, page);
+	uint64_t addr = h_addr(h, page), len = n * H_PAGE;
+	const struct shadow_vma *v = shadow_find(&h->sh, addr);
+	int prot2 = random_prot();
+	if (v && !chance(20))
+		prot2 = (v->flags & SV_READ ? PROT_READ : 0) |
+			(v->flags & SV_WRITE ? PROT_WRITE : 0) |
+			(v->flags & SV_EXEC ? PROT_EXEC : 0);
+	return h_mprotect_pair(h, addr, len, random_prot(), prot2);
+}
+
 static int64_t op_mprotect(struct harness *h)
 {
+	if (h->fast && chance(30))
+		return op_mprotect_pair(h);
 	uint64_t page = pick_page(h), n = pick_len(h, page);
 	uint64_t addr = h_addr(h, page), len = n * H_PAGE;
 	int prot = random_prot();
@@ -565,6 +585,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	c->fast_maps = h->fast_maps;
 	c->fast_unmaps = h->fast_unmaps;
 	c->fast_protects = h->fast_protects;
+	c->fast_undos = h->fast_undos;
 	h_fini(h);
 }
 
@@ -651,6 +672,7 @@ int main(int argc, char **argv)
 		total.fast_maps += c.fast_maps;
 		total.fast_unmaps += c.fast_unmaps;
 		total.fast_protects += c.fast_protects;
+		total.fast_undos += c.fast_undos;
 		total.lazy_boundaries += c.lazy_boundaries;
 		total.refines += c.refines;
 		for (int k = 0; k < OP_N; k++)
@@ -670,10 +692,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.errno_mismatch,
 	       (unsigned long long)total.find_free_mismatch, exact);
 	if (fast_paths)
-		printf("fast_maps=%llu fast_unmaps=%llu fast_protects=%llu\n",
+		printf("fast_maps=%llu fast_unmaps=%llu fast_protects=%llu "
+		       "fast_undos=%llu\n",
 		       (unsigned long long)total.fast_maps,
 		       (unsigned long long)total.fast_unmaps,
-		       (unsigned long long)total.fast_protects);
+		       (unsigned long long)total.fast_protects,
+		       (unsigned long long)total.fast_undos);
 	if (unseen)
 		printf("lazy_boundaries=%llu refines=%llu\n",
 		       (unsigned long long)total.lazy_boundaries,
@@ -686,7 +710,8 @@ int main(int argc, char **argv)
 	if (require && (total.coverage_mismatch || total.errno_mismatch ||
 			total.find_free_mismatch || exact < 99.5))
 		return 1;
-	if (require && fast_paths && (!total.fast_maps || !total.fast_unmaps || !total.fast_protects))
+	if (require && fast_paths && (!total.fast_maps || !total.fast_unmaps || !total.fast_protects ||
+				      !total.fast_undos))
 		return 1;
 	return 0;
 }

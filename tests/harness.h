@@ -58,6 +58,7 @@ struct harness {
 	struct shadow_change rec;
 	bool fast;                 /* try the fast paths (shadow/fast.c) first */
 	uint64_t fast_maps, fast_unmaps, fast_protects; /* calls they applied */
+	uint64_t fast_undos;       /* mprotect pairs that cancelled */
 	/* faults_unseen: /proc/self/pagemap, asked after a move whether the
 	 * moved pages were written (as the preload does); -1 = not asked */
 	int pagemap_fd;
@@ -212,12 +213,10 @@ static inline int h_munmap(struct harness *h, uint64_t page, uint64_t npages)
 	return h_munmap_addr(h, h_addr(h, page), npages * H_PAGE);
 }
 
-static inline int h_mprotect_addr(struct harness *h, uint64_t addr,
-				  uint64_t len, int prot)
+/* The shadow's side of an mprotect the kernel answered with r (errno e). */
+static inline void h_mprotect_shadow(struct harness *h, uint64_t addr,
+				     uint64_t len, int prot, int r, int e)
 {
-	errno = 0;
-	int r = mprotect((void *)addr, len, prot);
-	int e = r ? errno : 0;
 	uint32_t splits;
 	int p = 1;
 	/* As the preload: the fast path for a call the kernel accepted. */
@@ -231,6 +230,58 @@ static inline int h_mprotect_addr(struct harness *h, uint64_t addr,
 		p = shadow_protect(&h->sh, addr, len, prot, &h->rec);
 	snprintf(h->call, sizeof(h->call), "mprotect(%#llx, %#llx, %#x)", (unsigned long long)addr, (unsigned long long)len, prot);
 	h_expect(h, h->call, r, e, p);
+}
+
+static inline int h_mprotect_addr(struct harness *h, uint64_t addr,
+				  uint64_t len, int prot)
+{
+	errno = 0;
+	int r = mprotect((void *)addr, len, prot);
+	int e = r ? errno : 0;
+	h_mprotect_shadow(h, addr, len, prot, r, e);
+	return r ? -e : 0;
+}
+
+/* mprotect to prot1, then the same range to prot2.  With the fast paths,
+ * as the preload: the first, when the kernel accepted it and the fast path
+ * plans it, is held back; if the kernel accepted the second too and
+ * shadow_protect_undo says the pair leaves the VMAs as they are, neither
+ * is applied (fast_undos), else the plan is applied and the second taken
+ * as usual.  Returns the second call's result. */
+static inline int h_mprotect_pair(struct harness *h, uint64_t addr,
+				  uint64_t len, int prot1, int prot2)
+{
+	struct shadow_protect_plan pl;
+	errno = 0;
+	int r = mprotect((void *)addr, len, prot1);
+	int e = r ? errno : 0;
+	if (!h->fast || r ||
+	    !shadow_protect_fast_plan(&h->sh, addr, len, prot1, &pl)) {
+		h_mprotect_shadow(h, addr, len, prot1, r, e);
+		return h_mprotect_addr(h, addr, len, prot2);
+	}
+	errno = 0;
+	r = mprotect((void *)addr, len, prot2);
+	e = r ? errno : 0;
+	uint32_t splits;
+	if (!r && pl.change &&
+	    shadow_protect_undo(&h->sh, &pl, prot2, UINT64_MAX, &splits)) {
+		h->fast_protects += 2;
+		h->fast_undos++;
+		snprintf(h->call, sizeof(h->call),
+			 "mprotect(%#llx, %#llx, %#x) undone by %#x",
+			 (unsigned long long)addr, (unsigned long long)len,
+			 prot1, prot2);
+		h_expect(h, h->call, 0, 0, 0);
+		return 0;
+	}
+	int p = shadow_protect_fast_apply(&h->sh, &pl);
+	if (p > 0)
+		h->fast_protects++;
+	snprintf(h->call, sizeof(h->call), "mprotect(%#llx, %#llx, %#x) held",
+		 (unsigned long long)addr, (unsigned long long)len, prot1);
+	h_expect(h, h->call, 0, 0, p > 0 ? 0 : -ENOMEM);
+	h_mprotect_shadow(h, addr, len, prot2, r, e);
 	return r ? -e : 0;
 }
 

@@ -16,6 +16,16 @@
  *            by shadow_map_unmap_elided on one shadow, applied by shadow_map
  *            and shadow_unmap on the other: the same VMAs, regions,
  *            counters (peaks included) and serial, in random states.
+ *  undo:     an mprotect inside one VMA planned (shadow_protect_fast_plan)
+ *            and held back, then an mprotect of the same range, mostly
+ *            back to the protection it had: when shadow_protect_undo says
+ *            the two leave every VMA as it was and cancels them, the other
+ *            shadow applies both with shadow_protect; else the plan is
+ *            applied and the second call taken as usual.  The same VMAs,
+ *            counters (the VMA peak of a split-then-merge pair included),
+ *            serial and split counts; a pair whose splits would pass the
+ *            VMA cap is not cancelled.  Cancelled and refused pairs must
+ *            both be common, with and without faults unseen.
  *  shapes:   each shape a fast path must decline (a neighbour it could merge
  *            with, an overlap, a shared or locked or populated mapping, a
  *            munmap of part of a mapping, of two mappings, of a range with a
@@ -276,6 +286,108 @@ START_TEST(elided_pair_same_as_general)
 }
 END_TEST
 
+/* The protection an mprotect to which restores v's bits. */
+static int prot_of(const struct shadow_vma *v)
+{
+	return (v->flags & SV_READ ? PROT_READ : 0) |
+	       (v->flags & SV_WRITE ? PROT_WRITE : 0) |
+	       (v->flags & SV_EXEC ? PROT_EXEC : 0);
+}
+
+START_TEST(undo_pair_same_as_general)
+{
+	static const int prots[] = { RW, PROT_READ, PROT_NONE,
+				     PROT_READ | PROT_EXEC };
+	unsigned cancelled = 0, refused = 0, capped = 0, splitting = 0;
+	char what[128];
+	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
+	fa.faults_unseen = ga.faults_unseen = _i >= 2;
+	for (int i = 0; i < 8000; i++) {
+		uint64_t p = below(64), n = 1 + below(4);
+		int op = (int)below(8);
+		if (op < 3) {
+			map_both(A(p), n * PG, prots[below(4)],
+				 below(8) ? PRIV : PRIV | MAP_FIXED,
+				 (uint32_t)(1 + below(4)));
+			continue;
+		}
+		if (op == 3) {
+			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+			if (v)
+				unmap_both(v->start, v->end - v->start);
+			continue;
+		}
+		const struct shadow_vma *v = shadow_find(&fa, A(p));
+		if (!v)
+			continue;
+		/* its middle, an edge, or all of it */
+		uint64_t pages = (v->end - v->start) / PG, a = below(pages);
+		uint64_t s = v->start + a * PG;
+		uint64_t len = (1 + below(pages - a)) * PG - below(2) * 100;
+		int prot1 = prots[below(4)];
+		int prot2 = below(5) ? prot_of(v) : prots[below(4)];
+		struct shadow_protect_plan pl;
+		struct shadow_change r1, r2;
+		if (shadow_protect(&ga, s, len, prot1, &r1) != 0) {
+			ck_assert_int_eq(shadow_protect(&fa, s, len, prot1, &r1),
+					 -EACCES);
+			continue;
+		}
+		if (!shadow_protect_fast_plan(&fa, s, len, prot1, &pl)) {
+			ck_assert_int_eq(shadow_protect(&fa, s, len, prot1, &r1),
+					 0);
+			assert_same("declined plan");
+			continue;
+		}
+		ck_assert_uint_eq(pl.splits, r1.vmas_split);
+		int g2 = shadow_protect(&ga, s, len, prot2, &r2);
+		uint32_t splits2 = 99;
+		/* now and then a cap the pair's splits would pass */
+		uint64_t cap = below(4) ? UINT64_MAX : fa.c.map_count;
+		int u = g2 == 0 && pl.change &&
+			shadow_protect_undo(&fa, &pl, prot2, cap, &splits2);
+		/* refused for the cap alone, and nothing changed: the same
+		 * pair without one is cancelled */
+		if (!u && g2 == 0 && pl.change && cap != UINT64_MAX &&
+		    shadow_protect_undo(&fa, &pl, prot2, UINT64_MAX,
+					&splits2)) {
+			capped++;
+			u = 1;
+		}
+		snprintf(what, sizeof(what),
+			 "op %d [%#llx, +%#llx) %d then %d (%s)", i,
+			 (unsigned long long)s, (unsigned long long)len, prot1,
+			 prot2, u ? "cancelled" : "applied");
+		if (u) {
+			ck_assert_uint_eq(splits2, r2.vmas_split);
+			cancelled++;
+			if (pl.splits)
+				splitting++;
+		} else {
+			if (g2 == 0 && pl.change)
+				refused++;
+			ck_assert_int_eq(shadow_protect_fast_apply(&fa, &pl), 1);
+			uint32_t sp = 0;
+			int f = g2 == 0 ? shadow_protect_fast(&fa, s, len, prot2,
+							      &sp)
+					: 0;
+			if (!f)
+				ck_assert_int_eq(shadow_protect(&fa, s, len,
+								prot2, &r2),
+						 g2);
+		}
+		assert_same(what);
+	}
+	printf("test_shadow_fast: undo: %u cancelled (%u splitting), %u "
+	       "refused, %u over the cap\n",
+	       cancelled, splitting, refused, capped);
+	ck_assert_uint_gt(cancelled, 300);
+	ck_assert_uint_gt(splitting, 50);
+	ck_assert_uint_gt(refused, 100);
+	ck_assert_uint_gt(capped, 20);
+}
+END_TEST
+
 START_TEST(declines_other_shapes)
 {
 	struct shadow_change rec;
@@ -338,6 +450,7 @@ static Suite *fast_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, same_as_general, 0, 6);
 	tcase_add_loop_test(tc, elided_pair_same_as_general, 0, 2);
+	tcase_add_loop_test(tc, undo_pair_same_as_general, 0, 4);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shapes");

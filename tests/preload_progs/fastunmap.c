@@ -23,6 +23,14 @@
  *                        of it made writable and executable (wx-mapping),
  *                        and an mprotect over a hole (ENOMEM,
  *                        mprotect-unmapped)
+ *   fastunmap undo N     one-page mappings side by side, read-write,
+ *                        read-only, read-write; N times the middle one
+ *                        made read-write (the three merge) and read-only
+ *                        again (split: the pairs the preload cancels);
+ *                        then an mprotect followed by another call (a
+ *                        munmap), one followed by an mprotect of its range
+ *                        that leaves another shape (not cancelled), and
+ *                        one followed by a fork
  *   fastunmap settle N CUT  N times a 2-page mapping between guards and
  *                        its whole munmap (CUT 0), or a 3-page one whose
  *                        middle page is unmapped first, then the rest
@@ -148,6 +156,49 @@ static int protect(long n)
 	return 0;
 }
 
+static int undo(long n)
+{
+	long bad = 0;
+	/* MAP_NORESERVE: no neighbour has it, none merges with it */
+	char *o = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (o == MAP_FAILED)
+		return 2;
+	/* a free range for three pages, with a free page at each end */
+	char *r = mmap(NULL, 5 * PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED || munmap(r, 5 * PAGE))
+		return 2;
+	for (int i = 1; i <= 3; i++)
+		if (mmap(r + i * PAGE, PAGE,
+			 i == 2 ? PROT_READ : PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+			 0) != r + i * PAGE)
+			return 3;
+	char *m = r + 2 * PAGE;
+	for (long i = 0; i < n; i++) {
+		bad += mprotect(m, PAGE, PROT_READ | PROT_WRITE) != 0;
+		bad += mprotect(m, PAGE, PROT_READ) != 0;
+	}
+	bad += mprotect(m, PAGE, PROT_READ | PROT_WRITE) != 0;
+	bad += munmap(o, PAGE) != 0;
+	bad += mprotect(m, PAGE, PROT_READ) != 0;
+	bad += mprotect(m, PAGE, PROT_NONE) != 0;
+	bad += mprotect(m, PAGE, PROT_READ | PROT_WRITE) != 0;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(mprotect(m, PAGE, PROT_READ) != 0 ||
+		      munmap(r + PAGE, 3 * PAGE) != 0);
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || st != 0)
+		bad++;
+	bad += mprotect(m, PAGE, PROT_READ) != 0;
+	bad += munmap(r + PAGE, 3 * PAGE) != 0;
+	printf("fastunmap undo: %ld rounds, %ld bad\n", n, bad);
+	return 0;
+}
+
 static int settle(long n, int cut)
 {
 	long bad = 0;
@@ -179,6 +230,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 3 && !strcmp(argv[1], "settle"))
 		return settle(atol(argv[2]), atoi(argv[3]));
+	if (argc > 2 && !strcmp(argv[1], "undo"))
+		return undo(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "protect"))
 		return protect(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "churn"))
