@@ -373,7 +373,8 @@ static void pend_flush(void)
 						rt.held.end - rt.held.start,
 						rt.held_prot, &splits);
 		if (r <= 0)
-			rt.need_resync = true; /* out of memory part way */
+			rt.need_resync = true; /* declined, or out of memory
+						* part way: a check adopts */
 		if (r > 0)
 			vmc_findings_protect_fast(&rt.sh, splits,
 						  rt.held_stack);
@@ -1703,7 +1704,8 @@ int64_t vmc_do_call(struct vmc_call *c)
 	/* An mprotect of the held one's range: maybe its undo. */
 	bool undo = quick && rt.held_on && c->call == SHADOW_CALL_MPROTECT &&
 		    c->sub == VMC_SUB_NONE && c->a[0] == rt.held.start &&
-		    c->a[1] && ((c->a[1] + 4095) & ~4095ull) == rt.held.end - rt.held.start;
+		    c->a[1] && ((c->a[1] + 4095) & ~4095ull) ==
+				       rt.held.end - rt.held.start;
 	if (!elide && !undo)
 		pend_flush();
 	if (!tool && c->slot && !vmc_stack_home_asked())

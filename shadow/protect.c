@@ -267,6 +267,19 @@ int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 	return err;
 }
 
+/* A fast mprotect that splits v (and merges nothing): the splits must all
+ * succeed as split_counted sees them, with `count` VMAs mapped; *n gets
+ * how many there are. */
+static bool splits_allowed(const struct shadow *sh,
+			   const struct shadow_vma *v, uint64_t start,
+			   uint64_t end, uint64_t count, uint32_t *n)
+{
+	*n = (v->start < start) + (v->end > end);
+	return (v->start >= start || vma_may_split(v, start)) &&
+	       (v->end <= end || vma_may_split(v, end)) &&
+	       count + *n <= sh->env.max_map_count;
+}
+
 int shadow_protect_fast_plan(const struct shadow *sh, uint64_t start,
 			     uint64_t len, int prot,
 			     struct shadow_protect_plan *pl)
@@ -295,15 +308,9 @@ int shadow_protect_fast_plan(const struct shadow *sh, uint64_t start,
 	/* A populate is the general path's. */
 	if (unc || p.unc || protect_populates(v->flags, nf))
 		return 0;
-	if (!p.ml && !p.mr) {
-		/* The splits must all succeed, as split_counted sees them. */
-		uint32_t n = (v->start < start) + (v->end > end);
-		if ((v->start < start && !vma_may_split(v, start)) ||
-		    (v->end > end && !vma_may_split(v, end)) ||
-		    sh->c.map_count + n > sh->env.max_map_count)
-			return 0;
-		pl->splits = n;
-	}
+	if (!p.ml && !p.mr &&
+	    !splits_allowed(sh, v, start, end, sh->c.map_count, &pl->splits))
+		return 0;
 	pl->ml = p.ml;
 	pl->mr = p.mr;
 	return 1;
@@ -484,14 +491,10 @@ int shadow_protect_undo(struct shadow *sh, const struct shadow_protect_plan *pl,
 	if (p2.unc || protect_populates(w->flags, nf))
 		return 0;
 	uint32_t n2 = 0;
-	if (!p2.ml && !p2.mr) {
-		n2 = (w->start < pl->start) + (w->end > pl->end);
-		if ((w->start < pl->start && !vma_may_split(w, pl->start)) ||
-		    (w->end > pl->end && !vma_may_split(w, pl->end)) ||
-		    sh->c.map_count + (uint64_t)(m.n - n0) + n2 >
-			    sh->env.max_map_count)
-			return 0;
-	}
+	if (!p2.ml && !p2.mr &&
+	    !splits_allowed(sh, w, pl->start, pl->end,
+			    sh->c.map_count + (uint64_t)(m.n - n0), &n2))
+		return 0;
 	if (!sim_modify(&m, w, pl->start, pl->end, nf, p2) || m.n != n0)
 		return 0;
 	w = m.head;

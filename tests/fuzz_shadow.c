@@ -710,8 +710,9 @@ int main(int argc, char **argv)
 	if (require && (total.coverage_mismatch || total.errno_mismatch ||
 			total.find_free_mismatch || exact < 99.5))
 		return 1;
-	if (require && fast_paths && (!total.fast_maps || !total.fast_unmaps || !total.fast_protects ||
-				      !total.fast_undos))
+	if (require && fast_paths &&
+	    (!total.fast_maps || !total.fast_unmaps || !total.fast_protects ||
+	     !total.fast_undos))
 		return 1;
 	return 0;
 }
