@@ -238,6 +238,12 @@ struct shadow {
 	 * descent at 20,000 VMAs is a chain of cache misses.  Cleared when
 	 * the node leaves its tree; checked against the address on use. */
 	struct shadow_vma *vcache;
+	/* The VMA after the hole the last lookup fell in (a call that maps
+	 * into the same hole again, as a mapping made and unmapped in turn
+	 * does, finds its neighbours with no descent).  Cleared when the
+	 * node leaves the tree; used only while its previous VMA still ends
+	 * at or below the address and it starts above it. */
+	struct shadow_vma *hcache;
 	struct shadow_region *rcache;
 	/* VMAs found by a lookup, by a hash of their start: a call at a
 	 * VMA's first page (most are) finds it with no descent.  A slot

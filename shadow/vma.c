@@ -166,6 +166,9 @@ struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
 	c = sh->vidx ? sh->vidx[vidx_slot(addr)] : NULL;
 	if (c && c->start == addr && c->end > addr)
 		return m->vcache = c;
+	c = sh->hcache;
+	if (c && c->start > addr && (!c->prev || c->prev->end <= addr))
+		return c;
 	struct rb_node *n = sh->vmas.node;
 	struct shadow_vma *best = NULL;
 	while (n) {
@@ -183,6 +186,8 @@ struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
 			n = n->right;
 		}
 	}
+	if (best && best->start > addr)
+		m->hcache = best; /* addr is in the hole before it */
 	return best;
 }
 
@@ -311,6 +316,8 @@ void vma_erase(struct shadow *sh, struct shadow_vma *v)
 {
 	if (sh->vcache == v)
 		sh->vcache = NULL;
+	if (sh->hcache == v)
+		sh->hcache = NULL;
 	vidx_drop(sh, v);
 	struct shadow_vma *n = v->next;
 	if (v->prev)
@@ -692,7 +699,7 @@ void shadow_destroy(struct shadow *sh)
 	free_subtree(sh, sh->regions.node, sizeof(struct shadow_region));
 	free_subtree(sh, sh->guards.node, sizeof(struct shadow_region));
 	sh->vmas.node = sh->regions.node = sh->guards.node = NULL;
-	sh->vcache = NULL;
+	sh->vcache = sh->hcache = NULL;
 	sh->rcache = NULL;
 	size_t isz = SHADOW_VIDX * sizeof(void *);
 	if (sh->vidx)
@@ -746,6 +753,10 @@ static int validate_caches(const struct shadow *sh, const char **why)
 {
 	if (sh->vcache && !in_tree(&sh->vmas, &sh->vcache->rb)) {
 		*why = "vcache holds a VMA not in the tree";
+		return -1;
+	}
+	if (sh->hcache && !in_tree(&sh->vmas, &sh->hcache->rb)) {
+		*why = "hcache holds a VMA not in the tree";
 		return -1;
 	}
 	if (sh->rcache && !in_tree(&sh->regions, &sh->rcache->rb)) {

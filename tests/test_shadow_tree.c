@@ -4,7 +4,9 @@
  * /proc/self/status):
  *
  *  lookup:    shadow_find / find_next / vma_first / next / prev against a
- *             sorted array on random trees of thousands of VMAs;
+ *             sorted array on random trees of thousands of VMAs; lookups
+ *             into one hole again and again (the hole cache) with the
+ *             shadow changed around it in between;
  *  gap:       shadow_find_free() (the gap augmentation) against a brute-force
  *             scan, bottom-up and top-down, on random trees, after random
  *             maps and unmaps, and with gaps too large for the saturating
@@ -198,6 +200,70 @@ START_TEST(lookup_random)
 		else
 			ck_assert_ptr_null(f);
 	}
+}
+END_TEST
+
+/* The hole cache (shadow.hcache): lookups in one hole, again and again,
+ * with the shadow changed around it in between (a mapping into the hole
+ * before or after the address, one over it, one filling the hole from
+ * after the address to the next VMA, the next VMA unmapped) find what the
+ * ordered walk finds. */
+START_TEST(lookup_hole_cache)
+{
+	random_tree(600, (uint64_t)_i + 11);
+	uint64_t top = re[rn - 1] + 64 * PG;
+	unsigned in_hole = 0, changed = 0;
+	for (int q = 0; q < 4000; q++) {
+		uint64_t addr = BASE + rnd_below(top - BASE);
+		addr &= ~(PG - 1);
+		for (int round = 0; round < 4; round++) {
+			/* brute force: the first VMA with end > addr */
+			struct shadow_vma *want = shadow_vma_first(&sh);
+			while (want && want->end <= addr)
+				want = shadow_vma_next(want);
+			ck_assert_ptr_eq(shadow_find_next(&sh, addr), want);
+			ck_assert_ptr_eq(shadow_find_next(&sh, addr), want);
+			if (!want || want->start <= addr)
+				break;
+			in_hole++;
+			struct shadow_vma *prev = shadow_vma_prev(want);
+			uint64_t lo = prev ? prev->end : BASE, hi = want->start;
+			uint64_t pa = (addr - BASE) / PG;
+			switch (rnd_below(5)) {
+			case 0: /* between the address and the next VMA */
+				if (hi - addr > PG)
+					ck_assert_int_ge(
+						map(pa + 1, 1, PROT_READ, 0), 0);
+				break;
+			case 1: /* between the previous VMA and the address */
+				if (addr - lo >= PG)
+					ck_assert_int_ge(
+						map(pa - 1, 1, PROT_READ, 0), 0);
+				break;
+			case 2: /* over it */
+				ck_assert_int_ge(map(pa, 1, PROT_READ, 0), 0);
+				break;
+			case 3: /* the next VMA goes */
+				ck_assert_int_eq(shadow_unmap(&sh, want->start,
+							      want->end -
+								      want->start,
+							      NULL),
+						 0);
+				break;
+			default: /* from after the address up to the next */
+				if (hi - addr > PG)
+					ck_assert_int_ge(
+						map(pa + 1, (hi - addr) / PG - 1,
+						    PROT_READ, 0),
+						0);
+				break;
+			}
+			changed++;
+			VALID();
+		}
+	}
+	ck_assert_uint_gt(in_hole, 1000);
+	ck_assert_uint_gt(changed, 1000);
 }
 END_TEST
 
@@ -886,6 +952,7 @@ static Suite *tree_suite(void)
 	tc = tcase_create("lookup");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, lookup_random, 0, 3);
+	tcase_add_loop_test(tc, lookup_hole_cache, 0, 2);
 	tcase_add_test(tc, lookup_empty_and_single);
 	suite_add_tcase(s, tc);
 
