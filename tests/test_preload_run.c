@@ -1140,6 +1140,21 @@ static pid_t same_behaviour(struct tmp *t, const char *const argv[],
 	return pid;
 }
 
+/* same_behaviour with the stdout it must print, and the run's results
+ * loaded into rs: returns the traced program's own, which must be there. */
+static const struct result *same_result(struct tmp *t,
+					const char *const argv[],
+					int min_results, const char *want,
+					struct run *r, struct results *rs)
+{
+	pid_t pid = same_behaviour(t, argv, NULL, min_results, false, r);
+	ck_assert_str_eq(r->out, want);
+	load_results(rs, t->out);
+	const struct result *x = result_of(rs, pid);
+	ck_assert_ptr_nonnull(x);
+	return x;
+}
+
 #define SKIP_UNLESS(name)                                                    \
 	do {                                                                 \
 		if (!have_program(name)) {                                   \
@@ -1607,12 +1622,11 @@ START_TEST(test_vfork)
 	tmp_make(&t);
 	const char *argv[] = { prog("vforker"), NULL };
 	struct run r;
-	pid_t pid = same_behaviour(&t, argv, NULL, 1, false, &r);
-	ck_assert_str_eq(r.out, "vforker: 30 rounds, parent ok, children ok\n");
 	struct results rs;
-	load_results(&rs, t.out);
-	const struct result *p = result_of(&rs, pid);
-	ck_assert_ptr_nonnull(p);
+	const struct result *p = same_result(
+		&t, argv, 1, "vforker: 30 rounds, parent ok, children ok\n", &r,
+		&rs);
+	pid_t pid = (pid_t)p->pid;
 	/* 30 rounds x 2 mmaps, all the parent's own, all traced. */
 	ck_assert_msg(p->mmap_calls >= 60, "parent: %lld mmap calls",
 		      p->mmap_calls);
@@ -2054,13 +2068,12 @@ START_TEST(test_fast_churn)
 	tmp_make(&t);
 	const char *argv[] = { prog("fastunmap"), "churn", "200", NULL };
 	struct run r;
-	pid_t pid = same_behaviour(&t, argv, NULL, 2, false, &r);
-	ck_assert_str_eq(r.out, "fastunmap churn: 200 pairs, 0 bad, leak made\n");
 	struct results rs;
-	load_results(&rs, t.out);
+	const struct result *x = same_result(
+		&t, argv, 2, "fastunmap churn: 200 pairs, 0 bad, leak made\n",
+		&r, &rs);
+	pid_t pid = (pid_t)x->pid;
 	ck_assert_int_eq(rs.n, 2);
-	const struct result *x = result_of(&rs, pid);
-	ck_assert_ptr_nonnull(x);
 	printf("test_preload_run: churn: %lld pairs elided, %lld fast calls, "
 	       "%lld checks\n", x->elided, x->fast, x->checks);
 	ck_assert_int_eq(x->elided, 201);
@@ -2088,13 +2101,10 @@ START_TEST(test_fast_protect)
 	tmp_make(&t);
 	const char *argv[] = { prog("fastunmap"), "protect", "500", NULL };
 	struct run r;
-	pid_t pid = same_behaviour(&t, argv, NULL, 1, false, &r);
-	ck_assert_str_eq(r.out,
-			 "fastunmap protect: 500 rounds, 0 bad, hole ENOMEM\n");
 	struct results rs;
-	load_results(&rs, t.out);
-	const struct result *x = result_of(&rs, pid);
-	ck_assert_ptr_nonnull(x);
+	const struct result *x = same_result(
+		&t, argv, 1, "fastunmap protect: 500 rounds, 0 bad, hole ENOMEM\n",
+		&r, &rs);
 	printf("test_preload_run: protect: %lld fast calls, %lld splits, "
 	       "findings: %s\n", x->fast, x->splits, x->kinds);
 	ck_assert_int_ge(x->fast, 1000);
@@ -2124,13 +2134,10 @@ START_TEST(test_undo_pairs)
 	tmp_make(&t);
 	const char *argv[] = { prog("fastunmap"), "undo", "300", NULL };
 	struct run r;
-	pid_t pid = same_behaviour(&t, argv, NULL, 1, false, &r);
-	ck_assert_str_eq(r.out, "fastunmap undo: 300 rounds, 0 bad\n");
 	struct results rs;
-	load_results(&rs, t.out);
+	const struct result *x = same_result(
+		&t, argv, 1, "fastunmap undo: 300 rounds, 0 bad\n", &r, &rs);
 	ck_assert_int_eq(rs.n, 2);
-	const struct result *x = result_of(&rs, pid);
-	ck_assert_ptr_nonnull(x);
 	printf("test_preload_run: undo: %lld undone, %lld fast calls, "
 	       "%lld splits, findings: %s\n", x->undone, x->fast, x->splits,
 	       x->kinds);
