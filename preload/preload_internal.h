@@ -25,6 +25,12 @@
 
 #include "shadow.h"
 
+/* Branch hints for the hooks' common path (the kernel's spelling). */
+#ifndef likely
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
+
 /* ---- arena.c ---------------------------------------------------------
  * Memory for the shadow's nodes, uthash tables, stacks and buffers, mapped
  * with raw mmap so that no hook ever reaches malloc.  Small sizes (<= 256

@@ -78,6 +78,7 @@ static struct {
 	bool held_on;
 	int held_prot;
 	uint32_t held_stack;
+	bool held_clean;           /* its span had no hole, nothing foreign */
 	uint64_t undone;           /* mprotect pairs that cancelled */
 	uint64_t refines;          /* span checks before an mremap over a VMA
 				    * merged on a guess (SV_EDGES_UNSURE);
@@ -239,9 +240,11 @@ static bool is_tool_range(uint64_t start, uint64_t end)
 
 /* ---- findings -------------------------------------------------------- */
 
-static void add_finding(uint8_t kind, uint64_t addr, uint64_t len,
-			uint32_t flags, uint32_t created, uint32_t operation,
-			const char *msg)
+static __attribute__((cold)) void add_finding(uint8_t kind, uint64_t addr,
+					      uint64_t len, uint32_t flags,
+					      uint32_t created,
+					      uint32_t operation,
+					      const char *msg)
 {
 	struct vmc_finding f = { .kind = kind, .addr = addr, .len = len,
 				 .flags = flags, .created = created,
@@ -397,8 +400,8 @@ static void rt_lock(void)
 	pend_flush();
 }
 
-static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
-				  uint32_t op_stack)
+static __attribute__((cold)) struct span_sum
+check_span(uint64_t start, uint64_t end, uint8_t kind, uint32_t op_stack)
 {
 	struct span_sum sum = { 0, 0, 0, false };
 	pend_flush();
@@ -516,7 +519,7 @@ static struct span_sum check_span(uint64_t start, uint64_t end, uint8_t kind,
 /* Read the kernel's boundaries over [start, end) where the shadow may
  * have merged VMAs on a guess (SV_EDGES_UNSURE), before a call whose result
  * depends on them.  A refine, not counted as a check. */
-static void refine_span(uint64_t start, uint64_t end)
+static __attribute__((cold)) void refine_span(uint64_t start, uint64_t end)
 {
 	check_span(start, end, 0, 0);
 	rt.checks--;
@@ -596,7 +599,7 @@ static void check_counters(void)
 	}
 }
 
-static void check_full(uint8_t kind)
+static __attribute__((cold)) void check_full(uint8_t kind)
 {
 	uint64_t t0 = __rdtsc();
 	pend_flush();
@@ -615,7 +618,7 @@ static void check_full(uint8_t kind)
  * creation stack of the pages), then the shadow adopts the kernel's view
  * of the span, so no later check reports the same change again.  Caller
  * holds the lock. */
-static void drain_uffd(void)
+static __attribute__((cold)) void drain_uffd(void)
 {
 	struct vmc_uffd_note n;
 	while (vmc_uffd_next_note(&n)) {
@@ -1428,9 +1431,11 @@ static bool call_span(uint64_t addr, uint64_t len, uint64_t *s, uint64_t *e)
  * not the program's in the span the call works on, ask the kernel first
  * (glibc's memory, not absorbed yet, is foreign; a stale foreign VMA goes),
  * so that the findings speak of what was really there.  For a fixed call,
- * note what the target's accessible pages hold (fixed-clobber). */
-static void before_call(const struct vmc_call *c, struct vmc_pre *pre)
+ * note what the target's accessible pages hold (fixed-clobber).  True when
+ * the kernel was not asked: the shadow knew every page, all the program's. */
+static bool before_call(const struct vmc_call *c, struct vmc_pre *pre)
 {
+	bool clean = true;
 	uint64_t spans[2][2];
 	int n = 0;
 	bool fixed = false;
@@ -1478,18 +1483,21 @@ static void before_call(const struct vmc_call *c, struct vmc_pre *pre)
 		s = spans[i][0], e = spans[i][1];
 		if (rt.opt.check != VMC_CHECK_CALL &&
 		    (vmc_span_has_hole(&rt.sh, s, e) ||
-		     vmc_span_has_untracked(&rt.sh, s, e)))
+		     vmc_span_has_untracked(&rt.sh, s, e))) {
 			check_span(s, e, 0, 0);
+			clean = false;
+		}
 	}
 	if (fixed)
 		vmc_findings_before(&rt.sh, spans[n - 1][0], spans[n - 1][1],
 				    pre);
+	return clean;
 }
 
 /* The pages an intercepted call may make the kernel send uffd events for
  * (UNMAP, REMAP, REMOVE): its own range and a MAP_FIXED/MREMAP_FIXED
  * target. */
-static void uffd_expect(const struct vmc_call *c)
+static __attribute__((cold)) void uffd_expect(const struct vmc_call *c)
 {
 	uint64_t s = c->a[0] & ~4095ull, e = 0, s2 = 0, e2 = 0;
 	switch (c->call) {
@@ -1516,7 +1524,7 @@ static void uffd_expect(const struct vmc_call *c)
 
 /* --uffd=touch: the tracked pages a call is about to take away are
  * counted (written or not) for their call sites first. */
-static void touch_retire(const struct vmc_call *c)
+static __attribute__((cold)) void touch_retire(const struct vmc_call *c)
 {
 	uint64_t s, e;
 	switch (c->call) {
@@ -1547,7 +1555,7 @@ static void touch_retire(const struct vmc_call *c)
  * holds its caller's frame when it is the main thread's [stack] or a
  * thread stack of glibc's.  Asked once per thread; a thread stack not
  * absorbed yet is read from the kernel first (one query). */
-static void find_home(uint64_t slot)
+static __attribute__((cold)) void find_home(uint64_t slot)
 {
 	uint64_t page = slot & ~4095ull;
 	struct shadow_vma *v = shadow_find(&rt.sh, slot);
@@ -1608,7 +1616,7 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
  * (created at `created`), and shadow_protect_fast for an mprotect inside
  * one VMA.  False when the general path must apply c. */
 static bool fast_apply(const struct vmc_call *c, uint32_t stack,
-		       struct shadow_vma *whole, uint32_t created)
+		       struct shadow_vma *whole, uint32_t created, bool clean)
 {
 	if (c->ret < 0)
 		return false;
@@ -1638,6 +1646,7 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 			rt.held_on = true;
 			rt.held_prot = (int)c->a[2];
 			rt.held_stack = stack;
+			rt.held_clean = clean;
 			return true;
 		}
 		if (shadow_protect_fast_apply(&rt.sh, &pl) < 0)
@@ -1675,6 +1684,60 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 	return true;
 }
 
+/* Stacks new since the last call go to the journal, so that a killed
+ * process's calls can still be shown with their stacks. */
+static __attribute__((cold, noinline)) void journal_stacks(uint32_t stack)
+{
+	while (stack > rt.journaled_stacks) {
+		uint32_t id = ++rt.journaled_stacks;
+		struct { uint32_t id, n; uint64_t ips[64]; } rec_s;
+		int n = vmc_stack_get(id, (uintptr_t *)rec_s.ips, 64);
+		rec_s.id = id;
+		rec_s.n = (uint32_t)(n > 0 ? n : 0);
+		vmc_journal_append(VMC_JREC_STACK, &rec_s,
+				   (uint32_t)(8 + 8 * rec_s.n));
+	}
+}
+
+/* check=call, before a call that acts on the range it names (a plain
+ * mmap's address is a hint: where it lands is checked after; brk and shm
+ * name none; mlock changes no mapping the kernel shows): catch changes
+ * made behind the tool's back in the range.  check_span reads the VMAs at
+ * its edges whole: a neighbour the call could merge with is seen when it
+ * reaches into the range.  True when the call's outcome is settled: a
+ * munmap of whole VMAs the kernel has just shown (no VMA across the
+ * edges) only removes pages (munmap splits only at its edges and merges
+ * nothing), so the check after it is skipped when the kernel's answer is
+ * the shadow's. */
+static __attribute__((cold, noinline)) bool check_before(
+	const struct vmc_call *c, uint32_t stack)
+{
+	bool ranged = c->call == SHADOW_CALL_MUNMAP ||
+		      c->call == SHADOW_CALL_MPROTECT ||
+		      c->call == SHADOW_CALL_MADVISE ||
+		      c->call == SHADOW_CALL_MREMAP ||
+		      (c->call == SHADOW_CALL_MMAP && (c->a[3] & MAP_FIXED));
+	if (!ranged || c->sub == VMC_SUB_SHMDT)
+		return false;
+	uint64_t s = c->a[0] & ~4095ull;
+	uint64_t e = (s + c->a[1] + 4095) & ~4095ull;
+	struct span_sum b = check_span(s, e, VMC_F_UNTRACKED_CHANGE, stack);
+	const struct kview *kv = &rt.kv;
+	return c->call == SHADOW_CALL_MUNMAP && b.read &&
+	       (!kv->n ||
+		(kv->v[0].start >= s && kv->v[kv->n - 1].end <= e));
+}
+
+static int64_t general_after(struct vmc_call *c, uint32_t stack, bool tool,
+			     bool uffd, bool settled,
+			     const struct vmc_pre *pre, bool timed,
+			     uint64_t t0);
+
+/* The hook's common path is laid out straight: what only some calls,
+ * modes or states need is out of line (cold), so that a call the fast
+ * paths take runs through few cache lines.  The code a hook runs evicts
+ * the kernel's own from the instruction caches: each line it adds makes
+ * the system call itself slower. */
 int64_t vmc_do_call(struct vmc_call *c)
 {
 	/* The time in calls, for the checks' 5% budget, is sampled: one call
@@ -1686,10 +1749,10 @@ int64_t vmc_do_call(struct vmc_call *c)
 	 * libc) are the tool's: no stack, no findings, origin tool. */
 	bool tool = vmc_ip_in_unwinder(c->caller);
 	in_capture = 1;
-	uint32_t stack = tool ? 0 : vmc_stack_capture_from(2, c->caller,
-							    c->slot);
+	uint32_t stack = unlikely(tool) ? 0
+					: vmc_stack_capture_from(2, c->caller,
+								 c->slot);
 	in_capture = 0;
-	struct shadow_change rec;
 	pthread_mutex_lock(&rt.lock);
 	rt.check_in_call = 0;
 	bool uffd = vmc_uffd_active();
@@ -1708,54 +1771,18 @@ int64_t vmc_do_call(struct vmc_call *c)
 				       rt.held.end - rt.held.start;
 	if (!elide && !undo)
 		pend_flush();
-	if (!tool && c->slot && !vmc_stack_home_asked())
+	if (unlikely(!tool && c->slot && !vmc_stack_home_asked()))
 		find_home(c->slot);
-	/* Stacks new since the last call go to the journal, so that a
-	 * killed process's calls can still be shown with their stacks. */
-	while (stack > rt.journaled_stacks) {
-		uint32_t id = ++rt.journaled_stacks;
-		struct { uint32_t id, n; uint64_t ips[64]; } rec_s;
-		int n = vmc_stack_get(id, (uintptr_t *)rec_s.ips, 64);
-		rec_s.id = id;
-		rec_s.n = (uint32_t)(n > 0 ? n : 0);
-		vmc_journal_append(VMC_JREC_STACK, &rec_s,
-				   (uint32_t)(8 + 8 * rec_s.n));
-	}
-	if (uffd)
+	if (unlikely(stack > rt.journaled_stacks))
+		journal_stacks(stack);
+	if (unlikely(uffd))
 		drain_uffd();
-	if (rt.need_resync) {
+	if (unlikely(rt.need_resync)) {
 		check_full(VMC_F_UNTRACKED_CHANGE); /* applies the pending */
-		elide = false;
+		elide = undo = false;
 	}
-	/* Only calls that act on the range they name: a plain mmap's
-	 * address is a hint (where it lands is checked after), brk and shm
-	 * name none, mlock changes no mapping the kernel shows. */
-	bool ranged = c->call == SHADOW_CALL_MUNMAP ||
-		      c->call == SHADOW_CALL_MPROTECT ||
-		      c->call == SHADOW_CALL_MADVISE ||
-		      c->call == SHADOW_CALL_MREMAP ||
-		      (c->call == SHADOW_CALL_MMAP && (c->a[3] & MAP_FIXED));
-	bool settled = false;
-	if (rt.opt.check == VMC_CHECK_CALL && ranged &&
-	    c->sub != VMC_SUB_SHMDT) {
-		/* Before: catch changes made behind the tool's back in the
-		 * range (check_span reads the VMAs at its edges whole: a
-		 * neighbour the call could merge with is seen when it
-		 * reaches into the range). */
-		uint64_t s = c->a[0] & ~4095ull;
-		uint64_t e = (s + c->a[1] + 4095) & ~4095ull;
-		struct span_sum b = check_span(s, e, VMC_F_UNTRACKED_CHANGE,
-					       stack);
-		/* A munmap of whole VMAs the kernel has just shown (no VMA
-		 * across s or e): its outcome is settled, the pages go and
-		 * nothing else changes (munmap splits only at its edges and
-		 * merges nothing), so the check after it is skipped when the
-		 * kernel's answer is the shadow's. */
-		const struct kview *kv = &rt.kv;
-		settled = c->call == SHADOW_CALL_MUNMAP && b.read &&
-			  (!kv->n || (kv->v[0].start >= s &&
-				      kv->v[kv->n - 1].end <= e));
-	}
+	bool settled = unlikely(rt.opt.check == VMC_CHECK_CALL) &&
+		       check_before(c, stack);
 	/* A munmap of one whole tracked mapping needs nothing asked first:
 	 * the shadow knows every page of it (as of the pending one). */
 	struct shadow_vma *whole = NULL;
@@ -1772,21 +1799,24 @@ int64_t vmc_do_call(struct vmc_call *c)
 	struct vmc_pre pre; /* r[] is read up to n only: not cleared */
 	pre.valid = true;
 	pre.n = 0;
-	if (!tool && !whole && !elide)
-		before_call(c, &pre);
-	if (c->call == SHADOW_CALL_BRK)
+	/* The undo of a held mprotect whose span was clean: the shadow has
+	 * not changed since, so asking again would find it clean again. */
+	bool clean = true;
+	if (!tool && !whole && !elide && !(undo && rt.held_clean))
+		clean = before_call(c, &pre);
+	if (unlikely(c->call == SHADOW_CALL_BRK))
 		c->a[5] = (uint64_t)__sbrk(0);
-	if (uffd)
+	if (unlikely(uffd))
 		uffd_expect(c);
-	if (rt.opt.uffd == VMC_UFFD_TOUCH && !tool)
+	if (unlikely(rt.opt.uffd == VMC_UFFD_TOUCH && !tool))
 		touch_retire(c);
 	/* The journal's next lines are fetched while the kernel works. */
 	vmc_journal_prefetch();
 	vmc_raw_call(c);
-	if (uffd)
+	if (unlikely(uffd))
 		vmc_uffd_expect_done();
 	if (elide) {
-		if (c->ret == 0) {
+		if (likely(c->ret == 0)) {
 			uint64_t ps = rt.pend_start, pe = ps + rt.pend_len;
 			rt.pend_len = 0;
 			shadow_map_unmap_elided(&rt.sh, pe - ps);
@@ -1802,11 +1832,10 @@ int64_t vmc_do_call(struct vmc_call *c)
 		pend_flush();
 	}
 	if (undo && rt.held_on) {
-		/* (A check before the call applied the held one.) */
 		uint32_t splits;
-		if (c->ret == 0 &&
-		    (c->a[2] & (PROT_WRITE | PROT_EXEC)) !=
-			    (PROT_WRITE | PROT_EXEC) &&
+		if (likely(c->ret == 0 &&
+			   (c->a[2] & (PROT_WRITE | PROT_EXEC)) !=
+				   (PROT_WRITE | PROT_EXEC)) &&
 		    shadow_protect_undo(&rt.sh, &rt.held, (int)c->a[2],
 					vmc_findings_count_cap(), &splits)) {
 			rt.held_on = false;
@@ -1821,11 +1850,22 @@ int64_t vmc_do_call(struct vmc_call *c)
 		}
 		pend_flush();
 	}
-	if (quick && fast_apply(c, stack, whole, created)) {
+	if (quick && fast_apply(c, stack, whole, created, clean)) {
 		rt.calls[c->call]++;
 		call_done(c, stack, 0, timed, t0);
 		return c->ret;
 	}
+	return general_after(c, stack, tool, uffd, settled, &pre, timed, t0);
+}
+
+/* After the system call, the general path: the shadow predicts the call
+ * (shadow_apply), what the kernel did differently is adopted and judged,
+ * then the findings. */
+static __attribute__((noinline)) int64_t general_after(
+	struct vmc_call *c, uint32_t stack, bool tool, bool uffd,
+	bool settled, const struct vmc_pre *pre, bool timed, uint64_t t0)
+{
+	struct shadow_change rec;
 	/* What is read of rec afterwards, for the paths that return before
 	 * the shadow's operation resets it. */
 	rec.uncertain = false;
@@ -1956,7 +1996,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 		.sh = &rt.sh, .call = c->call, .args = c->a, .ret = c->ret,
 		.dontunmap = c->call == SHADOW_CALL_MREMAP &&
 			     (c->a[3] & 4 /* MREMAP_DONTUNMAP */),
-		.rec = &rec, .rec_valid = !mismatch, .pre = &pre,
+		.rec = &rec, .rec_valid = !mismatch, .pre = pre,
 		.stack = stack,
 	};
 	if (c->sub != VMC_SUB_SHMDT && !tool)
@@ -1964,6 +2004,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 	call_done(c, stack, kerr, timed, t0);
 	return c->ret;
 }
+
 
 /* Write the module map to the journal (the command symbolizes from it). */
 static void journal_modules(void)
