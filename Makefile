@@ -44,6 +44,11 @@ SHADOW_AOBJ  := $(patsubst shadow/%.c,$(B)/asan/shadow/%.o,$(SHADOW_SRC))
 PRELOAD_OBJ  := $(patsubst preload/%.c,$(B)/obj/preload/%.o,$(PRELOAD_SRC))
 PRELOAD_AOBJ := $(patsubst preload/%.c,$(B)/asan/preload/%.o,$(PRELOAD_SRC))
 PRELOADFLAGS := -fvisibility=hidden -Ipreload
+# The preload is linked with link-time optimization: the hooks' common path
+# then inlines across files (the shadow's fast paths into the runtime), so
+# fewer instructions and cache lines per call.  Fat objects, so that the
+# archives the tests link (plain ar) still hold machine code.
+LTO := -flto=auto -ffat-lto-objects
 
 FUZZ_SEEDS ?= 1-20
 FUZZ_OPS   ?= 10000
@@ -76,14 +81,14 @@ deps:
 	else echo "deps: all present"; fi
 
 $(B)/obj/shadow/%.o: shadow/%.c $(SHADOW_HDR) | $(B)/obj/shadow
-	$(CC) $(CFLAGS) $(BASEFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(LTO) -c $< -o $@
 $(B)/dbg/shadow/%.o: shadow/%.c $(SHADOW_HDR) | $(B)/dbg/shadow
 	$(CC) $(CFLAGS) $(BASEFLAGS) $(TESTDEFS) -c $< -o $@
 $(B)/asan/shadow/%.o: shadow/%.c $(SHADOW_HDR) | $(B)/asan/shadow
 	$(CC) -O1 -g $(BASEFLAGS) $(TESTDEFS) $(SAN) -c $< -o $@
 
 $(B)/obj/preload/%.o: preload/%.c $(PRELOAD_HDR) $(SHADOW_HDR) | $(B)/obj/preload
-	$(CC) $(CFLAGS) $(BASEFLAGS) $(PRELOADFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(BASEFLAGS) $(PRELOADFLAGS) $(LTO) -c $< -o $@
 $(B)/asan/preload/%.o: preload/%.c $(PRELOAD_HDR) $(SHADOW_HDR) | $(B)/asan/preload
 	$(CC) -O1 -g $(BASEFLAGS) $(PRELOADFLAGS) $(SAN) -c $< -o $@
 $(B)/libvmc-core.a: $(filter-out %/interpose.o %/runtime.o,$(PRELOAD_OBJ))
@@ -96,7 +101,8 @@ $(B)/asan/libvmc-core.a: $(filter-out %/interpose.o %/runtime.o,$(PRELOAD_AOBJ))
 # unit tests, without interpose.o (whose symbols would replace libc's mmap
 # in every test program).
 $(B)/libvmacheck.so: $(PRELOAD_OBJ) $(SHADOW_OBJ) preload/exports.map
-	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,defs \
+	$(CC) $(CFLAGS) $(WARN) $(LTO) -shared \
+	  -Wl,--version-script=preload/exports.map -Wl,-z,defs \
 	  -o $@ $(PRELOAD_OBJ) $(SHADOW_OBJ) $(UNWIND_LIBS) -ldl -lpthread
 
 # The command: runs a program under the preload, reads and merges results.
