@@ -2157,6 +2157,32 @@ START_TEST(test_undo_pairs)
 }
 END_TEST
 
+/* The same pairs over memory the program mapped behind the tool's back:
+ * the span is foreign, so each call asks the kernel first (before_call),
+ * the undo included (which applies the held one): nothing is cancelled,
+ * and 2 checks a round. */
+START_TEST(test_undo_pairs_foreign)
+{
+	struct tmp t;
+	tmp_make(&t);
+	const char *argv[] = { prog("fastunmap"), "undoforeign", "200", NULL };
+	struct run r;
+	struct results rs;
+	const struct result *x = same_result(
+		&t, argv, 1, "fastunmap undoforeign: 200 rounds, 0 bad\n", &r,
+		&rs);
+	printf("test_preload_run: undo foreign: %lld undone, %lld checks\n",
+	       x->undone, x->checks);
+	ck_assert_int_eq(x->undone, 0);
+	ck_assert_msg(x->checks >= 2 * 200, "%lld checks", x->checks);
+	ck_assert_msg(x->clean && !strstr(x->kinds, "untracked-change"),
+		      "%s; findings: %s", x->why, x->kinds);
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* The map count's pressure is still watched when every mapping call takes
  * the fast paths: one-page mappings that never merge, 200 more than
  * max-map-share=1 allows (1% of vm.max_map_count: 655 VMAs at the
@@ -2338,6 +2364,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_fast_churn);
 	tcase_add_test(tc, test_fast_protect);
 	tcase_add_test(tc, test_undo_pairs);
+	tcase_add_test(tc, test_undo_pairs_foreign);
 	tcase_add_test(tc, test_call_check_settled_munmap);
 	tcase_add_test(tc, test_check_budget);
 	suite_add_tcase(s, tc);

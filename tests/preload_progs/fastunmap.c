@@ -31,6 +31,9 @@
  *                        munmap), one followed by an mprotect of its range
  *                        that leaves another shape (not cancelled), and
  *                        one followed by a fork
+ *   fastunmap undoforeign N  the same pairs on the middle page of a
+ *                        3-page mapping made by a raw mmap (foreign: each
+ *                        call asks the kernel first, so none is cancelled)
  *   fastunmap settle N CUT  N times a 2-page mapping between guards and
  *                        its whole munmap (CUT 0), or a 3-page one whose
  *                        middle page is unmapped first, then the rest
@@ -199,6 +202,23 @@ static int undo(long n)
 	return 0;
 }
 
+static int undo_foreign(long n)
+{
+	long bad = 0;
+	char *p = (char *)syscall(SYS_mmap, NULL, 3 * PAGE,
+				  PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 2;
+	for (long i = 0; i < n; i++) {
+		bad += mprotect(p + PAGE, PAGE, PROT_READ) != 0;
+		bad += mprotect(p + PAGE, PAGE, PROT_READ | PROT_WRITE) != 0;
+	}
+	bad += munmap(p, 3 * PAGE) != 0;
+	printf("fastunmap undoforeign: %ld rounds, %ld bad\n", n, bad);
+	return 0;
+}
+
 static int settle(long n, int cut)
 {
 	long bad = 0;
@@ -230,6 +250,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 3 && !strcmp(argv[1], "settle"))
 		return settle(atol(argv[2]), atoi(argv[3]));
+	if (argc > 2 && !strcmp(argv[1], "undoforeign"))
+		return undo_foreign(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "undo"))
 		return undo(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "protect"))
