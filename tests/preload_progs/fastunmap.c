@@ -117,8 +117,13 @@ static int churn(long n)
 	bad += munmap(w + PAGE, PAGE) != 0;
 	bad += munmap(w, PAGE) != 0;
 	bad += munmap(w + 2 * PAGE, 2 * PAGE) != 0;
-	/* a fork: the child has it too, and unmaps it */
-	char *f = map_rw(2 * PAGE);
+	/* a fork: the child has it too, and unmaps it (MAP_NORESERVE, as
+	 * below: a mapping of its own, whatever lies next to it) */
+	char *f = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (f == MAP_FAILED)
+		return 2;
+	f[0] = 1;
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0)
@@ -134,7 +139,14 @@ static int churn(long n)
 	if (u == MAP_FAILED)
 		return 2;
 	bad += munmap(u, 2 * PAGE + 1) != 0;
-	char *leak = map_rw(PAGE);
+	/* the leak: away from every other mapping (a hint into empty
+	 * space), so that it merges with none and no pointer to a
+	 * neighbour's start is a limit pointer of it */
+	char *leak = mmap((void *)(16ul << 40), PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (leak == MAP_FAILED)
+		return 2;
+	leak[0] = 1;
 	printf("fastunmap churn: %ld pairs, %ld bad, leak %s\n", n, bad,
 	       leak ? "made" : "none");
 	return 0;
