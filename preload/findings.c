@@ -1038,6 +1038,7 @@ struct cand {
 	uint64_t start, end;
 	uint32_t stack;
 	uint8_t reached, scanned;
+	uint8_t end_is_next;         /* another mapping starts at end */
 };
 
 struct leak_scan {
@@ -1065,8 +1066,13 @@ static void mark(struct leak_scan *ls, uint64_t v)
 			hi = mid;
 	}
 	/* Candidate lo-1 starts at or below v; [start, end] counts (a
-	 * pointer one past the end is a limit pointer of that mapping). */
-	if (lo && v <= ls->c[lo - 1].end && !ls->c[lo - 1].reached) {
+	 * pointer one past the end is a limit pointer of that mapping),
+	 * unless another mapping starts there: a pointer to a mapping's
+	 * first byte is that mapping's (the loader's own block, next to the
+	 * program's newest mapping, is pointed to by its owners). */
+	const struct cand *c = lo ? &ls->c[lo - 1] : NULL;
+	if (c && (v < c->end || (v == c->end && !c->end_is_next)) &&
+	    !c->reached) {
 		ls->c[lo - 1].reached = 1;
 		ls->work[ls->nwork++] = lo - 1;
 	}
@@ -1160,9 +1166,12 @@ void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,
 	for (struct shadow_region *r = shadow_region_find_next(sh, 0); r;
 	     r = shadow_region_next(r))
 		if (r->origin == SHADOW_ORIGIN_TRACKED &&
-		    r->call != SHADOW_CALL_BRK)
-			ls.c[k++] = (struct cand){ r->start, r->end,
-						   r->stack_id, 0, 0 };
+		    r->call != SHADOW_CALL_BRK) {
+			const struct shadow_region *nx = shadow_region_next(r);
+			ls.c[k++] = (struct cand){
+				r->start, r->end, r->stack_id, 0, 0,
+				nx && nx->start == r->end };
+		}
 	ls.lo = ls.c[0].start;
 	ls.hi = ls.c[n - 1].end;
 	/* Not roots: the tool's image, and the loader's data (its link

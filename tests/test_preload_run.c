@@ -937,7 +937,7 @@ static bool allow_errors;
 static const char *const prog_names[] = {
 	"stress", "mallocprog", "mapper", "forker", "execer", "vforker",
 	"sigmmap", "dlprog", "apiprog", "brkshm", "hiddensplit", "fastunmap",
-	"stalegrow",
+	"stalegrow", "leakedge",
 };
 #define NPROGS (sizeof(prog_names) / sizeof(prog_names[0]))
 static char prog_path[NPROGS][PATH_MAX];
@@ -2100,6 +2100,29 @@ START_TEST(test_fast_churn)
 }
 END_TEST
 
+/* The leak scan's limit pointers: a pointer one past a mapping's end keeps
+ * it reachable (C), but not when another mapping starts there (A, below
+ * foreign B, whose start a global holds: that pointer is B's). */
+START_TEST(test_leak_limit_pointers)
+{
+	struct tmp t;
+	tmp_make(&t);
+	const char *argv[] = { prog("leakedge"), NULL };
+	struct run r;
+	struct results rs;
+	const struct result *x = same_result(&t, argv, 1,
+					     "leakedge: mapped\n", &r, &rs);
+	ck_assert_msg(count_str(x->kinds, "leak; ") == 1 &&
+			      count_str(x->kinds, "leak-reachable; ") == 1,
+		      "kinds: %s", x->kinds);
+	ck_assert_msg(strstr(x->errors, "leak: ") != NULL, "errors: %s",
+		      x->errors);
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* mprotect inside one VMA takes the fast path (shadow_protect_fast): the
  * splits still count for the call site, W+X and a hole still go the
  * general way and are found, and the shadow agrees with the kernel. */
@@ -2370,6 +2393,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_fast_unmap_then_double);
 	tcase_add_test(tc, test_fast_map_pressure);
 	tcase_add_test(tc, test_fast_churn);
+	tcase_add_test(tc, test_leak_limit_pointers);
 	tcase_add_test(tc, test_fast_protect);
 	tcase_add_test(tc, test_undo_pairs);
 	tcase_add_test(tc, test_undo_pairs_foreign);
