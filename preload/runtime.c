@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -90,6 +91,7 @@ static struct {
 	uint64_t check_in_call;    /* TSC in full checks during this call */
 	uint32_t journaled_stacks;
 	bool need_resync;
+	bool hook_locked;          /* the hook in progress holds rt.lock */
 	/* mappings made by the tool's own helpers (libunwind) */
 	uint64_t tool_start[TOOL_RANGES], tool_end[TOOL_RANGES];
 	unsigned ntool;
@@ -398,6 +400,31 @@ static void rt_lock(void)
 {
 	pthread_mutex_lock(&rt.lock);
 	pend_flush();
+}
+
+/* The hook's lock.  While the process has one thread there is nobody to
+ * exclude, and the hook takes no lock: no atomic operation, no call into
+ * libc (measured: 1-2% of a 20,000-VMA mprotect pair's time).  glibc's own
+ * malloc trusts the same flag: pthread_create clears it before the new
+ * thread exists, and nothing sets it again.  The tool starts no thread
+ * inside a hook (uffd.c starts its monitor outside any), and a signal
+ * handler on this thread does not enter the tool while a hook runs
+ * (vmc_enter), so the flag cannot change between here and hook_unlock.
+ * A thread made by a raw clone() is not seen; glibc's malloc breaks for
+ * it too.  The other users of rt.lock (fork, exit, the API) are rare and
+ * always take it. */
+static inline void hook_lock(void)
+{
+	bool threads = !__libc_single_threaded;
+	if (threads)
+		pthread_mutex_lock(&rt.lock);
+	rt.hook_locked = threads; /* written under the lock, or alone */
+}
+
+static inline void hook_unlock(void)
+{
+	if (rt.hook_locked)
+		pthread_mutex_unlock(&rt.lock);
 }
 
 static __attribute__((cold)) struct span_sum
@@ -1582,8 +1609,9 @@ static __attribute__((cold)) void find_home(uint64_t slot)
 		vmc_stack_set_home(0, 0);
 }
 
-/* What every call ends with, rt.lock held: the peak, the periodic check,
- * the journal's counters, the sampled hook time; then the lock goes. */
+/* What every call ends with, under the hook's lock: the peak, the periodic
+ * check, the journal's counters, the sampled hook time; then the lock
+ * goes. */
 static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 		      bool timed, uint64_t t0)
 {
@@ -1607,7 +1635,7 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 		d -= rt.check_in_call < d ? rt.check_in_call : d;
 		rt.budget.hook += d * HOOK_TIMED_EVERY;
 	}
-	pthread_mutex_unlock(&rt.lock);
+	hook_unlock();
 }
 
 /* After the kernel succeeded: the fast paths of shadow/fast.c for an
@@ -1753,7 +1781,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 					: vmc_stack_capture_from(2, c->caller,
 								 c->slot);
 	in_capture = 0;
-	pthread_mutex_lock(&rt.lock);
+	hook_lock();
 	rt.check_in_call = 0;
 	bool uffd = vmc_uffd_active();
 	/* The program's commonest calls take the fast paths when nothing but
