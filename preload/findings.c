@@ -1163,15 +1163,15 @@ void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,
 	if (!ls.c || !ls.work || !ls.buf)
 		goto out;
 	size_t k = 0;
-	for (struct shadow_region *r = shadow_region_find_next(sh, 0); r;
-	     r = shadow_region_next(r))
+	for (struct shadow_region *r = shadow_region_find_next(sh, 0), *nx; r;
+	     r = nx) {
+		nx = shadow_region_next(r);
 		if (r->origin == SHADOW_ORIGIN_TRACKED &&
-		    r->call != SHADOW_CALL_BRK) {
-			const struct shadow_region *nx = shadow_region_next(r);
+		    r->call != SHADOW_CALL_BRK)
 			ls.c[k++] = (struct cand){
 				r->start, r->end, r->stack_id, 0, 0,
 				nx && nx->start == r->end };
-		}
+	}
 	ls.lo = ls.c[0].start;
 	ls.hi = ls.c[n - 1].end;
 	/* Not roots: the tool's image, and the loader's data (its link
