@@ -7,7 +7,10 @@
  * with MAP_NORESERVE, aligned to 2 MiB and marked MADV_HUGEPAGE, so that
  * nodes allocated one after the other (a VMA node of 96 bytes, then its
  * region node of 48) sit side by side in the same cache lines and huge
- * pages.  A freed object goes on the free list of its size class (the link
+ * pages.  An object of 64 bytes or more starts on a cache line (the bump
+ * pointer skips up to 48 bytes for it), so a VMA's first 64 bytes, all a
+ * lookup or a merge decision reads, are one line.  A freed object goes on
+ * the free list of its size class (the link
  * is stored in the object itself: no per-object header); allocation takes
  * from that list first.  Chunks are never given back.
  *
@@ -48,6 +51,7 @@
 
 #define ARENA_PAGE        4096ul
 #define ARENA_GRAIN       16ul                  /* size class step */
+#define ARENA_LINE        64ul                  /* cache line */
 #define ARENA_SMALL_MAX   256ul                 /* largest small size */
 #define ARENA_NCLASSES    (ARENA_SMALL_MAX / ARENA_GRAIN)
 #define ARENA_CHUNK       (64ul << 20)          /* reserved per chunk */
@@ -279,10 +283,22 @@ static void *small_alloc(size_t size)
 		A.free_list[k] = f->next;
 		p = f;
 	} else {
-		if ((size_t)(A.bump_end - A.bump) < csize && chunk_new()) {
-			arena_unlock();
-			return NULL;
+		/* A node of a cache line or more starts on one (a VMA's
+		 * first 64 bytes are what lookups read); the few bytes
+		 * skipped are not worth a free list. */
+		size_t pad = csize >= ARENA_LINE
+				     ? (size_t)(-(uintptr_t)A.bump &
+						(ARENA_LINE - 1))
+				     : 0;
+		if ((size_t)(A.bump_end - A.bump) < pad + csize) {
+			if (chunk_new()) {
+				arena_unlock();
+				return NULL;
+			}
+			pad = 0; /* a chunk starts on a huge page */
 		}
+		A.bump += pad;
+		A.st.committed_bytes += pad;
 		p = A.bump;
 		A.bump += csize;
 		A.st.committed_bytes += csize;

@@ -683,21 +683,27 @@ int shadow_fork(struct shadow *sh, unsigned flags)
 	return err;
 }
 
-static void free_subtree(struct shadow *sh, struct rb_node *n, size_t size)
+/* Free a tree's nodes: objects of `size` bytes holding their rb_node at
+ * offset `off`. */
+static void free_subtree(struct shadow *sh, struct rb_node *n, size_t size,
+			 size_t off)
 {
 	while (n) {
 		struct rb_node *r = n->right;
-		free_subtree(sh, n->left, size);
-		sh->a.free(sh->a.ctx, n, size); /* rb is the first member */
+		free_subtree(sh, n->left, size, off);
+		sh->a.free(sh->a.ctx, (char *)n - off, size);
 		n = r;
 	}
 }
 
 void shadow_destroy(struct shadow *sh)
 {
-	free_subtree(sh, sh->vmas.node, sizeof(struct shadow_vma));
-	free_subtree(sh, sh->regions.node, sizeof(struct shadow_region));
-	free_subtree(sh, sh->guards.node, sizeof(struct shadow_region));
+	free_subtree(sh, sh->vmas.node, sizeof(struct shadow_vma),
+		     offsetof(struct shadow_vma, rb));
+	free_subtree(sh, sh->regions.node, sizeof(struct shadow_region),
+		     offsetof(struct shadow_region, rb));
+	free_subtree(sh, sh->guards.node, sizeof(struct shadow_region),
+		     offsetof(struct shadow_region, rb));
 	sh->vmas.node = sh->regions.node = sh->guards.node = NULL;
 	sh->vcache = sh->hcache = NULL;
 	sh->rcache = NULL;
