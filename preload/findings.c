@@ -517,6 +517,10 @@ uint64_t vmc_site_splits(uint32_t id)
 
 bool vmc_span_has_hole(const struct shadow *sh, uint64_t start, uint64_t end)
 {
+	/* Most calls name one whole VMA or its first pages: the index's
+	 * slot tells, with no wait for the node's line. */
+	if (shadow_span_one_vma(sh, start, end))
+		return false;
 	/* The next VMA only when the span goes on past this one: rb_next
 	 * can climb to the root, a chain of cache misses at 20,000 VMAs. */
 	struct shadow_vma *v = shadow_find_next(sh, start);
@@ -533,6 +537,8 @@ bool vmc_span_has_hole(const struct shadow *sh, uint64_t start, uint64_t end)
 bool vmc_span_has_untracked(const struct shadow *sh, uint64_t start,
 			    uint64_t end)
 {
+	if (shadow_span_one_owned_region(sh, start, end))
+		return false;
 	/* No step past the span: region_next may climb the tree. */
 	for (struct shadow_region *r = shadow_region_find_next(sh, start);
 	     r && r->start < end; r = shadow_region_next(r)) {

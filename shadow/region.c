@@ -47,9 +47,30 @@ static struct shadow_region *rs_find(const struct rb_root *root, uint64_t addr)
 /* shadow.ridx holds only regions in the tree, under their start. */
 static void ridx_drop(struct shadow *sh, const struct shadow_region *r)
 {
-	unsigned k = vidx_slot(r->start);
-	if (sh->ridx && sh->ridx[k] == r)
-		sh->ridx[k] = NULL;
+	slot_drop(sh->ridx, r, r->start);
+}
+
+static void rslot_put(struct shadow *sh, struct shadow_region *r)
+{
+	slot_put(sh->ridx, r, r->start,
+		 slot_span(r->start, r->end, region_owned(r)));
+}
+
+/* r's end moved: its slot (if it has one) follows. */
+static void rslot_refresh(struct shadow *sh, struct shadow_region *r)
+{
+	slot_refresh(sh->ridx, r, r->start,
+		     slot_span(r->start, r->end, region_owned(r)));
+}
+
+bool shadow_span_one_owned_region(const struct shadow *sh, uint64_t start,
+				  uint64_t end)
+{
+	const struct shadow_slot *s = slot_find(sh->ridx, start);
+	if (!s || !(s->span & 1))
+		return false;
+	__builtin_prefetch(s->node);
+	return slot_span_reaches(s->span, start, end);
 }
 
 struct shadow_region *shadow_region_find_next(const struct shadow *sh,
@@ -60,14 +81,14 @@ struct shadow_region *shadow_region_find_next(const struct shadow *sh,
 	struct shadow_region *c = sh->rcache;
 	if (c && c->start <= addr && addr < c->end)
 		return c;
-	c = sh->ridx ? sh->ridx[vidx_slot(addr)] : NULL;
+	struct shadow_slot *s = slot_find(sh->ridx, addr);
+	c = s ? s->node : NULL;
 	if (c && c->start == addr && c->end > addr)
 		return m->rcache = c;
 	struct shadow_region *r = rs_find_next(&sh->regions, addr);
 	if (r && r->start <= addr) {
 		m->rcache = r;
-		if (m->ridx)
-			m->ridx[vidx_slot(r->start)] = r;
+		rslot_put(m, r);
 	}
 	return r;
 }
@@ -102,8 +123,8 @@ static void reg_link(struct shadow *sh, struct rset *t,
 	rb_link_node(&r->rb, parent, link);
 	rb_insert(t->root, &r->rb, NULL);
 	(*t->n)++;
-	if (t->root == &sh->regions && sh->ridx)
-		sh->ridx[vidx_slot(r->start)] = r;
+	if (t->root == &sh->regions)
+		rslot_put(sh, r);
 }
 
 /* Link r right after prev (NULL: first) with no descent: nothing may lie
@@ -114,8 +135,8 @@ static void reg_link_after(struct shadow *sh, struct rset *t,
 	rb_link_after(t->root, prev ? &prev->rb : NULL, &r->rb);
 	rb_insert(t->root, &r->rb, NULL);
 	(*t->n)++;
-	if (t->root == &sh->regions && sh->ridx)
-		sh->ridx[vidx_slot(r->start)] = r;
+	if (t->root == &sh->regions)
+		rslot_put(sh, r);
 }
 
 static void reg_unlink(struct shadow *sh, struct rset *t,
@@ -162,6 +183,8 @@ static struct shadow_region *reg_split(struct shadow *sh, struct rset *t,
 	*n = *r;
 	n->start = addr;
 	r->end = addr;
+	if (t->root == &sh->regions)
+		rslot_refresh(sh, r);
 	reg_link_after(sh, t, r, n);
 	return n;
 }
@@ -193,6 +216,8 @@ static int rs_cut(struct shadow *sh, struct rset *t, uint64_t start,
 		bool past = r->end >= end;
 		rec_piece(rec, kind, start, r->end, r, 0);
 		r->end = start;
+		if (t->root == &sh->regions)
+			rslot_refresh(sh, r);
 		if (place)
 			place->prev = r;
 		if (past)
@@ -254,8 +279,7 @@ int region_replace(struct shadow *sh, uint64_t start, uint64_t end,
 		struct rb_node rb = n->rb;
 		*n = fresh;
 		n->rb = rb;
-		if (sh->ridx)
-			sh->ridx[vidx_slot(start)] = n;
+		rslot_put(sh, n);
 		return 0;
 	}
 	n = reg_alloc(sh);
@@ -424,6 +448,7 @@ int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
 			    p->end == a) {
 				/* Grow the region just moved or copied. */
 				p->end = gap_end;
+				rslot_refresh(sh, p);
 			} else if (region_insert(sh, a, gap_end, origin,
 						 stack_id, call,
 						 SHADOW_NAME_ANON)) {

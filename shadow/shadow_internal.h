@@ -156,11 +156,109 @@ static inline bool vma_range_used(const struct shadow *sh, uint64_t start,
 uint32_t shadow_new_anon_id(struct shadow *sh);
 
 /* ---- region.c */
-/* The slot of a start address in shadow.vidx / shadow.ridx. */
+/* The first slot of a start address's bucket in shadow.vidx / ridx. */
 static inline unsigned vidx_slot(uint64_t start)
 {
 	return (unsigned)(((start >> SH_PAGE_SHIFT) * 0x9E3779B97F4A7C15ull) >>
-			  (64 - SHADOW_VIDX_BITS));
+			  (64 - SHADOW_VIDX_BITS)) &
+	       ~(SHADOW_SLOT_WAYS - 1u);
+}
+
+/* A slot's span (shadow.h, struct shadow_slot): the start page above bit
+ * 28, the length in pages in bits 1-27 (saturated: at least that), a flag
+ * in bit 0.  Never 0: the length is at least 1. */
+#define SLOT_NPAGES_BITS 27
+#define SLOT_NPAGES_MAX ((1ull << SLOT_NPAGES_BITS) - 1)
+static inline uint64_t slot_span(uint64_t start, uint64_t end, bool flag)
+{
+	uint64_t n = (end - start) >> SH_PAGE_SHIFT;
+	if (n > SLOT_NPAGES_MAX)
+		n = SLOT_NPAGES_MAX;
+	return (start >> SH_PAGE_SHIFT) << (SLOT_NPAGES_BITS + 1) | n << 1 |
+	       (flag ? 1 : 0);
+}
+
+static inline bool slot_span_starts(uint64_t span, uint64_t start)
+{
+	return span && span >> (SLOT_NPAGES_BITS + 1) == start >> SH_PAGE_SHIFT;
+}
+
+/* Does span (starting at start) reach end, for certain? */
+static inline bool slot_span_reaches(uint64_t span, uint64_t start,
+				     uint64_t end)
+{
+	uint64_t n = (span >> 1) & SLOT_NPAGES_MAX;
+	return n < SLOT_NPAGES_MAX && end - start <= n << SH_PAGE_SHIFT;
+}
+
+/* The slot holding start's node in idx, or NULL.  Starts above 2^48
+ * (five-level paging) are not indexed: the span has no room for them. */
+static inline struct shadow_slot *slot_find(struct shadow_slot *idx,
+					    uint64_t start)
+{
+	if (!idx || start >> 48)
+		return NULL;
+	struct shadow_slot *b = &idx[vidx_slot(start)];
+	for (unsigned i = 0; i < SHADOW_SLOT_WAYS; i++)
+		if (slot_span_starts(b[i].span, start))
+			return &b[i];
+	return NULL;
+}
+
+/* node (starting at start, spanning span) takes its start's slot: the one
+ * that has it, else an empty one, else the one its start page picks. */
+static inline void slot_put(struct shadow_slot *idx, void *node,
+			    uint64_t start, uint64_t span)
+{
+	if (!idx || start >> 48)
+		return;
+	struct shadow_slot *b = &idx[vidx_slot(start)], *s = NULL;
+	for (unsigned i = 0; i < SHADOW_SLOT_WAYS && !s; i++)
+		if (slot_span_starts(b[i].span, start))
+			s = &b[i];
+	for (unsigned i = 0; i < SHADOW_SLOT_WAYS && !s; i++)
+		if (!b[i].span)
+			s = &b[i];
+	if (!s)
+		s = &b[(start >> SH_PAGE_SHIFT) & (SHADOW_SLOT_WAYS - 1)];
+	*s = (struct shadow_slot){ node, span };
+}
+
+/* node (starting at start) leaves its slot, if it has one. */
+static inline void slot_drop(struct shadow_slot *idx, const void *node,
+			     uint64_t start)
+{
+	struct shadow_slot *s = slot_find(idx, start);
+	if (s && s->node == node)
+		*s = (struct shadow_slot){ NULL, 0 };
+}
+
+/* node's end moved: its slot, if it has one, follows. */
+static inline void slot_refresh(struct shadow_slot *idx, const void *node,
+				uint64_t start, uint64_t span)
+{
+	struct shadow_slot *s = slot_find(idx, start);
+	if (s && s->node == node)
+		s->span = span;
+}
+
+/* A region's flag in its slot: its pages are the program's or the
+ * tool's. */
+static inline bool region_owned(const struct shadow_region *r)
+{
+	return r->origin == SHADOW_ORIGIN_TRACKED ||
+	       r->origin == SHADOW_ORIGIN_TOOL;
+}
+
+static inline void vslot_put(struct shadow *sh, struct shadow_vma *v)
+{
+	slot_put(sh->vidx, v, v->start, slot_span(v->start, v->end, false));
+}
+
+static inline void vslot_refresh(struct shadow *sh, struct shadow_vma *v)
+{
+	slot_refresh(sh->vidx, v, v->start,
+		     slot_span(v->start, v->end, false));
 }
 /* Move a linked region's start where the order is kept. */
 void region_set_start(struct shadow *sh, struct shadow_region *r,

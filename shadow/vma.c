@@ -151,9 +151,7 @@ uint32_t shadow_new_anon_id(struct shadow *sh)
 
 static inline void vidx_drop(struct shadow *sh, const struct shadow_vma *v)
 {
-	unsigned k = vidx_slot(v->start);
-	if (sh->vidx && sh->vidx[k] == v)
-		sh->vidx[k] = NULL;
+	slot_drop(sh->vidx, v, v->start);
 }
 
 struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
@@ -163,7 +161,8 @@ struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
 	struct shadow_vma *c = sh->vcache;
 	if (c && c->start <= addr && addr < c->end)
 		return c;
-	c = sh->vidx ? sh->vidx[vidx_slot(addr)] : NULL;
+	struct shadow_slot *s = slot_find(sh->vidx, addr);
+	c = s ? s->node : NULL;
 	if (c && c->start == addr && c->end > addr)
 		return m->vcache = c;
 	c = sh->hcache;
@@ -177,8 +176,7 @@ struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
 			best = v;
 			if (v->start <= addr) {
 				m->vcache = v;
-				if (m->vidx)
-					m->vidx[vidx_slot(v->start)] = v;
+				vslot_put(m, v);
 				break;
 			}
 			n = n->left;
@@ -189,6 +187,16 @@ struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
 	if (best && best->start > addr)
 		m->hcache = best; /* addr is in the hole before it */
 	return best;
+}
+
+bool shadow_span_one_vma(const struct shadow *sh, uint64_t start,
+			 uint64_t end)
+{
+	const struct shadow_slot *s = slot_find(sh->vidx, start);
+	if (!s)
+		return false;
+	__builtin_prefetch(s->node);
+	return slot_span_reaches(s->span, start, end);
 }
 
 struct shadow_vma *shadow_find(const struct shadow *sh, uint64_t addr)
@@ -264,8 +272,7 @@ static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
 		v->prev->next = v;
 	if (v->next)
 		v->next->prev = v;
-	if (sh->vidx)
-		sh->vidx[vidx_slot(v->start)] = v;
+	vslot_put(sh, v);
 	sh->vcache = v; /* the next lookup is likely here */
 	if (succ) {
 		struct shadow_vma *n = vma_of(succ);
@@ -342,8 +349,7 @@ void vma_set_range(struct shadow *sh, struct shadow_vma *v, uint64_t start,
 	sh->vcache = v; /* the next lookup is likely here */
 	v->start = start;
 	v->end = end;
-	if (sh->vidx)
-		sh->vidx[vidx_slot(start)] = v;
+	vslot_put(sh, v);
 	vma_account_delta(sh, v->flags, (int64_t)vma_pages(v) - was);
 	if (sc)
 		vma_regap(sh, v);
@@ -370,6 +376,7 @@ struct shadow_vma *vma_split(struct shadow *sh, struct shadow_vma *v,
 	/* Shrink v first so the new node's range is free; the counters do
 	 * not change (n's pages were v's). */
 	v->end = addr;
+	vslot_refresh(sh, v);
 	vma_insert_after(sh, v, n);
 	if (rec)
 		rec->vmas_split++;
@@ -635,13 +642,12 @@ void shadow_init(struct shadow *sh, const struct shadow_allocator *a,
 		sh->env = *env;
 	else
 		shadow_env_default(&sh->env);
-	size_t isz = SHADOW_VIDX * sizeof(void *);
-	sh->vidx = a->alloc(a->ctx, isz);
-	sh->ridx = a->alloc(a->ctx, isz);
+	sh->vidx = a->alloc(a->ctx, SHADOW_VIDX * sizeof(*sh->vidx));
+	sh->ridx = a->alloc(a->ctx, SHADOW_VIDX * sizeof(*sh->ridx));
 	if (sh->vidx)
-		memset(sh->vidx, 0, isz);
+		memset(sh->vidx, 0, SHADOW_VIDX * sizeof(*sh->vidx));
 	if (sh->ridx)
-		memset(sh->ridx, 0, isz);
+		memset(sh->ridx, 0, SHADOW_VIDX * sizeof(*sh->ridx));
 }
 
 /* kernel/fork.c dup_mmap() and friends, applied to the child's copy:
@@ -707,11 +713,12 @@ void shadow_destroy(struct shadow *sh)
 	sh->vmas.node = sh->regions.node = sh->guards.node = NULL;
 	sh->vcache = sh->hcache = NULL;
 	sh->rcache = NULL;
-	size_t isz = SHADOW_VIDX * sizeof(void *);
 	if (sh->vidx)
-		sh->a.free(sh->a.ctx, sh->vidx, isz);
+		sh->a.free(sh->a.ctx, sh->vidx,
+			   SHADOW_VIDX * sizeof(*sh->vidx));
 	if (sh->ridx)
-		sh->a.free(sh->a.ctx, sh->ridx, isz);
+		sh->a.free(sh->a.ctx, sh->ridx,
+			   SHADOW_VIDX * sizeof(*sh->ridx));
 	sh->vidx = NULL;
 	sh->ridx = NULL;
 	sh->nguards = 0;
@@ -769,21 +776,49 @@ static int validate_caches(const struct shadow *sh, const char **why)
 		*why = "rcache holds a region not in the tree";
 		return -1;
 	}
+	/* A slot holds a node in its tree under the node's start, and the
+	 * node's range as it is now (or 0): callers trust the span alone. */
 	for (unsigned k = 0; sh->vidx && k < SHADOW_VIDX; k++) {
-		const struct shadow_vma *v = sh->vidx[k];
-		if (v && (!in_tree(&sh->vmas, &v->rb) ||
-			  vidx_slot(v->start) != k) &&
-		    shadow_find(sh, v->start) != v) {
+		const struct shadow_slot *s = &sh->vidx[k];
+		const struct shadow_vma *v = s->node;
+		if (!s->span) {
+			if (v) {
+				*why = "an empty vidx slot has a node";
+				return -1;
+			}
+			continue;
+		}
+		if (!v || !in_tree(&sh->vmas, &v->rb) ||
+		    vidx_slot(v->start) != (k & ~(SHADOW_SLOT_WAYS - 1u)) ||
+		    shadow_find(sh, v->start) != v ||
+		    slot_find(sh->vidx, v->start) != s) {
 			*why = "vidx holds a VMA not in the tree";
+			return -1;
+		}
+		if (s->span != slot_span(v->start, v->end, false)) {
+			*why = "a vidx slot's span is not its VMA's range";
 			return -1;
 		}
 	}
 	for (unsigned k = 0; sh->ridx && k < SHADOW_VIDX; k++) {
-		const struct shadow_region *r = sh->ridx[k];
-		if (r && (!in_tree(&sh->regions, &r->rb) ||
-			  vidx_slot(r->start) != k) &&
-		    shadow_region_find(sh, r->start) != r) {
+		const struct shadow_slot *s = &sh->ridx[k];
+		const struct shadow_region *r = s->node;
+		if (!s->span) {
+			if (r) {
+				*why = "an empty ridx slot has a node";
+				return -1;
+			}
+			continue;
+		}
+		if (!r || !in_tree(&sh->regions, &r->rb) ||
+		    vidx_slot(r->start) != (k & ~(SHADOW_SLOT_WAYS - 1u)) ||
+		    shadow_region_find(sh, r->start) != r ||
+		    slot_find(sh->ridx, r->start) != s) {
 			*why = "ridx holds a region not in the tree";
+			return -1;
+		}
+		if (s->span != slot_span(r->start, r->end, region_owned(r))) {
+			*why = "a ridx slot's span is not its region's";
 			return -1;
 		}
 	}
