@@ -777,7 +777,7 @@ static int validate_caches(const struct shadow *sh, const char **why)
 		return -1;
 	}
 	/* A slot holds a node in its tree under the node's start, and the
-	 * node's range as it is now (or 0): callers trust the span alone. */
+	 * node's range as it is now: callers trust the span alone. */
 	for (unsigned k = 0; sh->vidx && k < SHADOW_VIDX; k++) {
 		const struct shadow_slot *s = &sh->vidx[k];
 		const struct shadow_vma *v = s->node;
