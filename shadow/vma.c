@@ -762,6 +762,21 @@ static bool in_tree(const struct rb_root *root, const struct rb_node *n)
 
 /* Every cached node is in its tree, and an index slot holds a node with a
  * start that hashes there: a lookup cannot return a node gone. */
+/* Slot k of idx, holding node (NULL or in its tree and found there by its
+ * start: `linked`) whose range and flag make `span`: wrong unless empty,
+ * or the node's, findable under its start, with that span. */
+static bool slot_bad(struct shadow_slot *idx, unsigned k, const void *node,
+		     bool linked, uint64_t span)
+{
+	const struct shadow_slot *s = &idx[k];
+	if (!s->span && !node)
+		return false;
+	uint64_t start = (span >> (SLOT_NPAGES_BITS + 1)) << SH_PAGE_SHIFT;
+	return !node || !linked || s->span != span ||
+	       slot_find(idx, start) != s ||
+	       vidx_slot(start) != (k & ~(SHADOW_SLOT_WAYS - 1u));
+}
+
 static int validate_caches(const struct shadow *sh, const char **why)
 {
 	if (sh->vcache && !in_tree(&sh->vmas, &sh->vcache->rb)) {
@@ -778,47 +793,27 @@ static int validate_caches(const struct shadow *sh, const char **why)
 	}
 	/* A slot holds a node in its tree under the node's start, and the
 	 * node's range as it is now: callers trust the span alone. */
-	for (unsigned k = 0; sh->vidx && k < SHADOW_VIDX; k++) {
-		const struct shadow_slot *s = &sh->vidx[k];
-		const struct shadow_vma *v = s->node;
-		if (!s->span) {
-			if (v) {
-				*why = "an empty vidx slot has a node";
-				return -1;
-			}
-			continue;
-		}
-		if (!v || !in_tree(&sh->vmas, &v->rb) ||
-		    vidx_slot(v->start) != (k & ~(SHADOW_SLOT_WAYS - 1u)) ||
-		    shadow_find(sh, v->start) != v ||
-		    slot_find(sh->vidx, v->start) != s) {
-			*why = "vidx holds a VMA not in the tree";
+	for (unsigned k = 0; k < SHADOW_VIDX; k++) {
+		const struct shadow_vma *v = sh->vidx ? sh->vidx[k].node : NULL;
+		if (sh->vidx &&
+		    slot_bad(sh->vidx, k, v,
+			     v && in_tree(&sh->vmas, &v->rb) &&
+				     shadow_find(sh, v->start) == v,
+			     v ? slot_span(v->start, v->end, false) : 0)) {
+			*why = "a vidx slot is not a VMA of the tree under its "
+			       "start with its range";
 			return -1;
 		}
-		if (s->span != slot_span(v->start, v->end, false)) {
-			*why = "a vidx slot's span is not its VMA's range";
-			return -1;
-		}
-	}
-	for (unsigned k = 0; sh->ridx && k < SHADOW_VIDX; k++) {
-		const struct shadow_slot *s = &sh->ridx[k];
-		const struct shadow_region *r = s->node;
-		if (!s->span) {
-			if (r) {
-				*why = "an empty ridx slot has a node";
-				return -1;
-			}
-			continue;
-		}
-		if (!r || !in_tree(&sh->regions, &r->rb) ||
-		    vidx_slot(r->start) != (k & ~(SHADOW_SLOT_WAYS - 1u)) ||
-		    shadow_region_find(sh, r->start) != r ||
-		    slot_find(sh->ridx, r->start) != s) {
-			*why = "ridx holds a region not in the tree";
-			return -1;
-		}
-		if (s->span != slot_span(r->start, r->end, region_owned(r))) {
-			*why = "a ridx slot's span is not its region's";
+		const struct shadow_region *r =
+			sh->ridx ? sh->ridx[k].node : NULL;
+		if (sh->ridx &&
+		    slot_bad(sh->ridx, k, r,
+			     r && in_tree(&sh->regions, &r->rb) &&
+				     shadow_region_find(sh, r->start) == r,
+			     r ? slot_span(r->start, r->end, region_owned(r))
+			       : 0)) {
+			*why = "a ridx slot is not a region of the tree under "
+			       "its start with its range and owner";
 			return -1;
 		}
 	}
