@@ -98,6 +98,7 @@ void region_set_start(struct shadow *sh, struct shadow_region *r,
 {
 	ridx_drop(sh, r);
 	r->start = start;
+	rslot_put(sh, r);
 }
 
 struct shadow_region *shadow_region_find(const struct shadow *sh,
@@ -228,7 +229,10 @@ static int rs_cut(struct shadow *sh, struct rset *t, uint64_t start,
 		if (r->end > end) {
 			rec_piece(rec, kind, r->start, end, r, 0);
 			/* Moving the start right keeps the order. */
-			region_set_start(sh, r, end);
+			if (t->root == &sh->regions)
+				region_set_start(sh, r, end);
+			else
+				r->start = end; /* guards have no index */
 			break;
 		}
 		struct shadow_region *next =

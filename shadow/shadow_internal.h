@@ -260,7 +260,8 @@ static inline void vslot_refresh(struct shadow *sh, struct shadow_vma *v)
 	slot_refresh(sh->vidx, v, v->start,
 		     slot_span(v->start, v->end, false));
 }
-/* Move a linked region's start where the order is kept. */
+/* Move a linked region's start (shadow.regions) where the order is kept;
+ * its index slot follows. */
 void region_set_start(struct shadow *sh, struct shadow_region *r,
 		      uint64_t start);
 

@@ -267,6 +267,70 @@ START_TEST(lookup_hole_cache)
 }
 END_TEST
 
+/* The index answers "does one VMA (one region of the program's or the
+ * tool's) start here and reach there?" from its slots alone: never yes
+ * when the tree says no, through maps, splits, merges and unmaps over a
+ * random tree of foreign VMAs, and yes for nearly every start the tree
+ * says yes for (a full bucket evicts, then the caller walks the tree). */
+START_TEST(span_from_index)
+{
+	random_tree(600, (uint64_t)_i + 5);
+	uint64_t pages = (re[rn - 1] - BASE) / PG;
+	unsigned vma_true = 0, vma_yes = 0, reg_true = 0, reg_yes = 0;
+	for (int round = 0; round < 200; round++) {
+		uint64_t p = rnd_below(pages), n = 1 + rnd_below(32);
+		switch (rnd_below(3)) {
+		case 0:
+			ck_assert_int_ge(map(p, n, rnd_below(2) ? RW : PROT_READ,
+					     0),
+					 0);
+			break;
+		case 1: /* may fail on a hole: the part before it changes */
+			shadow_protect(&sh, A(p), n * PG, PROT_READ, NULL);
+			break;
+		default:
+			ck_assert_int_eq(shadow_unmap(&sh, A(p), n * PG, NULL),
+					 0);
+			break;
+		}
+		VALID();
+		for (struct shadow_vma *v = shadow_vma_first(&sh); v;
+		     v = shadow_vma_next(v)) {
+			const struct shadow_region *r =
+				shadow_region_find(&sh, v->start);
+			uint64_t ends[3] = { v->start + PG, v->end, v->end + PG };
+			for (int k = 0; k < 3; k++) {
+				uint64_t e = ends[k];
+				bool one = shadow_span_one_vma(&sh, v->start, e);
+				ck_assert(!one || e <= v->end);
+				vma_true += e <= v->end;
+				vma_yes += one;
+				bool own = r && r->start == v->start &&
+					   r->end >= e &&
+					   r->origin == SHADOW_ORIGIN_TRACKED;
+				bool oreg = shadow_span_one_owned_region(
+					&sh, v->start, e);
+				ck_assert(!oreg || own);
+				reg_true += own;
+				reg_yes += oreg;
+			}
+			/* no VMA starts inside one */
+			if (v->end - v->start > PG)
+				ck_assert(!shadow_span_one_vma(
+					&sh, v->start + PG, v->start + 2 * PG));
+		}
+	}
+	ck_assert_uint_gt(reg_true, 1000);
+	ck_assert_uint_ge(vma_yes * 100ull, vma_true * 99ull);
+	ck_assert_uint_ge(reg_yes * 100ull, reg_true * 99ull);
+	/* A range longer than a slot can say is walked, not answered. */
+	ck_assert_int_ge(map(1ull << 28, (1ull << 27) + 1, PROT_READ, 0), 0);
+	ck_assert(!shadow_span_one_vma(&sh, A(1ull << 28), A(1ull << 28) + PG));
+	ck_assert_ptr_nonnull(shadow_find(&sh, A(1ull << 28)));
+	VALID();
+}
+END_TEST
+
 START_TEST(lookup_empty_and_single)
 {
 	/* Empty tree: nothing anywhere; one VMA: edges exact. */
@@ -954,6 +1018,7 @@ static Suite *tree_suite(void)
 	tcase_add_loop_test(tc, lookup_random, 0, 3);
 	tcase_add_loop_test(tc, lookup_hole_cache, 0, 2);
 	tcase_add_test(tc, lookup_empty_and_single);
+	tcase_add_loop_test(tc, span_from_index, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("gap");
