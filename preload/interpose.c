@@ -20,6 +20,21 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+#ifdef VMC_AB
+/* Only in build/ab/libvmacheck.so (make bench-ab), never in the tool:
+ * while set, every call passes straight to the kernel, as if the tool
+ * were not there.  bench_loops sets it between blocks of calls that leave
+ * the mappings as they found them, so that one process measures its loop
+ * traced and untraced, alternately, at the same addresses (see
+ * tests/bench_loops.c). */
+static int ab_pass;
+
+EXPORT void vmc_ab_passthrough(int on)
+{
+	__atomic_store_n(&ab_pass, on, __ATOMIC_RELAXED);
+}
+#endif
+
 /* Run c traced or raw; set errno as the kernel did (untouched on success)
  * and return the kernel's result. */
 static int64_t run(struct vmc_call *c, int is_map_tool, void *caller,
@@ -29,6 +44,11 @@ static int64_t run(struct vmc_call *c, int is_map_tool, void *caller,
 	int64_t r;
 	c->caller = (uintptr_t)caller;
 	c->slot = frame ? (uintptr_t)frame + sizeof(void *) : 0;
+#ifdef VMC_AB
+	if (__atomic_load_n(&ab_pass, __ATOMIC_RELAXED)) {
+		r = vmc_raw_call(c);
+	} else
+#endif
 	if (vmc_enter()) {
 		r = vmc_do_call(c);
 		vmc_leave();

@@ -45,12 +45,18 @@
  *                           mprotect a random one to its neighbours' prot
  *                           (3 VMAs merge) and back (split again) (2 calls)
  *
+ * With a third argument "ab", under build/ab/libvmacheck.so (make
+ * bench-ab), the timed iterations alternate between traced and untraced
+ * blocks in one process, and the line says ns_per_iter_traced,
+ * ns_per_iter_untraced and their ratio (run_ab below says why).
+ *
  * Random choices use a fixed-seed xorshift, so every run does the same.
  * Exit status 0, or 1 with a message when a call fails or usage is bad.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,10 +96,14 @@ static uint64_t now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* A loop: set-up (once), n iterations, tear-down (once). */
+/* A loop: set-up (once), n iterations, tear-down (once).  A run leaves
+ * the mappings as it found them; `group` iterations make one whole cycle
+ * of its calls (the A/B mode's blocks are whole cycles, so that its
+ * traced and untraced blocks make the same calls). */
 struct loop {
 	const char *name;
 	int calls_per_iter;
+	int group;
 	void (*setup)(void);
 	void (*run)(long n);
 	void (*teardown)(void);
@@ -269,13 +279,13 @@ static void run_live(long n)
  * loop) covers the tool's shadow of all of them. */
 
 static const struct loop loops[] = {
-	{ "mmap_munmap_64k", 2, setup_hole64k, run_mmap_munmap, NULL },
-	{ "mprotect_split_merge", 2, setup_three, run_split_merge,
+	{ "mmap_munmap_64k", 2, 1, setup_hole64k, run_mmap_munmap, NULL },
+	{ "mprotect_split_merge", 2, 1, setup_three, run_split_merge,
 	  teardown_three },
-	{ "mremap_growth", 1, NULL, run_growth, NULL },
-	{ "fixed_over_reservation", 2, setup_reservation, run_fixed,
+	{ "mremap_growth", 1, GROW_PAGES - 1, NULL, run_growth, NULL },
+	{ "fixed_over_reservation", 2, 1, setup_reservation, run_fixed,
 	  teardown_reservation },
-	{ "live_20000", 2, setup_live, run_live, NULL },
+	{ "live_20000", 2, 1, setup_live, run_live, NULL },
 };
 
 /* Memory figures of /proc/self/status, in kB (0 when not found). */
@@ -310,9 +320,54 @@ static void read_mem(struct mem *m)
 	fclose(f);
 }
 
+/* A/B mode (bench_loops LOOP ITER ab, under build/ab/libvmacheck.so):
+ * the timed iterations run in blocks of about AB_BLOCK, alternately
+ * traced and passed straight to the kernel (vmc_ab_passthrough, which
+ * only that build exports), each block timed.  Both halves run in one
+ * process, at the same addresses, interleaved at a fine grain, so that
+ * what differs between them is the tool's work alone: not the layout of
+ * the address space (the kernel's cost of the same call moves by up to
+ * 45% with the VMAs around it), nor a slow minute of the machine, which
+ * separate runs of a native and a traced program each catch on their
+ * own.  A run of a loop leaves the mappings as it found them (struct
+ * loop), so the untraced blocks leave them as the shadow knows them. */
+#define AB_BLOCK 512
+
+static void run_ab(const struct loop *l, long iter)
+{
+	void (*pass)(int) =
+		(void (*)(int))dlsym(RTLD_DEFAULT, "vmc_ab_passthrough");
+	if (!pass) {
+		fprintf(stderr, "bench_loops: the A/B mode needs the preload "
+				"built for it: make bench-ab\n");
+		exit(1);
+	}
+	long block = AB_BLOCK / l->group * l->group;
+	if (block < l->group)
+		block = l->group;
+	uint64_t ns[2] = { 0, 0 };
+	long done[2] = { 0, 0 };
+	for (long k = 0; done[0] + done[1] < iter; k++) {
+		int off = (int)(k & 1);
+		pass(off);
+		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+		l->run(block);
+		ns[off] += now_ns(CLOCK_MONOTONIC) - t0;
+		done[off] += block;
+	}
+	pass(0);
+	double traced = (double)ns[0] / (double)done[0];
+	double untraced = (double)ns[1] / (double)done[1];
+	printf("loop=%s iter=%ld calls_per_iter=%d ab_block=%ld "
+	       "ns_per_iter_traced=%.1f ns_per_iter_untraced=%.1f "
+	       "ratio=%.3f\n",
+	       l->name, done[0] + done[1], l->calls_per_iter, block, traced,
+	       untraced, traced / untraced);
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_loops LOOP ITER\nloops:");
+	fprintf(stderr, "usage: bench_loops LOOP ITER [ab]\nloops:");
 	for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
 		fprintf(stderr, " %s", loops[i].name);
 	fprintf(stderr, "\n");
@@ -321,7 +376,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3)
+	if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "ab")))
 		usage();
 	const struct loop *l = NULL;
 	for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
@@ -335,6 +390,12 @@ int main(int argc, char **argv)
 	if (l->setup)
 		l->setup();
 	l->run(iter / 10 > 0 ? iter / 10 : 1);
+	if (argc == 4) {
+		run_ab(l, iter);
+		if (l->teardown)
+			l->teardown();
+		return 0;
+	}
 	uint64_t c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	l->run(iter);
