@@ -179,6 +179,9 @@ struct vmc_module {
 int vmc_modules_refresh(void);
 /* The module containing ip, or NULL. */
 const struct vmc_module *vmc_module_for(uintptr_t ip);
+/* Changes whenever the module map does (a refresh swapped it in): what
+ * was worked out from the map under one value holds while it stays. */
+unsigned vmc_modules_gen(void);
 int vmc_module_count(void);
 /* Is ip inside libunwind?  (Its mappings are tool memory.) */
 bool vmc_ip_in_unwinder(uintptr_t ip);

@@ -604,6 +604,7 @@ static struct {
 	struct bump mem;
 	const struct vmc_module **v;  /* sorted by start */
 	int n, cap;
+	unsigned gen;                 /* v's swaps (vmc_modules_gen) */
 } mods = { .refresh_lock = PTHREAD_MUTEX_INITIALIZER,
 	   .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -799,6 +800,7 @@ int vmc_modules_refresh(void)
 	mods.v = sc.v;
 	mods.n = sc.n;
 	mods.cap = sc.cap;
+	__atomic_store_n(&mods.gen, mods.gen + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&mods.lock);
 	if (old)
 		vmc_arena_free(old, (size_t)old_cap * sizeof(*old));
@@ -841,6 +843,11 @@ const struct vmc_module *vmc_module_for(uintptr_t ip)
 		m = mods.v[lo - 1];
 	pthread_mutex_unlock(&mods.lock);
 	return m;
+}
+
+unsigned vmc_modules_gen(void)
+{
+	return __atomic_load_n(&mods.gen, __ATOMIC_ACQUIRE);
 }
 
 int vmc_module_count(void)
