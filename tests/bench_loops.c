@@ -343,8 +343,6 @@ static void run_ab(const struct loop *l, long iter)
 		exit(1);
 	}
 	long block = AB_BLOCK / l->group * l->group;
-	if (block < l->group)
-		block = l->group;
 	uint64_t ns[2] = { 0, 0 };
 	long done[2] = { 0, 0 };
 	for (long k = 0; done[0] + done[1] < iter; k++) {

@@ -905,10 +905,12 @@ START_TEST(test_oom)
 	/* A refresh that cannot allocate keeps the old map. */
 	ck_assert_int_eq(vmc_modules_refresh(), 0);
 	before_mods = vmc_module_count();
+	unsigned gen = vmc_modules_gen();
 	sa_lock();
 	sa.fail_all = true;
 	sa_unlock();
 	ck_assert_int_eq(vmc_modules_refresh(), -ENOMEM);
+	ck_assert_uint_eq(vmc_modules_gen(), gen); /* the same map */
 	/* A new stack with every allocation failing: 0, unless none was
 	 * needed; then the same call line again without failures. */
 	for (j = 0; j < two; j++) {
@@ -1166,6 +1168,7 @@ START_TEST(test_modules_dlopen)
 	const struct vmc_module *m, *again;
 	void *h, *sym;
 	int n;
+	unsigned gen;
 
 	h = dlopen("libz.so.1", RTLD_NOW | RTLD_NOLOAD);
 	if (h) {
@@ -1176,6 +1179,7 @@ START_TEST(test_modules_dlopen)
 	}
 	ck_assert_int_eq(vmc_modules_refresh(), 0);
 	n = vmc_module_count();
+	gen = vmc_modules_gen();
 	ck_assert_ptr_null(module_named("libz.so"));
 	h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
@@ -1189,6 +1193,10 @@ START_TEST(test_modules_dlopen)
 	ck_assert_ptr_null(vmc_module_for((uintptr_t)sym));
 	ck_assert_int_eq(vmc_modules_refresh(), 0);
 	ck_assert_int_eq(vmc_module_count(), n + 1);
+	/* What was worked out from the old map (findings.c, stack_module)
+	 * is stale now. */
+	ck_assert_uint_ne(vmc_modules_gen(), gen);
+	gen = vmc_modules_gen();
 	m = vmc_module_for((uintptr_t)sym);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_ptr_nonnull(strstr(m->path, "libz.so.1"));
@@ -1205,6 +1213,7 @@ START_TEST(test_modules_dlopen)
 	}
 	ck_assert_int_eq(vmc_modules_refresh(), 0);
 	ck_assert_int_eq(vmc_module_count(), n);
+	ck_assert_uint_ne(vmc_modules_gen(), gen);
 	ck_assert_ptr_null(module_named("libz.so"));
 	again = vmc_module_for((uintptr_t)sym);
 	ck_assert(again != m);
