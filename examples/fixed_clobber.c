@@ -3,7 +3,8 @@
  * replace: first over a buffer malloc() got from glibc's own mmap (foreign
  * memory: glibc still thinks it owns it), then over the program's own
  * buffer after it was filled (pages holding data: the contents are gone).
- * Both are `fixed-clobber` errors.
+ * Both are `fixed-clobber` errors.  Its last step decommits its own
+ * buffer (an anonymous PROT_NONE mapping over it), which is not.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -40,6 +41,13 @@ int main(void)
 	strcpy(own, "precious");
 	overlay(own, 4 * 4096);
 	printf("fixed_clobber: own buffer now reads \"%s\"\n", own);
+	/* Giving its own pages back while keeping the range reserved (a
+	 * decommit, as V8 does) loses their contents on purpose: fine. */
+	strcpy(own, "scratch");
+	if (mmap(own, 4 * 4096, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+		 0) == MAP_FAILED)
+		return 1;
 	munmap(own, 4 * 4096);
 	return 0; /* heap is leaked on purpose: freeing it now would crash */
 }

@@ -16,8 +16,12 @@
  *                   seen in /proc/self/pagemap before the call), even the
  *                   caller module's own.
  *                   Not reported: a module replacing its own PROT_NONE
- *                   reservation, or its own pages that never held data
- *                   (reserve-then-commit).  Before a fixed call the runtime
+ *                   reservation, its own pages that never held data
+ *                   (reserve-then-commit), or decommitting its own pages
+ *                   (an anonymous PROT_NONE mapping over them: given up as
+ *                   a munmap would, the range kept reserved; V8 and
+ *                   reserve/commit allocators do it to pages that held
+ *                   data, and pagemap is not asked then).  Before a fixed call the runtime
  *                   asks the kernel what the target holds when the shadow
  *                   sees a hole there, so that glibc's unabsorbed memory
  *                   counts as foreign.
@@ -590,9 +594,30 @@ static int span_has_data(uint64_t start, uint64_t end)
 	return n < 0 ? -1 : n > 0;
 }
 
-void vmc_findings_before(const struct shadow *sh, uint64_t start,
-			 uint64_t end, struct vmc_pre *pre)
+/* Whether rule (b) holds: a tracked mapping created from another module
+ * than the caller's (an unknown module on either side is not another). */
+static bool other_module(uint32_t caller, uint32_t creator)
 {
+	const struct vmc_module *mine = stack_module(caller);
+	const struct vmc_module *theirs = stack_module(creator);
+	return mine && theirs && mine != theirs;
+}
+
+/* A decommit: an anonymous PROT_NONE mapping put over the caller's own
+ * pages gives them up as a munmap would, keeping the range reserved
+ * (V8's DecommitPages, reserve/commit allocators).  What they held does
+ * not matter: rule (c) does not apply, and pagemap is not asked. */
+static bool decommit_call(uint8_t call, const uint64_t *args)
+{
+	return call == SHADOW_CALL_MMAP && ((int)args[3] & MAP_ANONYMOUS) &&
+	       args[2] == PROT_NONE;
+}
+
+void vmc_findings_before(const struct shadow *sh, uint64_t start,
+			 uint64_t end, uint8_t call, const uint64_t *args,
+			 uint32_t stack, struct vmc_pre *pre)
+{
+	bool decommit = decommit_call(call, args);
 	pre->n = 0;
 	pre->valid = true;
 	for (struct shadow_vma *v = shadow_find_next(sh, start);
@@ -605,9 +630,17 @@ void vmc_findings_before(const struct shadow *sh, uint64_t start,
 			pre->valid = false;
 			break;
 		}
+		int8_t data = -1;
+		const struct shadow_region *r;
+		if (decommit && (r = shadow_region_find_next(sh, s)) &&
+		    r->start <= s && r->end >= e &&
+		    r->origin == SHADOW_ORIGIN_TRACKED &&
+		    !other_module(stack, r->stack_id))
+			data = 0; /* the caller's own, given up */
+		else
+			data = (int8_t)span_has_data(s, e);
 		pre->r[pre->n++] = (struct vmc_pre_range){
-			.start = s, .end = e, .flags = v->flags,
-			.data = (int8_t)span_has_data(s, e),
+			.start = s, .end = e, .flags = v->flags, .data = data,
 		};
 	}
 }
@@ -684,8 +717,7 @@ static const char *const call_word[] = {
 static void clobbers(const struct vmc_after *a)
 {
 	const struct shadow_change *rec = a->rec;
-	const struct vmc_module *mine = NULL;
-	bool mine_known = false;
+	bool decommit = decommit_call(a->call, a->args);
 	for (uint32_t i = 0; i < rec->npieces; i++) {
 		const struct shadow_piece *p = &rec->pieces[i];
 		if (p->kind != SHADOW_PIECE_REPLACED)
@@ -698,16 +730,10 @@ static void clobbers(const struct vmc_after *a)
 			rule = "rule: pages of a mapping the program did not "
 			       "create are never the program's to replace";
 		} else if (p->origin == SHADOW_ORIGIN_TRACKED) {
-			if (!mine_known) {
-				mine = stack_module(a->stack);
-				mine_known = true;
-			}
-			const struct vmc_module *theirs =
-				stack_module(p->stack_id);
-			if (mine && theirs && mine != theirs)
+			if (other_module(a->stack, p->stack_id))
 				rule = "rule: a tracked mapping created by "
 				       "another module was replaced";
-			else if (accessible && data > 0)
+			else if (accessible && data > 0 && !decommit)
 				rule = "rule: accessible pages holding data "
 				       "(present in pagemap) were replaced, "
 				       "their contents lost";

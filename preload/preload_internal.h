@@ -263,8 +263,13 @@ struct vmc_pre {
 bool vmc_span_has_hole(const struct shadow *sh, uint64_t start, uint64_t end);
 bool vmc_span_has_untracked(const struct shadow *sh, uint64_t start,
 			    uint64_t end);
+/* Before a MAP_FIXED/MREMAP_FIXED call (call, its six args, its stack)
+ * onto [start, end): what its accessible pages hold (pagemap), except
+ * where a decommit (an anonymous PROT_NONE mmap) gives up the pages of the
+ * caller's own tracked mapping: what they hold does not matter there. */
 void vmc_findings_before(const struct shadow *sh, uint64_t start,
-			 uint64_t end, struct vmc_pre *pre);
+			 uint64_t end, uint8_t call, const uint64_t *args,
+			 uint32_t stack, struct vmc_pre *pre);
 /* After a call, with its change record. */
 struct vmc_after {
 	const struct shadow *sh;

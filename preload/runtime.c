@@ -1460,7 +1460,8 @@ static bool call_span(uint64_t addr, uint64_t len, uint64_t *s, uint64_t *e)
  * so that the findings speak of what was really there.  For a fixed call,
  * note what the target's accessible pages hold (fixed-clobber).  True when
  * the kernel was not asked: the shadow knew every page, all the program's. */
-static bool before_call(const struct vmc_call *c, struct vmc_pre *pre)
+static bool before_call(const struct vmc_call *c, uint32_t stack,
+			struct vmc_pre *pre)
 {
 	bool clean = true;
 	uint64_t spans[2][2];
@@ -1517,7 +1518,7 @@ static bool before_call(const struct vmc_call *c, struct vmc_pre *pre)
 	}
 	if (fixed)
 		vmc_findings_before(&rt.sh, spans[n - 1][0], spans[n - 1][1],
-				    pre);
+				    c->call, c->a, stack, pre);
 	return clean;
 }
 
@@ -1831,7 +1832,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 	 * not changed since, so asking again would find it clean again. */
 	bool clean = true;
 	if (!tool && !whole && !elide && !(undo && rt.held_clean))
-		clean = before_call(c, &pre);
+		clean = before_call(c, stack, &pre);
 	if (unlikely(c->call == SHADOW_CALL_BRK))
 		c->a[5] = (uint64_t)__sbrk(0);
 	if (unlikely(uffd))

@@ -563,6 +563,8 @@ START_TEST(details)
 		data += strstr(m, "rule: accessible pages holding data") !=
 			NULL;
 	}
+	/* The foreign overlay and the overlay of its own filled buffer; not
+	 * the decommit of that buffer after it was filled again. */
 	ck_assert_int_eq(clobbers, 2);
 	ck_assert_int_eq(foreign, 1);
 	ck_assert_int_eq(data, 1);
