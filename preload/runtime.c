@@ -1641,9 +1641,10 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 
 /* After the kernel succeeded: the fast paths of shadow/fast.c for an
  * anonymous private mmap into a hole (not writable and executable: that
- * is a finding) and for the munmap of the whole tracked mapping `whole`
- * (created at `created`), and shadow_protect_fast for an mprotect inside
- * one VMA.  False when the general path must apply c. */
+ * is a finding), for the munmap of the whole tracked mapping `whole`
+ * (created at `created`) and for an mremap grown in place, and
+ * shadow_protect_fast for an mprotect inside one VMA.  False when the
+ * general path must apply c. */
 static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 		       struct shadow_vma *whole, uint32_t created, bool clean)
 {
@@ -1681,6 +1682,17 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 		if (shadow_protect_fast_apply(&rt.sh, &pl) < 0)
 			rt.need_resync = true; /* out of memory part way */
 		vmc_findings_protect_fast(&rt.sh, pl.splits, stack);
+		return true;
+	}
+	if (c->call == SHADOW_CALL_MREMAP) {
+		/* Grown in place (a buffer's growth); nothing to report
+		 * (unmaps, growth past an object: no file, nothing removed). */
+		if ((uint64_t)c->ret != c->a[0] ||
+		    !shadow_remap_grow_fast(&rt.sh, c->a[0], c->a[1], c->a[2],
+					    (int)c->a[3]))
+			return false;
+		rt.fast_calls++;
+		vmc_findings_fast(&rt.sh, SHADOW_CALL_MREMAP, 0, 0, 0, stack);
 		return true;
 	}
 	if (c->call != SHADOW_CALL_MMAP ||

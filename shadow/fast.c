@@ -1,7 +1,8 @@
 /*
- * fast.c - the two commonest mapping calls without the general machinery:
- * an anonymous private mmap the kernel placed where no neighbour can merge
- * with it, and the munmap of exactly one whole mapping.
+ * fast.c - the commonest mapping calls without the general machinery: an
+ * anonymous private mmap the kernel placed where no neighbour can merge
+ * with it, the munmap of exactly one whole mapping, and an mremap that
+ * grew an anonymous private mapping in place into free space.
  *
  * Each applies the call only when its shape is certain, with exactly the
  * effect shadow_map or shadow_unmap would have (the same VMAs, regions,
@@ -121,4 +122,54 @@ void shadow_unmap_whole(struct shadow *sh, struct shadow_vma *v)
 	vma_free(sh, v);
 	sh->serial++;
 	SHADOW_VALIDATE(sh, "shadow_unmap_whole");
+}
+
+bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
+			    uint64_t new_len, int flags)
+{
+	/* shadow_remap's checks (check_mremap_params, check_prep_vma) pass
+	 * and remap_at expands in place: neither FIXED nor DONTUNMAP. */
+	old_len = SH_PAGE_ALIGN(old_len);
+	new_len = SH_PAGE_ALIGN(new_len);
+	if ((flags & ~MREMAP_MAYMOVE) || (addr & ~SH_PAGE_MASK) || !old_len ||
+	    new_len <= old_len || new_len > sh->env.task_size ||
+	    sh->c.map_count + 4 > sh->env.max_map_count)
+		return false;
+	uint64_t old_end = addr + old_len, new_end = addr + new_len;
+	struct shadow_vma *v = shadow_find(sh, addr);
+	/* A plain private anonymous VMA that ends where the old range does:
+	 * no hugetlb rounding, no special or locked pages (populated), no
+	 * stack, no userfaultfd, no file, an anon_vma the merge test knows
+	 * (vma_anon_compatible). */
+	if (!v || v->end != old_end || new_end <= old_end ||
+	    new_end > sh->env.task_size ||
+	    (v->flags & (SV_HUGETLB | SV_SPECIAL | SV_LOCKED | SV_MAYSHARE |
+			 SV_GROWSDOWN | SV_UFFD_ANY | SV_DROPPABLE)) ||
+	    v->ino || v->file_id || v->anon_id == SHADOW_ANON_UNKNOWN)
+		return false;
+	uint64_t pg = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
+	if (pg + (new_len >> SH_PAGE_SHIFT) < pg)
+		return false;
+	/* Free space after it, and no VMA at its new end to merge with
+	 * (vma_merge_extend would test one). */
+	struct shadow_vma *next = shadow_vma_next(v);
+	if (next && next->start <= new_end)
+		return false;
+	/* One region from addr to the old end: region_fill grows it. */
+	const struct shadow_region *r = shadow_region_find_next(sh, addr);
+	if (!r || r->start > addr || r->end != old_end)
+		return false;
+	const struct shadow_region *rn = shadow_region_next(r);
+	if (rn && rn->start < new_end)
+		return false;
+	/* What remap_at does: the region that ends at the old end grows,
+	 * and v takes in the new range (vma_merge_new merges the copy of v
+	 * into it, which leaves its attributes as they were). */
+	if (region_fill(sh, addr, new_end, SHADOW_ORIGIN_TRACKED, 0,
+			SHADOW_CALL_MREMAP, REGION_GROW_INSIDE))
+		return false; /* not reached: it grows r, allocating nothing */
+	vma_set_range(sh, v, v->start, new_end);
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_remap_grow_fast");
+	return true;
 }

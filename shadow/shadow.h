@@ -441,6 +441,14 @@ const struct shadow_region *shadow_whole_mapping(const struct shadow *sh,
  * since: what shadow_unmap of its range does. */
 void shadow_unmap_whole(struct shadow *sh, struct shadow_vma *v);
 
+/* mremap(addr, old_len, new_len, flags) that the kernel carried out in
+ * place (returned addr): what shadow_remap would do, when [addr, addr +
+ * old_len) ends one plain private anonymous VMA, is one region, and the
+ * space after it is free with no VMA at the new end (nothing to merge
+ * with).  False, with nothing changed, otherwise: call shadow_remap. */
+bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
+			    uint64_t new_len, int flags);
+
 /* mprotect(2) / pkey_mprotect(2) (pkey ignored). */
 int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,
 		   struct shadow_change *rec);

@@ -25,8 +25,10 @@
  * outcome, through shadow_protect_fast; fast_undos: pairs of mprotects of
  * one range, the second mostly restoring the first page's protection,
  * that shadow_protect_undo cancelled, as the preload does, the shadow
- * compared with the kernel after the second); --require then also needs
- * each to be non-zero.
+ * compared with the kernel after the second; fast_grows: mremaps the
+ * kernel grew in place that shadow_remap_grow_fast applied, a third of
+ * the mremaps being a growth of the old range to its VMA's end);
+ * --require then also needs each to be non-zero.
  *
  * With --unseen the shadow does not see the page faults (faults_unseen, as
  * in the preload): the touches still happen, but the anon_vmas they give
@@ -65,7 +67,7 @@ struct counts {
 	uint64_t by_op_boundary[8];
 	uint64_t failed_calls;
 	uint64_t find_free_mismatch;
-	uint64_t fast_maps, fast_unmaps, fast_protects, fast_undos;
+	uint64_t fast_maps, fast_unmaps, fast_protects, fast_undos, fast_grows;
 	uint64_t lazy_boundaries, refines;
 };
 
@@ -337,6 +339,15 @@ static int64_t op_mremap(struct harness *h, struct counts *c)
 	case 5: if (flags & MREMAP_FIXED) new_addr += 4; break;
 	case 6: old_len += 77; break;
 	}
+	/* --fast: often a buffer's growth, the old range ending where its
+	 * VMA does (the shape shadow_remap_grow_fast takes when the kernel
+	 * grows it in place). */
+	const struct shadow_vma *gv;
+	if (h->fast && chance(30) && (gv = shadow_find(&h->sh, addr))) {
+		old_len = gv->end - addr;
+		new_len = old_len + (1 + below(3)) * H_PAGE;
+		flags = chance(70) ? MREMAP_MAYMOVE : 0;
+	}
 	if (unseen && h_refine(h, addr, old_len))
 		c->refines++;
 	int64_t r = h_mremap_addr(h, addr, old_len, new_len, flags, new_addr);
@@ -586,6 +597,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	c->fast_unmaps = h->fast_unmaps;
 	c->fast_protects = h->fast_protects;
 	c->fast_undos = h->fast_undos;
+	c->fast_grows = h->fast_grows;
 	h_fini(h);
 }
 
@@ -673,6 +685,7 @@ int main(int argc, char **argv)
 		total.fast_unmaps += c.fast_unmaps;
 		total.fast_protects += c.fast_protects;
 		total.fast_undos += c.fast_undos;
+		total.fast_grows += c.fast_grows;
 		total.lazy_boundaries += c.lazy_boundaries;
 		total.refines += c.refines;
 		for (int k = 0; k < OP_N; k++)
@@ -693,11 +706,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.find_free_mismatch, exact);
 	if (fast_paths)
 		printf("fast_maps=%llu fast_unmaps=%llu fast_protects=%llu "
-		       "fast_undos=%llu\n",
+		       "fast_undos=%llu fast_grows=%llu\n",
 		       (unsigned long long)total.fast_maps,
 		       (unsigned long long)total.fast_unmaps,
 		       (unsigned long long)total.fast_protects,
-		       (unsigned long long)total.fast_undos);
+		       (unsigned long long)total.fast_undos,
+		       (unsigned long long)total.fast_grows);
 	if (unseen)
 		printf("lazy_boundaries=%llu refines=%llu\n",
 		       (unsigned long long)total.lazy_boundaries,
@@ -712,7 +726,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (require && fast_paths &&
 	    (!total.fast_maps || !total.fast_unmaps || !total.fast_protects ||
-	     !total.fast_undos))
+	     !total.fast_undos || !total.fast_grows))
 		return 1;
 	return 0;
 }

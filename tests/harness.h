@@ -59,6 +59,7 @@ struct harness {
 	bool fast;                 /* try the fast paths (shadow/fast.c) first */
 	uint64_t fast_maps, fast_unmaps, fast_protects; /* calls they applied */
 	uint64_t fast_undos;       /* mprotect pairs that cancelled */
+	uint64_t fast_grows;       /* mremaps grown in place by the fast path */
 	/* faults_unseen: /proc/self/pagemap, asked after a move whether the
 	 * moved pages were written (as the preload does); -1 = not asked */
 	int pagemap_fd;
@@ -309,7 +310,15 @@ static inline int64_t h_mremap_addr(struct harness *h, uint64_t old,
 			h->pagemap_fd, (uint64_t)r,
 			shadow_remap_probe_pages(&h->sh, old, old_len,
 						 new_len));
-	int64_t p = shadow_remap(&h->sh, &a, &h->rec);
+	int64_t p;
+	/* As the preload: a growth in place the fast path may apply. */
+	if (h->fast && (uint64_t)r == old &&
+	    shadow_remap_grow_fast(&h->sh, old, old_len, new_len, flags)) {
+		p = (int64_t)old;
+		h->fast_grows++;
+	} else {
+		p = shadow_remap(&h->sh, &a, &h->rec);
+	}
 	h->last_ret = (uint64_t)r;
 	snprintf(h->call, sizeof(h->call), "mremap(%#llx, %#llx, %#llx, %#x, %#llx)", (unsigned long long)old, (unsigned long long)old_len, (unsigned long long)new_len, flags, (unsigned long long)new_addr);
 	h_expect(h, h->call, r == MAP_FAILED ? -1 : (int64_t)(uint64_t)r, e,

@@ -156,6 +156,7 @@ START_TEST(same_as_general)
 				     PROT_READ | PROT_EXEC };
 	unsigned maps_fast = 0, maps_slow = 0, unmaps_fast = 0, unmaps_slow = 0;
 	unsigned protects_fast = 0, protects_slow = 0;
+	unsigned grows_fast = 0, grows_slow = 0;
 	char what[96];
 	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
 	/* Runs 3-5 as in the preload: faults unseen (anon_ids "maybe",
@@ -163,8 +164,43 @@ START_TEST(same_as_general)
 	fa.faults_unseen = ga.faults_unseen = _i >= 3;
 	for (int i = 0; i < 8000; i++) {
 		uint64_t p = below(96), n = 1 + below(6);
-		int op = (int)below(10);
-		if (op < 4) {
+		int op = (int)below(12);
+		if (op >= 10) {
+			/* mremap growth, mostly of a whole mapping; where the
+			 * general path grows it in place (the kernel's answer
+			 * here), shadow_remap_grow_fast may apply it. */
+			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+			uint64_t s = A(p), len = n * PG;
+			if (v && below(4)) {
+				s = below(3) ? v->start
+					     : v->start + below((v->end -
+								 v->start) /
+								PG) * PG;
+				len = v->end - s;
+			}
+			uint64_t nl = len + (1 + below(3)) * PG - below(2) * 100;
+			int flags = below(3) ? MREMAP_MAYMOVE : 0;
+			struct shadow_change rec;
+			struct shadow_remap_args ra = {
+				.old_addr = s, .old_len = len, .new_len = nl,
+				.flags = flags, .stack_id = 7,
+			};
+			int64_t g = shadow_remap(&ga, &ra, &rec);
+			bool f = g == (int64_t)s &&
+				 shadow_remap_grow_fast(&fa, s, len, nl,
+							flags);
+			if (!f) {
+				ra.result = g >= 0 ? (uint64_t)g : 0;
+				ck_assert_int_eq(shadow_remap(&fa, &ra, &rec),
+						 g);
+			}
+			f ? grows_fast++ : grows_slow++;
+			snprintf(what, sizeof(what),
+				 "op %d mremap %#llx+%#llx -> %#llx (%s)", i,
+				 (unsigned long long)s, (unsigned long long)len,
+				 (unsigned long long)nl,
+				 f ? "fast" : "general");
+		} else if (op < 4) {
 			int flags = PRIV;
 			uint64_t k = below(20);
 			if (k == 0)
@@ -236,6 +272,8 @@ START_TEST(same_as_general)
 	ck_assert_uint_gt(unmaps_slow, 200);
 	ck_assert_uint_gt(protects_fast, 200);
 	ck_assert_uint_gt(protects_slow, 200);
+	ck_assert_uint_gt(grows_fast, 100);
+	ck_assert_uint_gt(grows_slow, 200);
 }
 END_TEST
 
