@@ -3,10 +3,12 @@
  * operations, without the kernel (tests/fuzz_shadow --fast runs them against
  * the kernel).
  *
- *  same:     random anonymous mmaps, munmaps and mprotects on two shadows,
- *            one trying the fast paths first (shadow_protect_fast for an
- *            mprotect the general path says succeeds), one with shadow_map,
- *            shadow_unmap and shadow_protect only; after every call both
+ *  same:     random anonymous mmaps, munmaps, mprotects and mremap
+ *            growths on two shadows, one trying the fast paths first
+ *            (shadow_protect_fast for an mprotect the general path says
+ *            succeeds, shadow_remap_grow_fast for a growth it makes in
+ *            place), one with shadow_map, shadow_unmap, shadow_protect and
+ *            shadow_remap only; after every call both
  *            hold the same VMAs (every field), regions, counters and
  *            serial, and the fast mprotect counts the splits the general
  *            one recorded.  Each fast path must have applied and declined
