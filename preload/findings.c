@@ -21,10 +21,10 @@
  *                   (an anonymous PROT_NONE mapping over them: given up as
  *                   a munmap would, the range kept reserved; V8 and
  *                   reserve/commit allocators do it to pages that held
- *                   data, and pagemap is not asked then).  Before a fixed call the runtime
- *                   asks the kernel what the target holds when the shadow
- *                   sees a hole there, so that glibc's unabsorbed memory
- *                   counts as foreign.
+ *                   data, and pagemap is not asked then).  Before a fixed
+ *                   call the runtime asks the kernel what the target holds
+ *                   when the shadow sees a hole there, so that glibc's
+ *                   unabsorbed memory counts as foreign.
  *   unmap-foreign   munmap/mremap removed (or moved away) pages of a
  *                   baseline or foreign mapping.
  *   double-unmap    munmap of a range that is all holes, which the program
