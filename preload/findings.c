@@ -630,7 +630,7 @@ void vmc_findings_before(const struct shadow *sh, uint64_t start,
 			pre->valid = false;
 			break;
 		}
-		int8_t data = -1;
+		int8_t data;
 		const struct shadow_region *r;
 		if (decommit && (r = shadow_region_find_next(sh, s)) &&
 		    r->start <= s && r->end >= e &&

@@ -155,19 +155,18 @@ bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	struct shadow_vma *next = shadow_vma_next(v);
 	if (next && next->start <= new_end)
 		return false;
-	/* One region from addr to the old end: region_fill grows it. */
-	const struct shadow_region *r = shadow_region_find_next(sh, addr);
+	/* One region from addr to the old end, and none after it before
+	 * the new end. */
+	struct shadow_region *r = shadow_region_find_next(sh, addr);
 	if (!r || r->start > addr || r->end != old_end)
 		return false;
 	const struct shadow_region *rn = shadow_region_next(r);
 	if (rn && rn->start < new_end)
 		return false;
-	/* What remap_at does: the region that ends at the old end grows,
-	 * and v takes in the new range (vma_merge_new merges the copy of v
-	 * into it, which leaves its attributes as they were). */
-	if (region_fill(sh, addr, new_end, SHADOW_ORIGIN_TRACKED, 0,
-			SHADOW_CALL_MREMAP, REGION_GROW_INSIDE))
-		return false; /* not reached: it grows r, allocating nothing */
+	/* What remap_at does: region_fill grows the region that ends at the
+	 * old end, and v takes in the new range (vma_merge_new merges the
+	 * copy of v into it, which leaves its attributes as they were). */
+	region_set_end(sh, r, new_end);
 	vma_set_range(sh, v, v->start, new_end);
 	sh->serial++;
 	SHADOW_VALIDATE(sh, "shadow_remap_grow_fast");

@@ -101,6 +101,12 @@ void region_set_start(struct shadow *sh, struct shadow_region *r,
 	rslot_put(sh, r);
 }
 
+void region_set_end(struct shadow *sh, struct shadow_region *r, uint64_t end)
+{
+	r->end = end;
+	rslot_refresh(sh, r);
+}
+
 struct shadow_region *shadow_region_find(const struct shadow *sh,
 					 uint64_t addr)
 {
@@ -451,8 +457,7 @@ int region_fill(struct shadow *sh, uint64_t start, uint64_t end,
 			if (grow && (a > start || grow == REGION_GROW_ALL) && p &&
 			    p->end == a) {
 				/* Grow the region just moved or copied. */
-				p->end = gap_end;
-				rslot_refresh(sh, p);
+				region_set_end(sh, p, gap_end);
 			} else if (region_insert(sh, a, gap_end, origin,
 						 stack_id, call,
 						 SHADOW_NAME_ANON)) {

@@ -264,6 +264,8 @@ static inline void vslot_refresh(struct shadow *sh, struct shadow_vma *v)
  * its index slot follows. */
 void region_set_start(struct shadow *sh, struct shadow_region *r,
 		      uint64_t start);
+/* ... and its end (into free space, or onto a neighbour's old start). */
+void region_set_end(struct shadow *sh, struct shadow_region *r, uint64_t end);
 
 /* New VMA flags vm with do_mmap's MAP_NORESERVE (honoured under
  * overcommit 2 for hugetlb only) and mmap_region's accounting
