@@ -2153,6 +2153,30 @@ START_TEST(test_fast_protect)
 }
 END_TEST
 
+/* An mremap the kernel grows in place takes the fast path
+ * (shadow_remap_grow_fast): 62 a round; the growth up to the guard and the
+ * move go the general way; the shadow agrees with the kernel at the exit
+ * check (counters included) and every grown page is the mapping's own
+ * (no leak: each round ends with the munmap of all 65 pages). */
+START_TEST(test_fast_grow)
+{
+	struct tmp t;
+	tmp_make(&t);
+	const char *argv[] = { prog("fastunmap"), "grow", "100", NULL };
+	struct run r;
+	struct results rs;
+	const struct result *x = same_result(
+		&t, argv, 1, "fastunmap grow: 100 rounds, 0 bad\n", &r, &rs);
+	printf("test_preload_run: grow: %lld fast calls of %lld, findings: "
+	       "%s\n", x->fast, x->calls, x->kinds);
+	ck_assert_int_ge(x->fast, 6200);
+	ck_assert_msg(!x->kinds[0], "findings: %s", x->kinds);
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* An mprotect the fast path holds back and the next call that undoes it
  * are never applied (shadow_protect_undo), the splits between them still
  * counted; a held one is applied before any other call, before an
@@ -2395,6 +2419,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_fast_churn);
 	tcase_add_test(tc, test_leak_limit_pointers);
 	tcase_add_test(tc, test_fast_protect);
+	tcase_add_test(tc, test_fast_grow);
 	tcase_add_test(tc, test_undo_pairs);
 	tcase_add_test(tc, test_undo_pairs_foreign);
 	tcase_add_test(tc, test_call_check_settled_munmap);

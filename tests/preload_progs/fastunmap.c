@@ -34,6 +34,11 @@
  *   fastunmap undoforeign N  the same pairs on the middle page of a
  *                        3-page mapping made by a raw mmap (foreign: each
  *                        call asks the kernel first, so none is cancelled)
+ *   fastunmap grow N     N times a written one-page mapping in a free
+ *                        range between PROT_NONE guards grown a page at a
+ *                        time by mremap to 63 pages (in place: the fast
+ *                        path), then to 64 (up to the guard) and 65 (it
+ *                        moves), and unmapped
  *   fastunmap settle N CUT  N times a 2-page mapping between guards and
  *                        its whole munmap (CUT 0), or a 3-page one whose
  *                        middle page is unmapped first, then the rest
@@ -258,8 +263,42 @@ static int settle(long n, int cut)
 	return 0;
 }
 
+static int grow(long n)
+{
+	long bad = 0;
+	/* 64 free pages between two guards */
+	char *g = mmap(NULL, 66 * PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g == MAP_FAILED || munmap(g + PAGE, 64 * PAGE))
+		return 2;
+	for (long i = 0; i < n; i++) {
+		char *p = mmap(g + PAGE, PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS |
+				       MAP_FIXED_NOREPLACE,
+			       -1, 0);
+		if (p != g + PAGE)
+			return 3;
+		p[0] = 1;
+		for (size_t k = 1; k < 65; k++) {
+			char *q = mremap(p, k * PAGE, (k + 1) * PAGE,
+					 MREMAP_MAYMOVE);
+			/* in place up to the guard, then moved */
+			bad += q == MAP_FAILED || (k < 64) != (q == p) ||
+			       q[0] != 1;
+			if (q != MAP_FAILED)
+				p = q;
+		}
+		bad += munmap(p, 65 * PAGE) != 0;
+	}
+	bad += munmap(g, 66 * PAGE) != 0;
+	printf("fastunmap grow: %ld rounds, %ld bad\n", n, bad);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "grow"))
+		return grow(atol(argv[2]));
 	if (argc > 3 && !strcmp(argv[1], "settle"))
 		return settle(atol(argv[2]), atoi(argv[3]));
 	if (argc > 2 && !strcmp(argv[1], "undoforeign"))
