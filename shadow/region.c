@@ -47,26 +47,26 @@ static struct shadow_region *rs_find(const struct rb_root *root, uint64_t addr)
 /* shadow.ridx holds only regions in the tree, under their start. */
 static void ridx_drop(struct shadow *sh, const struct shadow_region *r)
 {
-	slot_drop(sh->ridx, r, r->start);
+	slot_drop(&sh->ridx, r, r->start);
 }
 
 static void rslot_put(struct shadow *sh, struct shadow_region *r)
 {
-	slot_put(sh->ridx, r, r->start,
+	slot_put(&sh->ridx, r, r->start,
 		 slot_span(r->start, r->end, region_owned(r)));
 }
 
 /* r's end moved: its slot (if it has one) follows. */
 static void rslot_refresh(struct shadow *sh, struct shadow_region *r)
 {
-	slot_refresh(sh->ridx, r, r->start,
+	slot_refresh(&sh->ridx, r, r->start,
 		     slot_span(r->start, r->end, region_owned(r)));
 }
 
 bool shadow_span_one_owned_region(const struct shadow *sh, uint64_t start,
 				  uint64_t end)
 {
-	const struct shadow_slot *s = slot_find(sh->ridx, start);
+	const struct shadow_slot *s = slot_find(&sh->ridx, start);
 	if (!s || !(s->span & 1))
 		return false;
 	__builtin_prefetch(s->node);
@@ -81,7 +81,7 @@ struct shadow_region *shadow_region_find_next(const struct shadow *sh,
 	struct shadow_region *c = sh->rcache;
 	if (c && c->start <= addr && addr < c->end)
 		return c;
-	struct shadow_slot *s = slot_find(sh->ridx, addr);
+	struct shadow_slot *s = slot_find(&sh->ridx, addr);
 	c = s ? s->node : NULL;
 	if (c && c->start == addr && c->end > addr)
 		return m->rcache = c;
@@ -130,8 +130,10 @@ static void reg_link(struct shadow *sh, struct rset *t,
 	rb_link_node(&r->rb, parent, link);
 	rb_insert(t->root, &r->rb, NULL);
 	(*t->n)++;
-	if (t->root == &sh->regions)
+	if (t->root == &sh->regions) {
 		rslot_put(sh, r);
+		idx_fit(&sh->ridx, *t->n);
+	}
 }
 
 /* Link r right after prev (NULL: first) with no descent: nothing may lie
@@ -142,8 +144,10 @@ static void reg_link_after(struct shadow *sh, struct rset *t,
 	rb_link_after(t->root, prev ? &prev->rb : NULL, &r->rb);
 	rb_insert(t->root, &r->rb, NULL);
 	(*t->n)++;
-	if (t->root == &sh->regions)
+	if (t->root == &sh->regions) {
 		rslot_put(sh, r);
+		idx_fit(&sh->ridx, *t->n);
+	}
 }
 
 static void reg_unlink(struct shadow *sh, struct rset *t,
@@ -154,6 +158,8 @@ static void reg_unlink(struct shadow *sh, struct rset *t,
 	ridx_drop(sh, r);
 	rb_erase(t->root, &r->rb, NULL);
 	(*t->n)--;
+	if (t->root == &sh->regions)
+		idx_fit(&sh->ridx, *t->n);
 }
 
 static struct shadow_region *reg_alloc(struct shadow *sh)

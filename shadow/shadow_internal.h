@@ -156,11 +156,12 @@ static inline bool vma_range_used(const struct shadow *sh, uint64_t start,
 uint32_t shadow_new_anon_id(struct shadow *sh);
 
 /* ---- region.c */
-/* The first slot of a start address's bucket in shadow.vidx / ridx. */
-static inline unsigned vidx_slot(uint64_t start)
+/* The first slot of a start address's bucket in an index of 1 << bits
+ * slots (shadow.vidx / ridx). */
+static inline unsigned vidx_slot(uint64_t start, unsigned bits)
 {
 	return (unsigned)(((start >> SH_PAGE_SHIFT) * 0x9E3779B97F4A7C15ull) >>
-			  (64 - SHADOW_VIDX_BITS)) &
+			  (64 - bits)) &
 	       ~(SHADOW_SLOT_WAYS - 1u);
 }
 
@@ -191,14 +192,14 @@ static inline bool slot_span_reaches(uint64_t span, uint64_t start,
 	return n < SLOT_NPAGES_MAX && end - start <= n << SH_PAGE_SHIFT;
 }
 
-/* The slot holding start's node in idx, or NULL.  Starts above 2^48
+/* The slot holding start's node in ix, or NULL.  Starts above 2^48
  * (five-level paging) are not indexed: the span has no room for them. */
-static inline struct shadow_slot *slot_find(struct shadow_slot *idx,
+static inline struct shadow_slot *slot_find(const struct shadow_index *ix,
 					    uint64_t start)
 {
-	if (!idx || start >> 48)
+	if (!ix->s || start >> 48)
 		return NULL;
-	struct shadow_slot *b = &idx[vidx_slot(start)];
+	struct shadow_slot *b = &ix->s[vidx_slot(start, ix->bits)];
 	for (unsigned i = 0; i < SHADOW_SLOT_WAYS; i++)
 		if (slot_span_starts(b[i].span, start))
 			return &b[i];
@@ -207,12 +208,12 @@ static inline struct shadow_slot *slot_find(struct shadow_slot *idx,
 
 /* node (starting at start, spanning span) takes its start's slot: the one
  * that has it, else an empty one, else the one its start page picks. */
-static inline void slot_put(struct shadow_slot *idx, void *node,
+static inline void slot_put(const struct shadow_index *ix, void *node,
 			    uint64_t start, uint64_t span)
 {
-	if (!idx || start >> 48)
+	if (!ix->s || start >> 48)
 		return;
-	struct shadow_slot *b = &idx[vidx_slot(start)], *s = NULL;
+	struct shadow_slot *b = &ix->s[vidx_slot(start, ix->bits)], *s = NULL;
 	for (unsigned i = 0; i < SHADOW_SLOT_WAYS && !s; i++)
 		if (slot_span_starts(b[i].span, start))
 			s = &b[i];
@@ -224,20 +225,38 @@ static inline void slot_put(struct shadow_slot *idx, void *node,
 	*s = (struct shadow_slot){ node, span };
 }
 
-/* node (starting at start) leaves its slot, if it has one. */
-static inline void slot_drop(struct shadow_slot *idx, const void *node,
-			     uint64_t start)
+/* An index's size follows its tree's n nodes (shadow.h, struct
+ * shadow_index): doubled past half full, halved under an eighth.  In
+ * place: the table is allocated at its largest size and only its first
+ * 1 << bits slots are used (and touched). */
+void idx_grow(struct shadow_index *ix);
+void idx_shrink(struct shadow_index *ix);
+static inline void idx_fit(struct shadow_index *ix, uint64_t n)
 {
-	struct shadow_slot *s = slot_find(idx, start);
+	uint64_t cap = 1ull << ix->bits;
+	if (__builtin_expect(n > cap / 2, 0) &&
+	    ix->bits < SHADOW_IDX_MAX_BITS)
+		idx_grow(ix);
+	else if (__builtin_expect(n < cap / 8, 0) &&
+		 ix->bits > SHADOW_IDX_MIN_BITS)
+		idx_shrink(ix);
+}
+
+/* node (starting at start) leaves its slot, if it has one. */
+static inline void slot_drop(const struct shadow_index *ix,
+			     const void *node, uint64_t start)
+{
+	struct shadow_slot *s = slot_find(ix, start);
 	if (s && s->node == node)
 		*s = (struct shadow_slot){ NULL, 0 };
 }
 
 /* node's end moved: its slot, if it has one, follows. */
-static inline void slot_refresh(struct shadow_slot *idx, const void *node,
-				uint64_t start, uint64_t span)
+static inline void slot_refresh(const struct shadow_index *ix,
+				const void *node, uint64_t start,
+				uint64_t span)
 {
-	struct shadow_slot *s = slot_find(idx, start);
+	struct shadow_slot *s = slot_find(ix, start);
 	if (s && s->node == node)
 		s->span = span;
 }
@@ -252,12 +271,12 @@ static inline bool region_owned(const struct shadow_region *r)
 
 static inline void vslot_put(struct shadow *sh, struct shadow_vma *v)
 {
-	slot_put(sh->vidx, v, v->start, slot_span(v->start, v->end, false));
+	slot_put(&sh->vidx, v, v->start, slot_span(v->start, v->end, false));
 }
 
 static inline void vslot_refresh(struct shadow *sh, struct shadow_vma *v)
 {
-	slot_refresh(sh->vidx, v, v->start,
+	slot_refresh(&sh->vidx, v, v->start,
 		     slot_span(v->start, v->end, false));
 }
 /* Move a linked region's start (shadow.regions) where the order is kept;

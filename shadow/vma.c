@@ -151,7 +151,7 @@ uint32_t shadow_new_anon_id(struct shadow *sh)
 
 static inline void vidx_drop(struct shadow *sh, const struct shadow_vma *v)
 {
-	slot_drop(sh->vidx, v, v->start);
+	slot_drop(&sh->vidx, v, v->start);
 }
 
 struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
@@ -161,7 +161,7 @@ struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
 	struct shadow_vma *c = sh->vcache;
 	if (c && c->start <= addr && addr < c->end)
 		return c;
-	struct shadow_slot *s = slot_find(sh->vidx, addr);
+	struct shadow_slot *s = slot_find(&sh->vidx, addr);
 	c = s ? s->node : NULL;
 	if (c && c->start == addr && c->end > addr)
 		return m->vcache = c;
@@ -192,7 +192,7 @@ struct shadow_vma *shadow_find_next(const struct shadow *sh, uint64_t addr)
 bool shadow_span_one_vma(const struct shadow *sh, uint64_t start,
 			 uint64_t end)
 {
-	const struct shadow_slot *s = slot_find(sh->vidx, start);
+	const struct shadow_slot *s = slot_find(&sh->vidx, start);
 	if (!s)
 		return false;
 	__builtin_prefetch(s->node);
@@ -285,6 +285,7 @@ static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
 	sh->c.map_count++;
 	if (sh->c.map_count > sh->c.peak_map_count)
 		sh->c.peak_map_count = sh->c.map_count;
+	idx_fit(&sh->vidx, sh->c.map_count);
 	if (account)
 		vma_account(sh, v->flags, vma_pages(v), 1);
 }
@@ -336,6 +337,7 @@ void vma_erase(struct shadow *sh, struct shadow_vma *v)
 	if (n)
 		vma_regap(sh, n);
 	sh->c.map_count--;
+	idx_fit(&sh->vidx, sh->c.map_count);
 	vma_account(sh, v->flags, vma_pages(v), -1);
 }
 
@@ -633,6 +635,78 @@ void shadow_env_default(struct shadow_env *env)
 	};
 }
 
+/* ---- the indexes (shadow.h, struct shadow_index) */
+
+#define IDX_BYTES (sizeof(struct shadow_slot) << SHADOW_IDX_MAX_BITS)
+
+static void idx_init(struct shadow *sh, struct shadow_index *ix)
+{
+	ix->bits = SHADOW_IDX_MIN_BITS;
+	ix->s = sh->a.alloc(sh->a.ctx, IDX_BYTES);
+	if (ix->s)
+		memset(ix->s, 0, sizeof(*ix->s) << ix->bits);
+}
+
+static void idx_free(struct shadow *sh, struct shadow_index *ix)
+{
+	if (ix->s)
+		sh->a.free(sh->a.ctx, ix->s, IDX_BYTES);
+	ix->s = NULL;
+}
+
+/* With one more bit, a bucket's entries go to buckets 2i and 2i + 1 (the
+ * next bit of their hash): all of them fit.  From the last bucket down,
+ * the two it goes to have been emptied already, or are new. */
+void idx_grow(struct shadow_index *ix)
+{
+	unsigned nb = 1u << (ix->bits - 2); /* buckets */
+	if (!ix->s) {
+		ix->bits++;
+		return;
+	}
+	memset(ix->s + ((size_t)1 << ix->bits), 0,
+	       sizeof(*ix->s) << ix->bits);
+	ix->bits++;
+	for (unsigned i = nb; i-- > 0;) {
+		struct shadow_slot b[SHADOW_SLOT_WAYS];
+		struct shadow_slot *old = ix->s + (size_t)i * SHADOW_SLOT_WAYS;
+		memcpy(b, old, sizeof(b));
+		memset(old, 0, sizeof(b));
+		for (unsigned w = 0; w < SHADOW_SLOT_WAYS; w++)
+			if (b[w].span)
+				slot_put(ix, b[w].node,
+					 (b[w].span >> (SLOT_NPAGES_BITS + 1))
+						 << SH_PAGE_SHIFT,
+					 b[w].span);
+	}
+}
+
+/* With one bit less, buckets 2j and 2j + 1 make bucket j: what does not
+ * fit in its four slots is dropped (an index is a cache).  From the
+ * first bucket up, bucket j has been emptied already. */
+void idx_shrink(struct shadow_index *ix)
+{
+	if (!ix->s) {
+		ix->bits--;
+		return;
+	}
+	unsigned nb = 1u << (ix->bits - 3); /* buckets after */
+	ix->bits--;
+	for (unsigned j = 0; j < nb; j++) {
+		struct shadow_slot b[2 * SHADOW_SLOT_WAYS];
+		struct shadow_slot *old =
+			ix->s + (size_t)2 * j * SHADOW_SLOT_WAYS;
+		memcpy(b, old, sizeof(b));
+		memset(old, 0, sizeof(b));
+		for (unsigned w = 0; w < 2 * SHADOW_SLOT_WAYS; w++)
+			if (b[w].span)
+				slot_put(ix, b[w].node,
+					 (b[w].span >> (SLOT_NPAGES_BITS + 1))
+						 << SH_PAGE_SHIFT,
+					 b[w].span);
+	}
+}
+
 void shadow_init(struct shadow *sh, const struct shadow_allocator *a,
 		 const struct shadow_env *env)
 {
@@ -642,12 +716,8 @@ void shadow_init(struct shadow *sh, const struct shadow_allocator *a,
 		sh->env = *env;
 	else
 		shadow_env_default(&sh->env);
-	sh->vidx = a->alloc(a->ctx, SHADOW_VIDX * sizeof(*sh->vidx));
-	sh->ridx = a->alloc(a->ctx, SHADOW_VIDX * sizeof(*sh->ridx));
-	if (sh->vidx)
-		memset(sh->vidx, 0, SHADOW_VIDX * sizeof(*sh->vidx));
-	if (sh->ridx)
-		memset(sh->ridx, 0, SHADOW_VIDX * sizeof(*sh->ridx));
+	idx_init(sh, &sh->vidx);
+	idx_init(sh, &sh->ridx);
 }
 
 /* kernel/fork.c dup_mmap() and friends, applied to the child's copy:
@@ -713,14 +783,8 @@ void shadow_destroy(struct shadow *sh)
 	sh->vmas.node = sh->regions.node = sh->guards.node = NULL;
 	sh->vcache = sh->hcache = NULL;
 	sh->rcache = NULL;
-	if (sh->vidx)
-		sh->a.free(sh->a.ctx, sh->vidx,
-			   SHADOW_VIDX * sizeof(*sh->vidx));
-	if (sh->ridx)
-		sh->a.free(sh->a.ctx, sh->ridx,
-			   SHADOW_VIDX * sizeof(*sh->ridx));
-	sh->vidx = NULL;
-	sh->ridx = NULL;
+	idx_free(sh, &sh->vidx);
+	idx_free(sh, &sh->ridx);
 	sh->nguards = 0;
 	if (sh->objs)
 		sh->a.free(sh->a.ctx, sh->objs,
@@ -765,16 +829,26 @@ static bool in_tree(const struct rb_root *root, const struct rb_node *n)
 /* Slot k of idx, holding node (NULL or in its tree and found there by its
  * start: `linked`) whose range and flag make `span`: wrong unless empty,
  * or the node's, findable under its start, with that span. */
-static bool slot_bad(struct shadow_slot *idx, unsigned k, const void *node,
-		     bool linked, uint64_t span)
+static bool slot_bad(const struct shadow_index *ix, unsigned k,
+		     const void *node, bool linked, uint64_t span)
 {
-	const struct shadow_slot *s = &idx[k];
+	const struct shadow_slot *s = &ix->s[k];
 	if (!s->span && !node)
 		return false;
 	uint64_t start = (span >> (SLOT_NPAGES_BITS + 1)) << SH_PAGE_SHIFT;
 	return !node || !linked || s->span != span ||
-	       slot_find(idx, start) != s ||
-	       vidx_slot(start) != (k & ~(SHADOW_SLOT_WAYS - 1u));
+	       slot_find(ix, start) != s ||
+	       vidx_slot(start, ix->bits) != (k & ~(SHADOW_SLOT_WAYS - 1u));
+}
+
+/* An index's size is the one idx_fit leaves for its tree's n nodes. */
+static bool idx_size_bad(const struct shadow_index *ix, uint64_t n)
+{
+	uint64_t cap = 1ull << ix->bits;
+	return ix->bits < SHADOW_IDX_MIN_BITS ||
+	       ix->bits > SHADOW_IDX_MAX_BITS ||
+	       (n > cap / 2 && ix->bits < SHADOW_IDX_MAX_BITS) ||
+	       (n < cap / 8 && ix->bits > SHADOW_IDX_MIN_BITS);
 }
 
 static int validate_caches(const struct shadow *sh, const char **why)
@@ -791,12 +865,16 @@ static int validate_caches(const struct shadow *sh, const char **why)
 		*why = "rcache holds a region not in the tree";
 		return -1;
 	}
+	if (idx_size_bad(&sh->vidx, sh->c.map_count) ||
+	    idx_size_bad(&sh->ridx, sh->c.nregions)) {
+		*why = "an index's size is not the one for its tree's nodes";
+		return -1;
+	}
 	/* A slot holds a node in its tree under the node's start, and the
 	 * node's range as it is now: callers trust the span alone. */
-	for (unsigned k = 0; k < SHADOW_VIDX; k++) {
-		const struct shadow_vma *v = sh->vidx ? sh->vidx[k].node : NULL;
-		if (sh->vidx &&
-		    slot_bad(sh->vidx, k, v,
+	for (unsigned k = 0; sh->vidx.s && k < 1u << sh->vidx.bits; k++) {
+		const struct shadow_vma *v = sh->vidx.s[k].node;
+		if (slot_bad(&sh->vidx, k, v,
 			     v && in_tree(&sh->vmas, &v->rb) &&
 				     shadow_find(sh, v->start) == v,
 			     v ? slot_span(v->start, v->end, false) : 0)) {
@@ -804,10 +882,10 @@ static int validate_caches(const struct shadow *sh, const char **why)
 			       "start with its range";
 			return -1;
 		}
-		const struct shadow_region *r =
-			sh->ridx ? sh->ridx[k].node : NULL;
-		if (sh->ridx &&
-		    slot_bad(sh->ridx, k, r,
+	}
+	for (unsigned k = 0; sh->ridx.s && k < 1u << sh->ridx.bits; k++) {
+		const struct shadow_region *r = sh->ridx.s[k].node;
+		if (slot_bad(&sh->ridx, k, r,
 			     r && in_tree(&sh->regions, &r->rb) &&
 				     shadow_region_find(sh, r->start) == r,
 			     r ? slot_span(r->start, r->end, region_owned(r))

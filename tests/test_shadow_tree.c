@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "shadow_internal.h"
 
 #define PG 4096ull
 #define RW (PROT_READ | PROT_WRITE)
@@ -328,6 +329,128 @@ START_TEST(span_from_index)
 	ck_assert(!shadow_span_one_vma(&sh, A(1ull << 28), A(1ull << 28) + PG));
 	ck_assert_ptr_nonnull(shadow_find(&sh, A(1ull << 28)));
 	VALID();
+}
+END_TEST
+
+/* The indexes follow their trees' size (shadow.h, struct shadow_index):
+ * at least twice as many slots as nodes, at most eight times as many.  A
+ * growth drops no slotted node (a bucket's entries go to two buckets),
+ * and the slots keep answering for nearly every VMA at every size.  n
+ * one-page mappings two pages apart, made and then unmapped in the reverse
+ * order (n is kept small: SHADOW_DEBUG validates the whole shadow after
+ * each call; index_limits takes the sizes up to the largest). */
+static unsigned index_hits(unsigned n)
+{
+	unsigned hits = 0;
+	for (unsigned i = 0; i < n; i++)
+		hits += shadow_span_one_vma(&sh, A(2 * i), A(2 * i) + PG);
+	return hits;
+}
+
+START_TEST(index_sized_to_tree)
+{
+	enum { N = 2100 };
+	static bool hit[N];
+	unsigned grows = 0, shrinks = 0;
+	ck_assert_uint_eq(sh.vidx.bits, SHADOW_IDX_MIN_BITS);
+	ck_assert_uint_eq(sh.ridx.bits, SHADOW_IDX_MIN_BITS);
+	for (unsigned i = 0; i < N; i++) {
+		unsigned bits = sh.vidx.bits;
+		bool grows_now = sh.c.map_count == (1u << bits) / 2;
+		if (grows_now)
+			for (unsigned k = 0; k < i; k++)
+				hit[k] = shadow_span_one_vma(&sh, A(2 * k),
+							     A(2 * k) + PG);
+		ck_assert_int_ge(map(2 * i, 1, i & 1 ? RW : PROT_READ, 0), 0);
+		ck_assert_uint_eq(sh.vidx.bits, bits + grows_now);
+		ck_assert_uint_eq(sh.ridx.bits, sh.vidx.bits);
+		if (grows_now) {
+			grows++;
+			for (unsigned k = 0; k < i; k++)
+				ck_assert(!hit[k] ||
+					  shadow_span_one_vma(&sh, A(2 * k),
+							      A(2 * k) + PG));
+			ck_assert_uint_ge(index_hits(i + 1) * 100ull,
+					  (i + 1) * 99ull);
+		}
+	}
+	ck_assert_uint_eq(grows, 13 - SHADOW_IDX_MIN_BITS);
+	for (unsigned i = N; i-- > 0;) {
+		unsigned bits = sh.vidx.bits;
+		ck_assert_int_eq(shadow_unmap(&sh, A(2 * i), PG, NULL), 0);
+		bool shrank = sh.vidx.bits < bits;
+		ck_assert_uint_eq(sh.vidx.bits, bits - shrank);
+		ck_assert_uint_eq(shrank,
+				  sh.c.map_count == (1u << bits) / 8 - 1 &&
+					  bits > SHADOW_IDX_MIN_BITS);
+		ck_assert_uint_eq(sh.ridx.bits, sh.vidx.bits);
+		if (shrank) {
+			shrinks++;
+			ck_assert_uint_ge(index_hits(i) * 100ull, i * 99ull);
+		}
+		if (i == 300)
+			ck_assert_uint_eq(sh.vidx.bits, 11);
+	}
+	ck_assert_uint_eq(shrinks, grows);
+	ck_assert_uint_eq(sh.vidx.bits, SHADOW_IDX_MIN_BITS);
+	VALID();
+}
+END_TEST
+
+/* idx_fit alone, on an index of made-up nodes, from the smallest size to
+ * the largest and past it (where it stays: its table is that size), and
+ * back: growths keep every entry, shrinks keep every entry that fits. */
+static unsigned slots_used(const struct shadow_index *ix)
+{
+	unsigned n = 0;
+	for (unsigned k = 0; k < 1u << ix->bits; k++)
+		n += ix->s[k].span != 0;
+	return n;
+}
+
+START_TEST(index_limits)
+{
+	struct shadow_index ix = {
+		calloc(1u << SHADOW_IDX_MAX_BITS, sizeof(struct shadow_slot)),
+		SHADOW_IDX_MIN_BITS
+	};
+	ck_assert_ptr_nonnull(ix.s);
+	const unsigned n = 3u << (SHADOW_IDX_MAX_BITS - 2); /* 3/4 full */
+	static char node[1];
+	unsigned used = 0;
+	for (unsigned i = 1; i <= n; i++) {
+		uint64_t start = A(3 * i);
+		slot_put(&ix, node, start, slot_span(start, start + PG, i & 1));
+		used = slots_used(&ix);
+		unsigned bits = ix.bits;
+		idx_fit(&ix, i);
+		ck_assert_uint_eq(slots_used(&ix), used);
+		ck_assert_uint_eq(ix.bits, i > (1u << bits) / 2 &&
+						   bits < SHADOW_IDX_MAX_BITS
+					   ? bits + 1
+					   : bits);
+		ck_assert_ptr_eq(slot_find(&ix, start)->node, node);
+	}
+	ck_assert_uint_eq(ix.bits, SHADOW_IDX_MAX_BITS);
+	ck_assert_uint_ge(used * 100ull, n * 90ull);
+	for (unsigned i = n; i-- > 0;) {
+		uint64_t start = A(3 * (i + 1));
+		slot_drop(&ix, node, start);
+		ck_assert_ptr_null(slot_find(&ix, start));
+		unsigned bits = ix.bits, before = slots_used(&ix);
+		idx_fit(&ix, i);
+		ck_assert_uint_le(slots_used(&ix), before);
+		ck_assert_uint_eq(ix.bits, i < (1u << bits) / 8 &&
+						   bits > SHADOW_IDX_MIN_BITS
+					   ? bits - 1
+					   : bits);
+		if (ix.bits < bits)
+			ck_assert_uint_ge(slots_used(&ix) * 100ull,
+					  before * 99ull);
+	}
+	ck_assert_uint_eq(ix.bits, SHADOW_IDX_MIN_BITS);
+	ck_assert_uint_eq(slots_used(&ix), 0);
+	free(ix.s);
 }
 END_TEST
 
@@ -1019,6 +1142,8 @@ static Suite *tree_suite(void)
 	tcase_add_loop_test(tc, lookup_hole_cache, 0, 2);
 	tcase_add_test(tc, lookup_empty_and_single);
 	tcase_add_loop_test(tc, span_from_index, 0, 2);
+	tcase_add_test(tc, index_sized_to_tree);
+	tcase_add_test(tc, index_limits);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("gap");
