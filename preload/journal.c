@@ -514,19 +514,6 @@ int vmc_journal_open(const char *dir, pid_t pid, pid_t ppid)
 	return r;
 }
 
-void vmc_journal_prefetch(void)
-{
-	/* A hint, read without the lock: a stale view or tail only wastes
-	 * the prefetch.  Prefetches never fault. */
-	const char *b = __atomic_load_n(&J.view.base, __ATOMIC_RELAXED);
-	uint64_t t = __atomic_load_n(&J.tail, __ATOMIC_RELAXED);
-	if (b && t + 128 <= __atomic_load_n(&J.size, __ATOMIC_RELAXED)) {
-		__builtin_prefetch(b + t, 1, 3);
-		__builtin_prefetch(b + t + 64, 1, 3);
-		__builtin_prefetch(b + t + 127, 1, 3);
-	}
-}
-
 int vmc_journal_append(uint16_t type, const void *payload, uint32_t len)
 {
 	return vmc_journal_append_at(type, payload, len, NULL);

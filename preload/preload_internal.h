@@ -394,9 +394,6 @@ struct vmc_jcall {
 /* Create dir (and its parents) if missing, create or truncate the file.
  * -EBUSY if a journal is open. */
 int vmc_journal_open(const char *dir, pid_t pid, pid_t ppid);
-/* Ask the CPU for the cache lines the next record will be written to (a
- * hint: no lock, no fault). */
-void vmc_journal_prefetch(void);
 /* type != 0; -EBADF when no journal is open, -EMSGSIZE past the limit,
  * -ENOSPC (or another fallocate error) when the file cannot grow. */
 int vmc_journal_append(uint16_t type, const void *payload, uint32_t len);

@@ -1851,8 +1851,6 @@ int64_t vmc_do_call(struct vmc_call *c)
 		uffd_expect(c);
 	if (unlikely(rt.opt.uffd == VMC_UFFD_TOUCH && !tool))
 		touch_retire(c);
-	/* The journal's next lines are fetched while the kernel works. */
-	vmc_journal_prefetch();
 	vmc_raw_call(c);
 	if (unlikely(uffd))
 		vmc_uffd_expect_done();
