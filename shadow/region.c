@@ -118,6 +118,18 @@ struct shadow_region *shadow_region_next(const struct shadow_region *r)
 	return reg_of(rb_next(&r->rb));
 }
 
+/* r was just placed in t's tree: rebalance, count it, index it. */
+static void reg_linked(struct shadow *sh, struct rset *t,
+		       struct shadow_region *r)
+{
+	rb_insert(t->root, &r->rb, NULL);
+	(*t->n)++;
+	if (t->root == &sh->regions) {
+		rslot_put(sh, r);
+		idx_fit(&sh->ridx, *t->n);
+	}
+}
+
 static void reg_link(struct shadow *sh, struct rset *t,
 		     struct shadow_region *r)
 {
@@ -128,12 +140,7 @@ static void reg_link(struct shadow *sh, struct rset *t,
 							: &parent->right;
 	}
 	rb_link_node(&r->rb, parent, link);
-	rb_insert(t->root, &r->rb, NULL);
-	(*t->n)++;
-	if (t->root == &sh->regions) {
-		rslot_put(sh, r);
-		idx_fit(&sh->ridx, *t->n);
-	}
+	reg_linked(sh, t, r);
 }
 
 /* Link r right after prev (NULL: first) with no descent: nothing may lie
@@ -142,12 +149,7 @@ static void reg_link_after(struct shadow *sh, struct rset *t,
 			   struct shadow_region *prev, struct shadow_region *r)
 {
 	rb_link_after(t->root, prev ? &prev->rb : NULL, &r->rb);
-	rb_insert(t->root, &r->rb, NULL);
-	(*t->n)++;
-	if (t->root == &sh->regions) {
-		rslot_put(sh, r);
-		idx_fit(&sh->ridx, *t->n);
-	}
+	reg_linked(sh, t, r);
 }
 
 static void reg_unlink(struct shadow *sh, struct rset *t,

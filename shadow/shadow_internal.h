@@ -179,6 +179,12 @@ static inline uint64_t slot_span(uint64_t start, uint64_t end, bool flag)
 	       (flag ? 1 : 0);
 }
 
+/* The start address a slot's span holds. */
+static inline uint64_t slot_span_start(uint64_t span)
+{
+	return (span >> (SLOT_NPAGES_BITS + 1)) << SH_PAGE_SHIFT;
+}
+
 static inline bool slot_span_starts(uint64_t span, uint64_t start)
 {
 	return span && span >> (SLOT_NPAGES_BITS + 1) == start >> SH_PAGE_SHIFT;

@@ -654,6 +654,16 @@ static void idx_free(struct shadow *sh, struct shadow_index *ix)
 	ix->s = NULL;
 }
 
+/* The entries of n slots taken out of ix go back in, under its size. */
+static void idx_reput(struct shadow_index *ix, const struct shadow_slot *b,
+		      unsigned n)
+{
+	for (unsigned w = 0; w < n; w++)
+		if (b[w].span)
+			slot_put(ix, b[w].node, slot_span_start(b[w].span),
+				 b[w].span);
+}
+
 /* With one more bit, a bucket's entries go to buckets 2i and 2i + 1 (the
  * next bit of their hash): all of them fit.  From the last bucket down,
  * the two it goes to have been emptied already, or are new. */
@@ -672,12 +682,7 @@ void idx_grow(struct shadow_index *ix)
 		struct shadow_slot *old = ix->s + (size_t)i * SHADOW_SLOT_WAYS;
 		memcpy(b, old, sizeof(b));
 		memset(old, 0, sizeof(b));
-		for (unsigned w = 0; w < SHADOW_SLOT_WAYS; w++)
-			if (b[w].span)
-				slot_put(ix, b[w].node,
-					 (b[w].span >> (SLOT_NPAGES_BITS + 1))
-						 << SH_PAGE_SHIFT,
-					 b[w].span);
+		idx_reput(ix, b, SHADOW_SLOT_WAYS);
 	}
 }
 
@@ -698,12 +703,7 @@ void idx_shrink(struct shadow_index *ix)
 			ix->s + (size_t)2 * j * SHADOW_SLOT_WAYS;
 		memcpy(b, old, sizeof(b));
 		memset(old, 0, sizeof(b));
-		for (unsigned w = 0; w < 2 * SHADOW_SLOT_WAYS; w++)
-			if (b[w].span)
-				slot_put(ix, b[w].node,
-					 (b[w].span >> (SLOT_NPAGES_BITS + 1))
-						 << SH_PAGE_SHIFT,
-					 b[w].span);
+		idx_reput(ix, b, 2 * SHADOW_SLOT_WAYS);
 	}
 }
 
@@ -835,7 +835,7 @@ static bool slot_bad(const struct shadow_index *ix, unsigned k,
 	const struct shadow_slot *s = &ix->s[k];
 	if (!s->span && !node)
 		return false;
-	uint64_t start = (span >> (SLOT_NPAGES_BITS + 1)) << SH_PAGE_SHIFT;
+	uint64_t start = slot_span_start(span);
 	return !node || !linked || s->span != span ||
 	       slot_find(ix, start) != s ||
 	       vidx_slot(start, ix->bits) != (k & ~(SHADOW_SLOT_WAYS - 1u));
