@@ -714,6 +714,49 @@ static const char *const call_word[] = {
 	[SHADOW_CALL_SHMAT] = "shmat",
 };
 
+/* Why replacing [start, end) of a region of `origin` created at `created`
+ * by a fixed call from `stack` is a fixed-clobber, or NULL when it is
+ * not.  *accessible and *data: what pre_data says of those pages. */
+static const char *clobber_rule(const struct vmc_pre *pre, bool decommit,
+				uint32_t stack, uint8_t origin,
+				uint32_t created, uint64_t start, uint64_t end,
+				bool *accessible, int *data)
+{
+	*data = pre_data(pre, start, end, accessible);
+	if (origin == SHADOW_ORIGIN_BASELINE || origin == SHADOW_ORIGIN_FOREIGN)
+		return "rule: pages of a mapping the program did not create "
+		       "are never the program's to replace";
+	if (origin != SHADOW_ORIGIN_TRACKED)
+		return NULL;
+	if (other_module(stack, created))
+		return "rule: a tracked mapping created by another module "
+		       "was replaced";
+	if (*accessible && *data > 0 && !decommit)
+		return "rule: accessible pages holding data (present in "
+		       "pagemap) were replaced, their contents lost";
+	return NULL;
+}
+
+bool vmc_findings_fixed_quiet(const struct shadow *sh, uint64_t start,
+			      uint64_t end, const uint64_t *args,
+			      uint32_t stack, const struct vmc_pre *pre)
+{
+	bool decommit = decommit_call(SHADOW_CALL_MMAP, args);
+	/* No step past the range: region_next may climb the tree. */
+	for (const struct shadow_region *r = shadow_region_find_next(sh, start);
+	     r && r->start < end;
+	     r = r->end < end ? shadow_region_next(r) : NULL) {
+		bool accessible;
+		int data;
+		if (clobber_rule(pre, decommit, stack, r->origin, r->stack_id,
+				 r->start > start ? r->start : start,
+				 r->end < end ? r->end : end, &accessible,
+				 &data))
+			return false;
+	}
+	return true;
+}
+
 static void clobbers(const struct vmc_after *a)
 {
 	const struct shadow_change *rec = a->rec;
@@ -723,21 +766,11 @@ static void clobbers(const struct vmc_after *a)
 		if (p->kind != SHADOW_PIECE_REPLACED)
 			continue;
 		bool accessible;
-		int data = pre_data(a->pre, p->start, p->end, &accessible);
-		const char *rule = NULL;
-		if (p->origin == SHADOW_ORIGIN_BASELINE ||
-		    p->origin == SHADOW_ORIGIN_FOREIGN) {
-			rule = "rule: pages of a mapping the program did not "
-			       "create are never the program's to replace";
-		} else if (p->origin == SHADOW_ORIGIN_TRACKED) {
-			if (other_module(a->stack, p->stack_id))
-				rule = "rule: a tracked mapping created by "
-				       "another module was replaced";
-			else if (accessible && data > 0 && !decommit)
-				rule = "rule: accessible pages holding data "
-				       "(present in pagemap) were replaced, "
-				       "their contents lost";
-		}
+		int data;
+		const char *rule = clobber_rule(a->pre, decommit, a->stack,
+						p->origin, p->stack_id,
+						p->start, p->end, &accessible,
+						&data);
 		if (!rule)
 			continue;
 		char buf[VMC_FINDING_MSG];

@@ -270,6 +270,13 @@ bool vmc_span_has_untracked(const struct shadow *sh, uint64_t start,
 void vmc_findings_before(const struct shadow *sh, uint64_t start,
 			 uint64_t end, uint8_t call, const uint64_t *args,
 			 uint32_t stack, struct vmc_pre *pre);
+/* Whether a MAP_FIXED mmap from `stack` (its six args) onto [start, end),
+ * with what vmc_findings_before noted in pre, replaces only pages that it
+ * may (no fixed-clobber), as the shadow has them now, before it applies
+ * the call: then the caller may apply it without a change record. */
+bool vmc_findings_fixed_quiet(const struct shadow *sh, uint64_t start,
+			      uint64_t end, const uint64_t *args,
+			      uint32_t stack, const struct vmc_pre *pre);
 /* After a call, with its change record. */
 struct vmc_after {
 	const struct shadow *sh;

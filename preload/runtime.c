@@ -1646,7 +1646,8 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
  * shadow_protect_fast for an mprotect inside one VMA.  False when the
  * general path must apply c. */
 static bool fast_apply(const struct vmc_call *c, uint32_t stack,
-		       struct shadow_vma *whole, uint32_t created, bool clean)
+		       struct shadow_vma *whole, uint32_t created, bool clean,
+		       const struct vmc_pre *pre)
 {
 	if (c->ret < 0)
 		return false;
@@ -1698,6 +1699,22 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 	if (c->call != SHADOW_CALL_MMAP ||
 	    (c->a[2] & (PROT_WRITE | PROT_EXEC)) == (PROT_WRITE | PROT_EXEC))
 		return false;
+	if (c->a[3] & MAP_FIXED) {
+		/* Pages committed in a reservation or given back to it: no
+		 * finding when the pages it replaces were the caller's to
+		 * replace (the regions, before the shadow changes). */
+		uint64_t s = c->a[0], e = s + ((c->a[1] + 4095) & ~4095ull);
+		if ((uint64_t)c->ret != s || e <= s ||
+		    !vmc_findings_fixed_quiet(&rt.sh, s, e, c->a, stack,
+					      pre) ||
+		    !shadow_map_fixed_fast(&rt.sh, s, c->a[1], (int)c->a[2],
+					   (int)c->a[3], c->a[5],
+					   SHADOW_ORIGIN_TRACKED, stack))
+			return false;
+		rt.fast_calls++;
+		vmc_findings_fast(&rt.sh, SHADOW_CALL_MMAP, s, e, 0, stack);
+		return true;
+	}
 	/* One look at the shape: a declined mmap (a neighbour it merges
 	 * with, say) is common, and goes on to the general path. */
 	if (!shadow_map_anon_fast_flags(&rt.sh, (uint64_t)c->ret, c->a[1],
@@ -1889,7 +1906,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 		}
 		pend_flush();
 	}
-	if (quick && fast_apply(c, stack, whole, created, clean)) {
+	if (quick && fast_apply(c, stack, whole, created, clean, &pre)) {
 		rt.calls[c->call]++;
 		call_done(c, stack, 0, timed, t0);
 		return c->ret;

@@ -1,14 +1,16 @@
 /*
  * fast.c - the commonest mapping calls without the general machinery: an
  * anonymous private mmap the kernel placed where no neighbour can merge
- * with it, the munmap of exactly one whole mapping, and an mremap that
- * grew an anonymous private mapping in place into free space.
+ * with it, a MAP_FIXED anonymous private mmap inside one such mapping (a
+ * reservation's commit or decommit), the munmap of exactly one whole
+ * mapping, and an mremap that grew an anonymous private mapping in place
+ * into free space.
  *
  * Each applies the call only when its shape is certain, with exactly the
  * effect shadow_map or shadow_unmap would have (the same VMAs, regions,
  * counters and serial), and records no shadow_change.  Otherwise it changes
  * nothing and the caller uses the general operation.  tests/fuzz_shadow
- * --fast runs them against the kernel, and test_shadow_map compares them
+ * --fast runs them against the kernel, and test_shadow_fast compares them
  * with the general path.
  */
 #include "shadow_internal.h"
@@ -21,27 +23,39 @@ static bool differs_surely(uint32_t nf, uint32_t vm)
 	return d && !(d == SV_ACCOUNT && (nf & SV_ACCT_UNSURE));
 }
 
-uint32_t shadow_map_anon_fast_flags(const struct shadow *sh, uint64_t addr,
-				    uint64_t len, int prot, int flags,
-				    uint64_t off)
+/* The VMA flags do_mmap gives an anonymous private mapping of [addr, addr
+ * + len) made with flags (MAP_PRIVATE|MAP_ANONYMOUS, maybe MAP_NORESERVE,
+ * nothing else: no populate, lock, growsdown, hugetlb, shared or placement
+ * flags), or 0 when the call has another shape or could fail for a limit
+ * (`more` VMAs past the map count). */
+static uint32_t anon_private_flags(const struct shadow *sh, uint64_t addr,
+				   uint64_t len, int prot, int flags,
+				   uint64_t off, uint64_t more)
 {
-	/* What do_mmap turns into plain VMA flags here, nothing more: no
-	 * populate, lock, growsdown, hugetlb, shared or placement flags. */
 	if ((flags & ~MAP_NORESERVE) != (MAP_PRIVATE | MAP_ANONYMOUS) ||
 	    (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) ||
 	    (off & ~SH_PAGE_MASK) || !len || (addr & ~SH_PAGE_MASK) ||
 	    !addr || sh->def_flags ||
 	    len > sh->env.task_size - sh->env.mmap_min_addr ||
 	    addr < sh->env.mmap_min_addr ||
-	    sh->c.map_count >= sh->env.max_map_count)
+	    sh->c.map_count + more > sh->env.max_map_count)
 		return 0;
 	uint64_t end = addr + SH_PAGE_ALIGN(len);
 	if (end > sh->env.task_size || end <= addr)
 		return 0;
-	uint32_t vm = vm_commit_flags(sh, shadow_prot_to_flags(prot) |
-					      SV_MAYREAD | SV_MAYWRITE |
-					      SV_MAYEXEC,
-				      flags);
+	return vm_commit_flags(sh, shadow_prot_to_flags(prot) | SV_MAYREAD |
+					   SV_MAYWRITE | SV_MAYEXEC,
+			       flags);
+}
+
+uint32_t shadow_map_anon_fast_flags(const struct shadow *sh, uint64_t addr,
+				    uint64_t len, int prot, int flags,
+				    uint64_t off)
+{
+	uint32_t vm = anon_private_flags(sh, addr, len, prot, flags, off, 1);
+	if (!vm)
+		return 0;
+	uint64_t end = addr + SH_PAGE_ALIGN(len);
 	/* A hole, and each neighbour that touches it differs in flags (then
 	 * vma_merge_new cannot merge, and is certain of it). */
 	struct shadow_vma *next = shadow_find_next(sh, addr);
@@ -95,6 +109,117 @@ bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 	return true;
 }
 
+/* A plain private anonymous VMA: no hugetlb rounding, no special or
+ * locked pages (populated), no stack, no userfaultfd, no file. */
+static bool plain_anon(const struct shadow_vma *v)
+{
+	return !(v->flags & (SV_HUGETLB | SV_SPECIAL | SV_LOCKED |
+			     SV_LOCKONFAULT | SV_MAYSHARE | SV_GROWSDOWN |
+			     SV_UFFD_ANY | SV_DROPPABLE)) &&
+	       !v->ino && !v->file_id;
+}
+
+bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
+			   int prot, int flags, uint64_t off, uint8_t origin,
+			   uint32_t stack_id)
+{
+	/* Up to two splits, as vma_clear_splits and mmap_region count. */
+	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != MAP_FIXED)
+		return false;
+	uint32_t vm = anon_private_flags(sh, addr, len, prot,
+					 flags & ~MAP_FIXED, off, 3);
+	if (!vm)
+		return false;
+	uint64_t end = addr + SH_PAGE_ALIGN(len);
+	struct shadow_vma *v = shadow_find(sh, addr);
+	if (!v || v->end < end || !plain_anon(v) || guard_first(sh, addr, end))
+		return false;
+	/* What vma_merge_new will find around the cleared range: v's own
+	 * pieces where the range does not reach its edges (the upper one
+	 * linked anew by vma_split, as a new VMA), else v's neighbours. */
+	struct shadow_vma nv = { .start = addr, .end = end,
+				 .pgoff = addr >> SH_PAGE_SHIFT, .flags = vm,
+				 .anon_id = SHADOW_ANON_NONE };
+	struct shadow_vma *l = NULL, *r = NULL, rp;
+	uint64_t l_end = 0, r_pg = 0;
+	if (addr > v->start) {
+		l = v;
+		l_end = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
+	} else if (v->prev && v->prev->end == addr) {
+		l = v->prev;
+		l_end = l->pgoff + vma_pages(l);
+	}
+	if (end < v->end) {
+		rp = *v;
+		if (sh->faults_unseen && rp.anon_id == SHADOW_ANON_NONE)
+			rp.anon_id = SHADOW_ANON_MAYBE;
+		r = &rp;
+		r_pg = v->pgoff + ((end - v->start) >> SH_PAGE_SHIFT);
+	} else if (v->next && v->next->start == end) {
+		r = v->next;
+		r_pg = r->pgoff;
+	}
+	bool unc = false;
+	bool left = l &&
+		    pgoff_follows(l_end, nv.pgoff, l->anon_id, nv.anon_id) &&
+		    vma_attrs_mergeable(l->flags, vm, l, &nv, &unc);
+	bool right = r &&
+		     pgoff_follows(nv.pgoff + vma_pages(&nv), r_pg, nv.anon_id,
+				   r->anon_id) &&
+		     vma_attrs_mergeable(vm, r->flags, &nv, r, &unc) &&
+		     (!left || vma_anon_compatible(l->anon_id, r->anon_id, &unc));
+	/* Uncertain: the kernel must be asked after (the general path). */
+	if (unc)
+		return false;
+	/* The regions first, as shadow_map: a failure there leaves the cut
+	 * done, which the general path then finds done. */
+	if (region_replace(sh, addr, end, SHADOW_PIECE_REPLACED, NULL, origin,
+			   stack_id, SHADOW_CALL_MMAP, SHADOW_NAME_ANON))
+		return false;
+	/* vma_clear_range's splits; m is then [addr, end). */
+	struct shadow_vma *m = v;
+	uint64_t v_end = v->end;
+	if (addr > v->start && !(m = vma_split(sh, v, addr, NULL)))
+		return false;
+	if (end < m->end && !vma_split(sh, m, end, NULL)) {
+		if (m != v) { /* undo the first split */
+			vma_erase(sh, m);
+			vma_free(sh, m);
+			vma_set_range(sh, v, v->start, v_end);
+		}
+		return false;
+	}
+	if (left) {
+		/* vma_merge_new, m's pages going to the VMA before it (and
+		 * the one after, when both merge), v's own pieces included */
+		struct shadow_vma *p = m->prev, *n = m->next;
+		vma_erase(sh, m);
+		vma_free(sh, m);
+		vma_merge_attrs(p, nv.anon_id, vm);
+		vma_set_range(sh, p, p->start, end);
+		if (right)
+			vma_merge_pair(sh, p, n, NULL);
+	} else if (right) {
+		struct shadow_vma *n = m->next;
+		vma_erase(sh, m);
+		vma_free(sh, m);
+		vma_merge_attrs(n, nv.anon_id, vm);
+		n->pgoff = nv.pgoff;
+		vma_set_range(sh, n, addr, n->end);
+	} else {
+		/* No merge: m becomes the new VMA where it is, as vma_insert
+		 * would link a new one (vma_link_at). */
+		vma_set_flags(sh, m, vm);
+		m->pgoff = nv.pgoff;
+		m->anon_id = sh->faults_unseen ? SHADOW_ANON_MAYBE
+					       : SHADOW_ANON_NONE;
+		sh->vcache = m;
+	}
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_map_fixed_fast");
+	return true;
+}
+
 const struct shadow_region *shadow_whole_mapping(const struct shadow *sh,
 						 uint64_t start, uint64_t len,
 						 struct shadow_vma **vp)
@@ -137,15 +262,11 @@ bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 		return false;
 	uint64_t old_end = addr + old_len, new_end = addr + new_len;
 	struct shadow_vma *v = shadow_find(sh, addr);
-	/* A plain private anonymous VMA that ends where the old range does:
-	 * no hugetlb rounding, no special or locked pages (populated), no
-	 * stack, no userfaultfd, no file, an anon_vma the merge test knows
-	 * (vma_anon_compatible). */
+	/* A plain private anonymous VMA that ends where the old range does,
+	 * with an anon_vma the merge test knows (vma_anon_compatible). */
 	if (!v || v->end != old_end || new_end <= old_end ||
-	    new_end > sh->env.task_size ||
-	    (v->flags & (SV_HUGETLB | SV_SPECIAL | SV_LOCKED | SV_MAYSHARE |
-			 SV_GROWSDOWN | SV_UFFD_ANY | SV_DROPPABLE)) ||
-	    v->ino || v->file_id || v->anon_id == SHADOW_ANON_UNKNOWN)
+	    new_end > sh->env.task_size || !plain_anon(v) ||
+	    v->anon_id == SHADOW_ANON_UNKNOWN)
 		return false;
 	uint64_t pg = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
 	if (pg + (new_len >> SH_PAGE_SHIFT) < pg)

@@ -438,6 +438,19 @@ bool shadow_map_anon_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 uint32_t shadow_map_anon_fast_flags(const struct shadow *sh, uint64_t addr,
 				    uint64_t len, int prot, int flags,
 				    uint64_t off);
+/* shadow_map_fixed_fast: the kernel carried out a MAP_FIXED anonymous
+ * private mmap (flags as above plus MAP_FIXED) whose range lies in one
+ * plain private anonymous VMA (a reservation it commits or decommits
+ * pages of), and which merges with none of that VMA's own pieces and with
+ * no neighbour the shadow is unsure of: what shadow_map does (VMAs,
+ * regions, counters, serial), with no shadow_change, so the caller must
+ * know first that no finding is due (the replaced regions).  False, with
+ * nothing changed, for any other shape: then call shadow_map.  (Out of
+ * nodes it may return false with the regions' cut done, which shadow_map
+ * then finds done.) */
+bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
+			   int prot, int flags, uint64_t off, uint8_t origin,
+			   uint32_t stack_id);
 /* A mapping of len bytes that shadow_map_anon_fast_flags accepted was unmapped whole before the caller applied it, with nothing
  * else applied in between: the shadow is as it was, after two calls.
  * Counts them (serial) and the peaks the mapping reached (hiwater_vm,

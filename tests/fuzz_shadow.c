@@ -27,7 +27,10 @@
  * that shadow_protect_undo cancelled, as the preload does, the shadow
  * compared with the kernel after the second; fast_grows: mremaps the
  * kernel grew in place that shadow_remap_grow_fast applied, a third of
- * the mremaps being a growth of the old range to its VMA's end);
+ * the mremaps being a growth of the old range to its VMA's end;
+ * fast_fixed: MAP_FIXED anonymous private mmaps inside one VMA that
+ * shadow_map_fixed_fast applied, a fifth of the MAP_FIXED mmaps being
+ * such a commit or decommit over part of a VMA);
  * --require then also needs each to be non-zero.
  *
  * With --unseen the shadow does not see the page faults (faults_unseen, as
@@ -68,6 +71,7 @@ struct counts {
 	uint64_t failed_calls;
 	uint64_t find_free_mismatch;
 	uint64_t fast_maps, fast_unmaps, fast_protects, fast_undos, fast_grows;
+	uint64_t fast_fixed;
 	uint64_t lazy_boundaries, refines;
 };
 
@@ -204,6 +208,21 @@ static void drop_outside(struct harness *h, int64_t r, uint64_t len)
 
 static int64_t op_mmap(struct harness *h)
 {
+	/* --fast: often a commit or decommit over part of one VMA, as a
+	 * reserve/commit allocator makes (shadow_map_fixed_fast's shape). */
+	const struct shadow_vma *cv;
+	if (h->fast && chance(20) &&
+	    (cv = shadow_find(&h->sh, h_addr(h, below(h->pages)))) &&
+	    cv->start >= h->base && cv->end <= h_addr(h, h->pages)) {
+		uint64_t pages = (cv->end - cv->start) / H_PAGE;
+		uint64_t a = chance(30) ? 0 : below(pages);
+		uint64_t n = chance(30) ? pages - a : 1 + below(pages - a);
+		return h_mmap_file(h, cv->start + a * H_PAGE, n * H_PAGE,
+				   chance(40) ? PROT_NONE : random_prot(),
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+					   (chance(50) ? MAP_NORESERVE : 0),
+				   -1, 0, NULL);
+	}
 	uint64_t page = pick_page(h), n = pick_len(h, page);
 	uint64_t addr = h_addr(h, page), len = n * H_PAGE;
 	int prot = random_prot();
@@ -598,6 +617,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	c->fast_protects = h->fast_protects;
 	c->fast_undos = h->fast_undos;
 	c->fast_grows = h->fast_grows;
+	c->fast_fixed = h->fast_fixed;
 	h_fini(h);
 }
 
@@ -686,6 +706,7 @@ int main(int argc, char **argv)
 		total.fast_protects += c.fast_protects;
 		total.fast_undos += c.fast_undos;
 		total.fast_grows += c.fast_grows;
+		total.fast_fixed += c.fast_fixed;
 		total.lazy_boundaries += c.lazy_boundaries;
 		total.refines += c.refines;
 		for (int k = 0; k < OP_N; k++)
@@ -706,12 +727,13 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.find_free_mismatch, exact);
 	if (fast_paths)
 		printf("fast_maps=%llu fast_unmaps=%llu fast_protects=%llu "
-		       "fast_undos=%llu fast_grows=%llu\n",
+		       "fast_undos=%llu fast_grows=%llu fast_fixed=%llu\n",
 		       (unsigned long long)total.fast_maps,
 		       (unsigned long long)total.fast_unmaps,
 		       (unsigned long long)total.fast_protects,
 		       (unsigned long long)total.fast_undos,
-		       (unsigned long long)total.fast_grows);
+		       (unsigned long long)total.fast_grows,
+		       (unsigned long long)total.fast_fixed);
 	if (unseen)
 		printf("lazy_boundaries=%llu refines=%llu\n",
 		       (unsigned long long)total.lazy_boundaries,
@@ -726,7 +748,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (require && fast_paths &&
 	    (!total.fast_maps || !total.fast_unmaps || !total.fast_protects ||
-	     !total.fast_undos || !total.fast_grows))
+	     !total.fast_undos || !total.fast_grows || !total.fast_fixed))
 		return 1;
 	return 0;
 }

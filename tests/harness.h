@@ -60,6 +60,7 @@ struct harness {
 	uint64_t fast_maps, fast_unmaps, fast_protects; /* calls they applied */
 	uint64_t fast_undos;       /* mprotect pairs that cancelled */
 	uint64_t fast_grows;       /* mremaps grown in place by the fast path */
+	uint64_t fast_fixed;       /* MAP_FIXED mmaps inside one VMA, ditto */
 	/* faults_unseen: /proc/self/pagemap, asked after a move whether the
 	 * moved pages were written (as the preload does); -1 = not asked */
 	int pagemap_fd;
@@ -170,6 +171,11 @@ static inline int64_t h_mmap_file(struct harness *h, uint64_t addr,
 				 SHADOW_ORIGIN_TRACKED, 1)) {
 		p = (int64_t)(uint64_t)r;
 		h->fast_maps++;
+	} else if (h->fast && r != MAP_FAILED && (flags & MAP_ANONYMOUS) &&
+		   shadow_map_fixed_fast(&h->sh, addr, len, prot, flags, off,
+					 SHADOW_ORIGIN_TRACKED, 1)) {
+		p = (int64_t)(uint64_t)r;
+		h->fast_fixed++;
 	} else {
 		p = shadow_map(&h->sh, &a, &h->rec);
 	}

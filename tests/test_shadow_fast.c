@@ -7,7 +7,9 @@
  *            growths on two shadows, one trying the fast paths first
  *            (shadow_protect_fast for an mprotect the general path says
  *            succeeds, shadow_remap_grow_fast for a growth it makes in
- *            place), one with shadow_map, shadow_unmap, shadow_protect and
+ *            place, shadow_map_fixed_fast for a MAP_FIXED anonymous mmap
+ *            over part of a VMA, a commit or decommit, that it makes), one
+ *            with shadow_map, shadow_unmap, shadow_protect and
  *            shadow_remap only; after every call both
  *            hold the same VMAs (every field), regions, counters and
  *            serial, and the fast mprotect counts the splits the general
@@ -28,6 +30,15 @@
  *            serial and split counts; a pair whose splits would pass the
  *            VMA cap is not cancelled.  Cancelled and refused pairs must
  *            both be common, with and without faults unseen.
+ *  fixed:    a reserve/commit allocator's MAP_FIXED calls (commits in a
+ *            PROT_NONE reservation's middle and at its edge, one next to
+ *            a commit with its flags, decommits merging back, a mapping
+ *            replaced whole, the reservation's flags over itself) through
+ *            shadow_map_fixed_fast on one shadow and shadow_map on the
+ *            other: the same state after each, with and without faults
+ *            unseen; and the shapes it declines (a hole, two VMAs, shared,
+ *            populated, locked, NOREPLACE, not fixed, an unaligned offset)
+ *            change nothing.
  *  shapes:   each shape a fast path must decline (a neighbour it could merge
  *            with, an overlap, a shared or locked or populated mapping, a
  *            munmap of part of a mapping, of two mappings, of a range with a
@@ -119,12 +130,17 @@ static bool map_both(uint64_t addr, uint64_t len, int prot, int flags,
 		.origin = SHADOW_ORIGIN_TRACKED,
 	};
 	struct shadow_change rec;
-	bool fast = !(flags & MAP_FIXED) &&
-		    shadow_map_anon_fast(&fa, addr, len, prot, flags, 0,
-					 SHADOW_ORIGIN_TRACKED, stack);
+	/* The kernel's answer is the general path's here. */
+	int64_t g = shadow_map(&ga, &m, &rec);
+	bool fast = (flags & MAP_FIXED)
+			    ? g >= 0 && shadow_map_fixed_fast(
+						&fa, addr, len, prot, flags, 0,
+						SHADOW_ORIGIN_TRACKED, stack)
+			    : shadow_map_anon_fast(&fa, addr, len, prot, flags,
+						   0, SHADOW_ORIGIN_TRACKED,
+						   stack);
 	if (!fast)
-		shadow_map(&fa, &m, &rec);
-	shadow_map(&ga, &m, &rec);
+		ck_assert_int_eq(shadow_map(&fa, &m, &rec), g);
 	return fast;
 }
 
@@ -158,7 +174,7 @@ START_TEST(same_as_general)
 				     PROT_READ | PROT_EXEC };
 	unsigned maps_fast = 0, maps_slow = 0, unmaps_fast = 0, unmaps_slow = 0;
 	unsigned protects_fast = 0, protects_slow = 0;
-	unsigned grows_fast = 0, grows_slow = 0;
+	unsigned grows_fast = 0, grows_slow = 0, fixed_fast = 0, fixed_slow = 0;
 	char what[96];
 	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
 	/* Runs 3-5 as in the preload: faults unseen (anon_ids "maybe",
@@ -166,8 +182,31 @@ START_TEST(same_as_general)
 	fa.faults_unseen = ga.faults_unseen = _i >= 3;
 	for (int i = 0; i < 8000; i++) {
 		uint64_t p = below(96), n = 1 + below(6);
-		int op = (int)below(12);
-		if (op >= 10) {
+		int op = (int)below(14);
+		if (op >= 12) {
+			/* MAP_FIXED anonymous over part of a VMA, as a
+			 * reserve/commit allocator commits and decommits (its
+			 * middle, an edge, all of it, or across VMAs). */
+			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+			uint64_t s = A(p), len = n * PG;
+			if (v && below(5)) {
+				uint64_t pages = (v->end - v->start) / PG;
+				uint64_t a = below(3) ? below(pages) : 0;
+				s = v->start + a * PG;
+				len = below(3) ? (1 + below(pages - a)) * PG
+					       : (pages - a) * PG;
+			}
+			int prot = below(3) ? prots[below(5)] : PROT_NONE;
+			int flags = PRIV | MAP_FIXED |
+				    (below(2) ? MAP_NORESERVE : 0);
+			bool f = map_both(s, len - below(2) * 100, prot, flags,
+					  (uint32_t)(1 + below(4)));
+			f ? fixed_fast++ : fixed_slow++;
+			snprintf(what, sizeof(what),
+				 "op %d mmap fixed %#llx+%#llx %d %#x (%s)", i,
+				 (unsigned long long)s, (unsigned long long)len,
+				 prot, flags, f ? "fast" : "general");
+		} else if (op >= 10) {
 			/* mremap growth, mostly of a whole mapping; where the
 			 * general path grows it in place (the kernel's answer
 			 * here), shadow_remap_grow_fast may apply it. */
@@ -276,6 +315,8 @@ START_TEST(same_as_general)
 	ck_assert_uint_gt(protects_slow, 200);
 	ck_assert_uint_gt(grows_fast, 100);
 	ck_assert_uint_gt(grows_slow, 200);
+	ck_assert_uint_gt(fixed_fast, 300);
+	ck_assert_uint_gt(fixed_slow, 100);
 }
 END_TEST
 
@@ -428,6 +469,75 @@ START_TEST(undo_pair_same_as_general)
 }
 END_TEST
 
+/* A reserve/commit allocator's calls: each MAP_FIXED one applied by
+ * shadow_map_fixed_fast on one shadow, by shadow_map on the other. */
+START_TEST(fixed_commit_decommit)
+{
+#define nr (PRIV | MAP_NORESERVE)
+	fa.faults_unseen = ga.faults_unseen = _i;
+	/*  R: 16 reserved pages, then 4 RW pages C (another call) after
+	 *  a hole */
+	ck_assert(map_both(A(0), 16 * PG, PROT_NONE, nr, 1));
+	ck_assert(map_both(A(20), 4 * PG, RW, PRIV, 1));
+	/* commit in the middle: R splits in three */
+	ck_assert(map_both(A(4), 3 * PG, RW, PRIV | MAP_FIXED, 2));
+	assert_same("commit 4-6");
+	ck_assert_uint_eq(fa.c.map_count, 4);
+	/* next to it, with the same flags: merges with it, not R */
+	ck_assert(map_both(A(7), 2 * PG, RW, PRIV | MAP_FIXED, 3));
+	assert_same("commit 7-8");
+	ck_assert_uint_eq(fa.c.map_count, 4);
+	/* at R's first page: R's rest keeps its pgoff */
+	ck_assert(map_both(A(0), PG, PROT_READ, PRIV | MAP_FIXED, 2));
+	assert_same("commit 0");
+	/* decommit part of the committed run: merges with R after it */
+	ck_assert(map_both(A(7), 2 * PG, PROT_NONE, nr | MAP_FIXED, 4));
+	assert_same("decommit 7-8");
+	/* the rest of it: R is one VMA again but for page 0 */
+	ck_assert(map_both(A(4), 3 * PG, PROT_NONE, nr | MAP_FIXED, 4));
+	assert_same("decommit 4-6");
+	ck_assert_uint_eq(fa.c.map_count, 3);
+	/* page 0 back: R whole, as at first */
+	ck_assert(map_both(A(0), PG, PROT_NONE, nr | MAP_FIXED, 4));
+	assert_same("decommit 0");
+	ck_assert_uint_eq(fa.c.map_count, 2);
+	/* the RW mapping C, whole, made PROT_NONE in place (no merge) */
+	ck_assert(map_both(A(20), 4 * PG, PROT_NONE, PRIV | MAP_FIXED, 5));
+	assert_same("C replaced whole");
+	/* over R with R's flags: merges with R's own pieces */
+	ck_assert(map_both(A(2), 4 * PG, PROT_NONE, nr | MAP_FIXED, 6));
+	assert_same("R over R");
+	ck_assert_uint_eq(fa.c.map_count, 2);
+	/* the shapes it declines change nothing */
+	uint64_t serial = fa.serial, count = fa.c.map_count;
+	static const struct {
+		uint64_t at, pages;
+		int prot, flags;
+	} no[] = {
+		{ 14, 8, RW, PRIV | MAP_FIXED },      /* R, the hole, C */
+		{ 16, 2, RW, PRIV | MAP_FIXED },      /* a hole */
+		{ 2, 2, RW, PRIV | MAP_FIXED_NOREPLACE },
+		{ 2, 2, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED },
+		{ 2, 2, RW, PRIV | MAP_FIXED | MAP_POPULATE },
+		{ 2, 2, RW, PRIV | MAP_FIXED | MAP_LOCKED },
+		{ 2, 2, RW, PRIV }, /* not fixed */
+	};
+	for (unsigned k = 0; k < sizeof(no) / sizeof(no[0]); k++)
+		ck_assert_msg(!shadow_map_fixed_fast(&fa, A(no[k].at),
+						     no[k].pages * PG,
+						     no[k].prot, no[k].flags,
+						     0, SHADOW_ORIGIN_TRACKED,
+						     1),
+			      "shape %u applied", k);
+	ck_assert(!shadow_map_fixed_fast(&fa, A(2), PG, RW, PRIV | MAP_FIXED,
+					 100, SHADOW_ORIGIN_TRACKED, 1));
+	ck_assert_uint_eq(fa.serial, serial);
+	ck_assert_uint_eq(fa.c.map_count, count);
+	assert_same("declined");
+#undef nr
+}
+END_TEST
+
 START_TEST(declines_other_shapes)
 {
 	struct shadow_change rec;
@@ -470,7 +580,8 @@ START_TEST(declines_other_shapes)
 	ck_assert(map_both(A(5), 2 * PG, PROT_NONE, PRIV, 2));
 	assert_same("PROT_NONE between");
 	/* A with two regions (a fixed map over its top): not one mapping */
-	ck_assert(!map_both(A(2), 2 * PG, RW, PRIV | MAP_FIXED, 3));
+	map_both(A(2), 2 * PG, RW, PRIV | MAP_FIXED, 3);
+	assert_same("fixed over A's top");
 	ck_assert(!shadow_whole_mapping(&fa, A(0), 4 * PG, &v));
 	/* a guard range in B (MADV_GUARD_INSTALL): not a plain munmap */
 	ck_assert_int_eq(shadow_advise(&fa, A(8), PG, MADV_GUARD_INSTALL,
@@ -496,6 +607,7 @@ static Suite *fast_suite(void)
 	tc = tcase_create("shapes");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, declines_other_shapes);
+	tcase_add_loop_test(tc, fixed_commit_decommit, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
