@@ -1641,8 +1641,9 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 
 /* After the kernel succeeded: the fast paths of shadow/fast.c for an
  * anonymous private mmap into a hole (not writable and executable: that
- * is a finding), for the munmap of the whole tracked mapping `whole`
- * (created at `created`) and for an mremap grown in place, and
+ * is a finding) or MAP_FIXED inside one VMA (pre: what before_call noted
+ * of the pages it replaces), for the munmap of the whole tracked mapping
+ * `whole` (created at `created`) and for an mremap grown in place, and
  * shadow_protect_fast for an mprotect inside one VMA.  False when the
  * general path must apply c. */
 static bool fast_apply(const struct vmc_call *c, uint32_t stack,

@@ -123,7 +123,8 @@ bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 			   int prot, int flags, uint64_t off, uint8_t origin,
 			   uint32_t stack_id)
 {
-	/* Up to two splits, as vma_clear_splits and mmap_region count. */
+	/* Room for a split at each end and more (shadow_map's map-count
+	 * tests then cannot fail), and nothing but MAP_FIXED placing it. */
 	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != MAP_FIXED)
 		return false;
 	uint32_t vm = anon_private_flags(sh, addr, len, prot,
