@@ -160,15 +160,8 @@ bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 		r = v->next;
 		r_pg = r->pgoff;
 	}
-	bool unc = false;
-	bool left = l &&
-		    pgoff_follows(l_end, nv.pgoff, l->anon_id, nv.anon_id) &&
-		    vma_attrs_mergeable(l->flags, vm, l, &nv, &unc);
-	bool right = r &&
-		     pgoff_follows(nv.pgoff + vma_pages(&nv), r_pg, nv.anon_id,
-				   r->anon_id) &&
-		     vma_attrs_mergeable(vm, r->flags, &nv, r, &unc) &&
-		     (!left || vma_anon_compatible(l->anon_id, r->anon_id, &unc));
+	bool unc = false, left, right;
+	vma_merge_sides(l, l_end, &nv, r, r_pg, &left, &right, &unc);
 	/* Uncertain: the kernel must be asked after (the general path). */
 	if (unc)
 		return false;
@@ -190,23 +183,13 @@ bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 		}
 		return false;
 	}
-	if (left) {
-		/* vma_merge_new, m's pages going to the VMA before it (and
-		 * the one after, when both merge), v's own pieces included */
-		struct shadow_vma *p = m->prev, *n = m->next;
+	if (left || right) {
+		/* m's node as the new VMA, merged (and freed) by
+		 * vma_merge_new as shadow_map merges one. */
 		vma_erase(sh, m);
-		vma_free(sh, m);
-		vma_merge_attrs(p, nv.anon_id, vm);
-		vma_set_range(sh, p, p->start, end);
-		if (right)
-			vma_merge_pair(sh, p, n, NULL);
-	} else if (right) {
-		struct shadow_vma *n = m->next;
-		vma_erase(sh, m);
-		vma_free(sh, m);
-		vma_merge_attrs(n, nv.anon_id, vm);
-		n->pgoff = nv.pgoff;
-		vma_set_range(sh, n, addr, n->end);
+		nv.prev = nv.next = NULL;
+		*m = nv;
+		vma_merge_new(sh, m, NULL);
 	} else {
 		/* No merge: m becomes the new VMA where it is, as vma_insert
 		 * would link a new one (vma_link_at). */

@@ -50,28 +50,38 @@ void vma_anon_prepare(struct shadow *sh, struct shadow_vma *v)
  * next to its neighbours, merging where the rules allow.  nv is consumed:
  * inserted, or freed when a neighbour absorbed its range.  Returns the VMA
  * that now holds the range. */
+void vma_merge_sides(const struct shadow_vma *prev, uint64_t prev_end_pg,
+		     const struct shadow_vma *nv, const struct shadow_vma *next,
+		     uint64_t next_pg, bool *left, bool *right, bool *unc)
+{
+	*left = *right = false;
+	if (nv->flags & SV_SPECIAL)
+		return;
+	*left = prev &&
+		pgoff_follows(prev_end_pg, nv->pgoff, prev->anon_id,
+			      nv->anon_id) &&
+		vma_attrs_mergeable(prev->flags, nv->flags, prev, nv, unc);
+	*right = next &&
+		 pgoff_follows(nv->pgoff + vma_pages(nv), next_pg, nv->anon_id,
+			       next->anon_id) &&
+		 vma_attrs_mergeable(nv->flags, next->flags, nv, next, unc) &&
+		 (!*left ||
+		  vma_anon_compatible(prev->anon_id, next->anon_id, unc));
+}
+
 struct shadow_vma *vma_merge_new(struct shadow *sh, struct shadow_vma *nv,
 				 struct shadow_change *rec)
 {
 	struct shadow_vma *next = shadow_find_next(sh, nv->start);
 	struct shadow_vma *prev = next ? shadow_vma_prev(next)
 				       : vma_of_last(sh);
-	bool unc = false, left = false, right = false;
-
-	if (!(nv->flags & SV_SPECIAL)) {
-		left = prev && prev->end == nv->start &&
-		       pgoff_follows(prev->pgoff + vma_pages(prev), nv->pgoff,
-				     prev->anon_id, nv->anon_id) &&
-		       vma_attrs_mergeable(prev->flags, nv->flags, prev, nv,
-					   &unc);
-		right = next && next->start == nv->end &&
-			pgoff_follows(nv->pgoff + vma_pages(nv), next->pgoff,
-				      nv->anon_id, next->anon_id) &&
-			vma_attrs_mergeable(nv->flags, next->flags, nv, next,
-					    &unc) &&
-			(!left || vma_anon_compatible(prev->anon_id,
-						      next->anon_id, &unc));
-	}
+	bool unc = false, left, right;
+	if (prev && prev->end != nv->start)
+		prev = NULL;
+	if (next && next->start != nv->end)
+		next = NULL;
+	vma_merge_sides(prev, prev ? prev->pgoff + vma_pages(prev) : 0, nv,
+			next, next ? next->pgoff : 0, &left, &right, &unc);
 	if (rec && unc)
 		rec->uncertain = true;
 	if (left) {

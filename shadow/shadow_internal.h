@@ -375,6 +375,13 @@ void vma_read_fault_range(struct shadow *sh, struct shadow_vma *v,
 			  uint64_t start, uint64_t end);
 
 /* The new-range merge (mmap, mremap destination, brk). */
+/* vma_merge_new's decision for nv between prev (which must end where nv
+ * starts, its pages' pgoffs ending at prev_end_pg) and next (which must
+ * start where nv ends, at next_pg); either may be NULL.  *unc is set when
+ * the shadow cannot tell. */
+void vma_merge_sides(const struct shadow_vma *prev, uint64_t prev_end_pg,
+		     const struct shadow_vma *nv, const struct shadow_vma *next,
+		     uint64_t next_pg, bool *left, bool *right, bool *unc);
 struct shadow_vma *vma_merge_new(struct shadow *sh, struct shadow_vma *nv,
 				 struct shadow_change *rec);
 
