@@ -6,10 +6,10 @@
  * by ONE bump pointer out of big chunks: 64 MiB of address space reserved
  * with MAP_NORESERVE, aligned to 2 MiB and marked MADV_HUGEPAGE, so that
  * nodes allocated one after the other (a VMA node of 96 bytes, then its
- * region node of 48) sit side by side in the same cache lines and huge
+ * region node of 64) sit side by side in neighbouring cache lines and huge
  * pages.  An object of 64 bytes or more starts on a cache line (the bump
  * pointer skips up to 48 bytes for it), so a VMA's first 64 bytes, all a
- * lookup or a merge decision reads, are one line.  A freed object goes on
+ * lookup or a merge decision reads, are one line, and a region is one.  A freed object goes on
  * the free list of its size class (the link
  * is stored in the object itself: no per-object header); allocation takes
  * from that list first.  Chunks are never given back.

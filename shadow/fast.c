@@ -77,6 +77,9 @@ void shadow_map_unmap_elided(struct shadow *sh, uint64_t len)
 		sh->c.hiwater_vm = sh->c.total_vm + pages;
 	if (sh->c.map_count + 1 > sh->c.peak_map_count)
 		sh->c.peak_map_count = sh->c.map_count + 1;
+	/* and the region id the mmap took */
+	if (!++sh->next_region_id)
+		sh->next_region_id = 1;
 	sh->serial += 2;
 }
 
@@ -168,7 +171,8 @@ bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 	/* The regions first, as shadow_map: a failure there leaves the cut
 	 * done, which the general path then finds done. */
 	if (region_replace(sh, addr, end, SHADOW_PIECE_REPLACED, NULL, origin,
-			   stack_id, SHADOW_CALL_MMAP, SHADOW_NAME_ANON))
+			   stack_id, SHADOW_CALL_MMAP, SHADOW_NAME_ANON,
+			   prot == PROT_NONE))
 		return false;
 	/* vma_clear_range's splits; m is then [addr, end). */
 	struct shadow_vma *m = v;

@@ -358,9 +358,12 @@ int64_t shadow_map(struct shadow *sh, const struct shadow_map_args *a,
 		stale = true;
 	}
 	if (fixed || stale) {
+		/* A decommit gives its pages back (region.c, Give-back). */
+		bool give_back = fixed && anon && prot == PROT_NONE &&
+				 (flags & MAP_TYPE) == MAP_PRIVATE;
 		int err = region_replace(sh, addr, addr + len,
 					 SHADOW_PIECE_REPLACED, rec, a->origin,
-					 a->stack_id, rcall, name);
+					 a->stack_id, rcall, name, give_back);
 		if (!err && vma_clear_range(sh, addr, addr + len, NULL)) {
 			/* No VMA for the new region: take it out again (a
 			 * whole region: no node needed). */

@@ -8,8 +8,10 @@
  *    splits.  Ordered red-black tree, augmented with the largest free gap.
  *  - Regions: what the program asked for.  One per successful call that
  *    created pages, split by partial unmaps and carried by moves, never
- *    merged with a region of another call.  Every region has an origin and a
- *    creation stack id.
+ *    merged with a region of another call, with one exception DESIGN.md
+ *    does not have: a decommit gives the pages it covers back to the
+ *    region they were carved from (region.c, "Give-back").  Every region
+ *    has an origin and a creation stack id.
  *
  * Every operation validates its arguments as the kernel does and returns what
  * the kernel would return: 0 (or an address) on success, -errno on failure.
@@ -167,11 +169,17 @@ struct shadow_region {
 	 * shadow_vma) */
 	uint64_t start, end;          /* [start, end) */
 	uint32_t stack_id;            /* creation stack, 0 = none */
+	uint32_t id;                  /* the creating call's (its pieces
+				       * share it); 0 = none */
+	/* The region a MAP_FIXED call carved this one out of (a commit in
+	 * a reservation): its stack and id, 0 = none.  A decommit gives
+	 * the pages back to it (region.c, "Give-back"). */
+	uint32_t from_stack, from_id;
 	uint8_t origin;               /* enum shadow_origin */
 	uint8_t call;                 /* enum shadow_call that created it */
 	uint8_t name;                 /* enum shadow_name at creation */
-	uint8_t pad;
-	struct rb_node rb;
+	uint8_t pad[5];
+	struct rb_node rb;            /* 64 bytes in all: one cache line */
 };
 
 enum shadow_call {
@@ -260,6 +268,7 @@ struct shadow {
 				   * after mlockall(MCL_FUTURE) */
 	uint32_t next_anon_id;
 	uint32_t next_file_id;
+	uint32_t next_region_id;  /* shadow_region.id, never 0 */
 	uint32_t serial;          /* calls applied */
 	uint32_t boundary_misses; /* boundaries adopted from the kernel */
 	struct shadow_obj *objs;  /* object sizes: open-addressed table */

@@ -310,10 +310,13 @@ static inline uint32_t vm_commit_flags(const struct shadow *sh, uint32_t vm,
 
 int region_insert(struct shadow *sh, uint64_t start, uint64_t end,
 		  uint8_t origin, uint32_t stack_id, uint8_t call, uint8_t name);
-/* region_cut then region_insert of the same range, in one walk. */
+/* region_cut then region_insert of the same range, in one walk; with
+ * give_back (a decommit: an anonymous private PROT_NONE MAP_FIXED mmap),
+ * the pages go back to the region they were carved from (region.c). */
 int region_replace(struct shadow *sh, uint64_t start, uint64_t end,
 		   uint8_t kind, struct shadow_change *rec, uint8_t origin,
-		   uint32_t stack_id, uint8_t call, uint8_t name);
+		   uint32_t stack_id, uint8_t call, uint8_t name,
+		   bool give_back);
 /* Remove [start, end) from the region tree, recording pieces of `kind`. */
 int region_cut(struct shadow *sh, uint64_t start, uint64_t end, uint8_t kind,
 	       struct shadow_change *rec);

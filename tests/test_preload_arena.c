@@ -523,37 +523,38 @@ START_TEST(test_side_by_side)
 	/* Pairs are chained through their first word so that no other
 	 * memory is needed; older free objects of both classes are used up
 	 * first, then fresh pairs must come out of the bump pointer side by
-	 * side, each VMA node on a cache line of its own start (what a
-	 * lookup reads is its first 64 bytes) and its region right after:
-	 * [vma 96][region 48][pad 48][vma 96][region 48][pad 48]... */
+	 * side, each node on a cache line of its own start (what a lookup
+	 * reads is a VMA's first 64 bytes, a region's whole line), the
+	 * region in the line after its VMA's:
+	 * [vma 96][pad 32][region 64][vma 96][pad 32][region 64]... */
 	enum { STREAK = 64 };
 	void *chain = NULL;
-	char *prev48 = NULL;
+	char *prev_r = NULL;
 	int streak = 0;
 	long pairs;
 
 	ck_assert_uint_eq(sizeof(struct shadow_vma), 96);
-	ck_assert_uint_eq(sizeof(struct shadow_region), 48);
+	ck_assert_uint_eq(sizeof(struct shadow_region), 64);
 	for (pairs = 0; pairs < 4000000 && streak < STREAK; pairs++) {
 		char *v = vmc_arena_alloc(96);
-		char *r = vmc_arena_alloc(48);
+		char *r = vmc_arena_alloc(64);
 		ck_assert_ptr_nonnull(v);
 		ck_assert_ptr_nonnull(r);
 		*(void **)v = chain;
 		*(void **)r = v;
 		chain = r;
-		if (r == v + 96 && !((uintptr_t)v & 63) &&
-		    (!prev48 || v == prev48 + 48 + 48 || !streak))
+		if (r == v + 128 && !((uintptr_t)v & 63) &&
+		    (!prev_r || v == prev_r + 64 || !streak))
 			streak++;
 		else
 			streak = 0;
-		prev48 = r;
+		prev_r = r;
 	}
 	ck_assert_int_eq(streak, STREAK);
 	while (chain) {
 		char *r = chain, *v = *(void **)r;
 		chain = *(void **)v;
-		vmc_arena_free(r, 48);
+		vmc_arena_free(r, 64);
 		vmc_arena_free(v, 96);
 	}
 }

@@ -102,6 +102,9 @@ static void assert_same(const char *after)
 	for (; r && q; r = shadow_region_next(r), q = shadow_region_next(q))
 		ck_assert_msg(r->start == q->start && r->end == q->end &&
 				      r->stack_id == q->stack_id &&
+				      r->id == q->id &&
+				      r->from_stack == q->from_stack &&
+				      r->from_id == q->from_id &&
 				      r->origin == q->origin &&
 				      r->call == q->call && r->name == q->name,
 			      "%s: region [%#llx, %#llx) vs [%#llx, %#llx)",

@@ -623,6 +623,128 @@ START_TEST(regions_fixed_replacements_model)
 }
 END_TEST
 
+/* One MAP_FIXED call of the give-back model: n pages at `at`, its stack
+ * id `call`, on the kernel and the shadow alike. */
+static void fixed_call(uint64_t at, uint64_t n, int prot, int extra,
+		       uint32_t call)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | extra;
+	void *r = mmap((void *)P(at), n * H_PAGE, prot, flags, -1, 0);
+	ck_assert_ptr_eq(r, (void *)P(at));
+	struct shadow_map_args a = {
+		.addr = P(at), .len = n * H_PAGE, .prot = prot,
+		.flags = flags, .result = P(at),
+		.origin = SHADOW_ORIGIN_TRACKED, .stack_id = call,
+	};
+	ck_assert_int_eq(shadow_map(&h->sh, &a, &h->rec), (int64_t)P(at));
+}
+
+START_TEST(regions_give_back_model)
+{
+	/* A 32-page reservation (call 1), then 600 MAP_FIXED calls of 1-4
+	 * pages, each with its own stack id: commits (read-write),
+	 * decommits (PROT_NONE, NORESERVE half the time) and read-only
+	 * maps (most decommits over part of the last commit), against a model
+	 * of region.c's Give-back rule:
+	 *  - a call inside one region X (all its pages X's) records X as
+	 *    where its region was carved from (from);
+	 *  - a decommit inside one region X gives its pages to X's `from`,
+	 *    or to X itself when X has none; they rejoin that region's
+	 *    pieces on either side, the merged region keeping the leftmost
+	 *    `from` it has;
+	 *  - anything else makes a region of its own.
+	 * Every page's region names its owner and `from`, a region is a
+	 * maximal run of one owner's pages, and the kernel agrees at the
+	 * end.  The three cases must each be met many times. */
+	uint32_t owner[32], from[32];
+	unsigned carved = 0, to_parent = 0, to_self = 0, own = 0;
+	uint64_t last_at = 0, last_n = 0;
+	fixed_call(0, 32, PROT_NONE, MAP_NORESERVE, 1);
+	for (int i = 0; i < 32; i++)
+		owner[i] = 1, from[i] = 0;
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	for (uint32_t call = 2; call <= 600; call++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint64_t n = 1 + x % 4, at = (x >> 8) % (32 - n + 1);
+		unsigned kind = (unsigned)((x >> 20) % 10);
+		int prot = kind < 5 ? PROT_NONE : kind < 9 ? RW : PROT_READ;
+		/* most decommits give back (part of) the last commit */
+		if (prot == PROT_NONE && last_n && (x >> 28) % 4) {
+			uint64_t skip = (x >> 32) % last_n;
+			at = last_at + skip;
+			n = 1 + (x >> 36) % (last_n - skip);
+		}
+		if (prot == RW)
+			last_at = at, last_n = n;
+		fixed_call(at, n, prot, (x >> 24) & 1 ? MAP_NORESERVE : 0,
+			   call);
+		bool inside = true;
+		for (uint64_t i = at; i < at + n; i++)
+			inside &= owner[i] == owner[at];
+		uint32_t nown, nfrom;
+		if (inside && prot == PROT_NONE) {
+			nown = from[at] ? from[at] : owner[at];
+			nfrom = from[at] ? 0 : from[at];
+			from[at] ? to_parent++ : to_self++;
+		} else {
+			nown = call;
+			nfrom = inside ? owner[at] : 0;
+			inside ? carved++ : own++;
+		}
+		/* the neighbours it rejoins, then the merged run's from */
+		uint64_t lo = at, hi = at + n;
+		bool gave = inside && prot == PROT_NONE;
+		uint32_t lfrom = 0, rfrom = 0;
+		if (gave && hi < 32 && owner[hi] == nown) {
+			rfrom = from[hi];
+			while (hi < 32 && owner[hi] == nown)
+				hi++;
+		}
+		if (gave && lo > 0 && owner[lo - 1] == nown) {
+			lfrom = from[lo - 1];
+			while (lo > 0 && owner[lo - 1] == nown)
+				lo--;
+		}
+		uint32_t mfrom = lfrom ? lfrom : nfrom ? nfrom : rfrom;
+		for (uint64_t i = at; i < at + n; i++)
+			owner[i] = nown;
+		for (uint64_t i = lo; i < hi; i++)
+			from[i] = gave ? mfrom : nfrom;
+		const char *why = NULL;
+		ck_assert_msg(shadow_validate(&h->sh, &why) == 0,
+			      "call %u: %s", call, why);
+		uint64_t runs = 0;
+		for (int i = 0; i < 32; i++) {
+			struct shadow_region *g = shadow_region_find(&h->sh,
+								     P(i));
+			ck_assert_ptr_nonnull(g);
+			ck_assert_msg(g->stack_id == owner[i] &&
+					      g->from_stack == from[i],
+				      "call %u page %d: stack %u from %u, "
+				      "model %u from %u", call, i,
+				      g->stack_id, g->from_stack, owner[i],
+				      from[i]);
+			ck_assert_uint_eq(g->from_id != 0, from[i] != 0);
+			bool first = i == 0 || owner[i - 1] != owner[i];
+			runs += first;
+			ck_assert_uint_eq(g->start == P(i), first);
+			bool last = i == 31 || owner[i + 1] != owner[i];
+			ck_assert_uint_eq(g->end == P(i + 1), last);
+		}
+		ck_assert_uint_eq(h->sh.c.nregions, runs);
+	}
+	printf("test_shadow_map: give-back model: %u carved, %u given to "
+	       "their parent, %u to themselves, %u of their own\n", carved,
+	       to_parent, to_self, own);
+	ck_assert_uint_ge(carved, 50);
+	ck_assert_uint_ge(to_parent, 50);
+	ck_assert_uint_ge(to_self, 20);
+	ck_assert_uint_ge(own, 20);
+	ck_assert_int_eq(h_read_kernel(h), 0);
+	ck_assert_msg(h_compare(h, NULL) == 0, "%s", h->why);
+}
+END_TEST
+
 /* ---- file: file-backed mappings ----------------------------------------- */
 
 START_TEST(file_same_fd_contiguous_merge)
@@ -1114,6 +1236,7 @@ static Suite *map_suite(void)
 	tcase_add_test(tc, merge_between_written_and_fresh);
 	tcase_add_test(tc, regions_two_calls_one_vma);
 	tcase_add_test(tc, regions_fixed_replacements_model);
+	tcase_add_test(tc, regions_give_back_model);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");

@@ -119,7 +119,7 @@ static inline void *test_slab_alloc(void *ctx, size_t size)
 			continue;
 		void *p = c->free_list;
 		/* One bump pointer for both sizes: a VMA and the region made
-		 * with it sit side by side (80 + 48 = two cache lines), so a
+		 * with it sit side by side (96 + 64 bytes), so a
 		 * walk of the region tree finds lines the VMA walk loaded. */
 		struct test_slab_class *b = &s->c[0];
 		if (p)

@@ -39,6 +39,14 @@
  *                        time by mremap to 63 pages (in place: the fast
  *                        path), then to 64 (up to the guard) and 65 (it
  *                        moves), and unmapped
+ *   fastunmap reserve N  a 16 MiB PROT_NONE reservation (placed in empty
+ *                        address space, 16 TiB up), N commits of 64 KiB
+ *                        (MAP_FIXED read-write, written) at pseudo-random
+ *                        slots, each decommitted (MAP_FIXED PROT_NONE)
+ *                        after the next one is made; then the reservation
+ *                        left mapped with no pointer to it (one leak, its
+ *                        whole 16 MiB: the decommits gave their pages
+ *                        back to it)
  *   fastunmap settle N CUT  N times a 2-page mapping between guards and
  *                        its whole munmap (CUT 0), or a 3-page one whose
  *                        middle page is unmapped first, then the rest
@@ -295,8 +303,59 @@ static int grow(long n)
 	return 0;
 }
 
+#define RESERVE_LEN (16ul << 20)
+#define COMMIT_LEN (64ul << 10)
+
+static long commits;
+
+__attribute__((noinline)) static long reserve_use(long n)
+{
+	char *base = mmap((void *)(16ul << 40), RESERVE_LEN, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -1;
+	long bad = 0;
+	unsigned long x = 88172645463325252ul;
+	char *last = NULL;
+	for (long i = 0; i < n; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		char *at = base + (x % (RESERVE_LEN / COMMIT_LEN)) * COMMIT_LEN;
+		if (at == last)
+			continue;
+		char *c = mmap(at, COMMIT_LEN, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		bad += c != at;
+		if (c == at)
+			c[i % COMMIT_LEN] = 1;
+		commits++;
+		if (last)
+			bad += mmap(last, COMMIT_LEN, PROT_NONE,
+				    MAP_PRIVATE | MAP_ANONYMOUS |
+					    MAP_NORESERVE | MAP_FIXED,
+				    -1, 0) != last;
+		last = at;
+	}
+	if (last)
+		bad += mmap(last, COMMIT_LEN, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+				    MAP_FIXED,
+			    -1, 0) != last;
+	return bad;
+}
+
+static int reserve(long n)
+{
+	long bad = reserve_use(n);
+	if (bad < 0)
+		return 2;
+	printf("fastunmap reserve: %ld commits, %ld bad\n", commits, bad);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "reserve"))
+		return reserve(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "grow"))
 		return grow(atol(argv[2]));
 	if (argc > 3 && !strcmp(argv[1], "settle"))
