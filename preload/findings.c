@@ -598,6 +598,11 @@ static int span_has_data(uint64_t start, uint64_t end)
  * than the caller's (an unknown module on either side is not another). */
 static bool other_module(uint32_t caller, uint32_t creator)
 {
+	return vmc_findings_other_module(caller, creator);
+}
+
+bool vmc_findings_other_module(uint32_t caller, uint32_t creator)
+{
 	const struct vmc_module *mine = stack_module(caller);
 	const struct vmc_module *theirs = stack_module(creator);
 	return mine && theirs && mine != theirs;

@@ -277,6 +277,11 @@ void vmc_findings_before(const struct shadow *sh, uint64_t start,
 bool vmc_findings_fixed_quiet(const struct shadow *sh, uint64_t start,
 			      uint64_t end, const uint64_t *args,
 			      uint32_t stack, const struct vmc_pre *pre);
+/* Whether a call from stack `caller` works on a tracked mapping created
+ * from another module (stack `creator`): fixed-clobber's rule (b), the one
+ * that applies to a decommit of the caller's own commit (an unknown
+ * module on either side is not another). */
+bool vmc_findings_other_module(uint32_t caller, uint32_t creator);
 /* After a call, with its change record. */
 struct vmc_after {
 	const struct shadow *sh;

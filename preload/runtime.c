@@ -80,7 +80,13 @@ static struct {
 	int held_prot;
 	uint32_t held_stack;
 	bool held_clean;           /* its span had no hole, nothing foreign */
-	uint64_t undone;           /* mprotect pairs that cancelled */
+	/* A MAP_FIXED commit the fast path planned and has not applied yet
+	 * (shadow_fixed_pair_plan, see pend_flush): the next call may be
+	 * its decommit.  Never held with another. */
+	struct shadow_fixed_plan fheld;
+	bool fheld_on;
+	bool fheld_clean;          /* its span had no hole, nothing foreign */
+	uint64_t undone;           /* mprotect and fixed pairs that cancelled */
 	uint64_t refines;          /* span checks before an mremap over a VMA
 				    * merged on a guess (SV_EDGES_UNSURE);
 				    * not counted in checks */
@@ -367,6 +373,17 @@ static void name_foreign(uint64_t start, uint64_t end)
  * shadow then never shows the difference. */
 static void pend_flush(void)
 {
+	if (rt.fheld_on) {
+		rt.fheld_on = false;
+		/* Planned on the shadow as it still is: it applies.  (Out of
+		 * nodes, a check adopts the kernel's view.) */
+		if (shadow_fixed_pair_apply(&rt.sh, &rt.fheld))
+			vmc_findings_fast(&rt.sh, SHADOW_CALL_MMAP,
+					  rt.fheld.start, rt.fheld.end, 0,
+					  rt.fheld.stack_id);
+		else
+			rt.need_resync = true;
+	}
 	if (rt.held_on) {
 		rt.held_on = false;
 		/* Planned on the shadow as it still is: it applies.  (Were
@@ -1672,7 +1689,8 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 					      (int)c->a[2], &pl))
 			return false;
 		rt.fast_calls++;
-		if (pl.change && !rt.pend_len && !rt.held_on) {
+		if (pl.change && !rt.pend_len && !rt.held_on &&
+		    !rt.fheld_on) {
 			/* held until the next call (pend_flush) */
 			rt.held = pl;
 			rt.held_on = true;
@@ -1707,8 +1725,20 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 		uint64_t s = c->a[0], e = s + ((c->a[1] + 4095) & ~4095ull);
 		if ((uint64_t)c->ret != s || e <= s ||
 		    !vmc_findings_fixed_quiet(&rt.sh, s, e, c->a, stack,
-					      pre) ||
-		    !shadow_map_fixed_fast(&rt.sh, s, c->a[1], (int)c->a[2],
+					      pre))
+			return false;
+		/* A commit whose decommit may come next: held until the
+		 * next call (pend_flush). */
+		if (!rt.pend_len && !rt.held_on &&
+		    shadow_fixed_pair_plan(&rt.sh, s, c->a[1], (int)c->a[2],
+					   (int)c->a[3], c->a[5], stack,
+					   &rt.fheld)) {
+			rt.fheld_on = true;
+			rt.fheld_clean = clean;
+			rt.fast_calls++;
+			return true;
+		}
+		if (!shadow_map_fixed_fast(&rt.sh, s, c->a[1], (int)c->a[2],
 					   (int)c->a[3], c->a[5],
 					   SHADOW_ORIGIN_TRACKED, stack))
 			return false;
@@ -1828,7 +1858,15 @@ int64_t vmc_do_call(struct vmc_call *c)
 		    c->sub == VMC_SUB_NONE && c->a[0] == rt.held.start &&
 		    c->a[1] && ((c->a[1] + 4095) & ~4095ull) ==
 				       rt.held.end - rt.held.start;
-	if (!elide && !undo)
+	/* The decommit of the held commit's range: maybe its undo. */
+	bool fundo = quick && rt.fheld_on && c->call == SHADOW_CALL_MMAP &&
+		     c->sub == VMC_SUB_NONE && c->a[0] == rt.fheld.start &&
+		     c->a[1] && ((c->a[1] + 4095) & ~4095ull) ==
+					rt.fheld.end - rt.fheld.start &&
+		     c->a[2] == PROT_NONE &&
+		     (c->a[3] & (MAP_ANONYMOUS | MAP_TYPE)) ==
+			     (MAP_ANONYMOUS | MAP_PRIVATE);
+	if (!elide && !undo && !fundo)
 		pend_flush();
 	if (unlikely(!tool && c->slot && !vmc_stack_home_asked()))
 		find_home(c->slot);
@@ -1838,7 +1876,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 		drain_uffd();
 	if (unlikely(rt.need_resync)) {
 		check_full(VMC_F_UNTRACKED_CHANGE); /* applies the pending */
-		elide = undo = false;
+		elide = undo = fundo = false;
 	}
 	bool settled = unlikely(rt.opt.check == VMC_CHECK_CALL) &&
 		       check_before(c, stack);
@@ -1861,7 +1899,11 @@ int64_t vmc_do_call(struct vmc_call *c)
 	/* The undo of a held mprotect whose span was clean: the shadow has
 	 * not changed since, so asking again would find it clean again. */
 	bool clean = true;
-	if (!tool && !whole && !elide && !(undo && rt.held_clean))
+	/* The same for the decommit of a held commit: an anonymous
+	 * PROT_NONE mmap over the caller's own pages, of which before_call
+	 * would note nothing (pre: a decommit loses no data). */
+	if (!tool && !whole && !elide && !(undo && rt.held_clean) &&
+	    !(fundo && rt.fheld_clean))
 		clean = before_call(c, stack, &pre);
 	if (unlikely(c->call == SHADOW_CALL_BRK))
 		c->a[5] = (uint64_t)__sbrk(0);
@@ -1901,6 +1943,24 @@ int64_t vmc_do_call(struct vmc_call *c)
 			vmc_findings_protect_fast(&rt.sh, rt.held.splits,
 						  rt.held_stack);
 			vmc_findings_protect_fast(&rt.sh, splits, stack);
+			rt.calls[c->call]++;
+			call_done(c, stack, 0, timed, t0);
+			return c->ret;
+		}
+		pend_flush();
+	}
+	if (fundo && rt.fheld_on) {
+		/* The commit's pages are the caller's (a module of its own:
+		 * vmc_findings_fixed_quiet's rule for them), and the pair
+		 * leaves the shadow as it was. */
+		if (likely(c->ret == (int64_t)rt.fheld.start) &&
+		    !vmc_findings_other_module(stack, rt.fheld.stack_id) &&
+		    shadow_fixed_pair_undo(&rt.sh, &rt.fheld, c->a[1],
+					   (int)c->a[2], (int)c->a[3], c->a[5],
+					   vmc_findings_count_cap())) {
+			rt.fheld_on = false;
+			rt.fast_calls++;
+			rt.undone++;
 			rt.calls[c->call]++;
 			call_done(c, stack, 0, timed, t0);
 			return c->ret;

@@ -208,6 +208,123 @@ bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 	return true;
 }
 
+/* The pieces shadow_map_fixed_fast's splits leave of v around [addr,
+ * end), strictly inside it: the left one is v as it is, the right one a
+ * new VMA (an unseen fault may give it an anon_vma). */
+static void fixed_pieces(const struct shadow *sh, const struct shadow_vma *v,
+			 uint64_t addr, uint64_t end, struct shadow_vma *rp,
+			 uint64_t *l_end, uint64_t *r_pg)
+{
+	*l_end = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
+	*rp = *v;
+	if (sh->faults_unseen && rp->anon_id == SHADOW_ANON_NONE)
+		rp->anon_id = SHADOW_ANON_MAYBE;
+	*r_pg = v->pgoff + ((end - v->start) >> SH_PAGE_SHIFT);
+}
+
+bool shadow_fixed_pair_plan(const struct shadow *sh, uint64_t addr,
+			    uint64_t len, int prot, int flags, uint64_t off,
+			    uint32_t stack_id, struct shadow_fixed_plan *pl)
+{
+	/* A commit: PROT_NONE would itself give its pages back. */
+	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != MAP_FIXED ||
+	    prot == PROT_NONE)
+		return false;
+	uint32_t vm = anon_private_flags(sh, addr, len, prot,
+					 flags & ~MAP_FIXED, off, 3);
+	if (!vm)
+		return false;
+	uint64_t end = addr + SH_PAGE_ALIGN(len);
+	const struct shadow_vma *v = shadow_find(sh, addr);
+	if (!v || v->start >= addr || v->end <= end || !plain_anon(v) ||
+	    guard_first(sh, addr, end))
+		return false;
+	/* No merge with v's pieces, and certain of it (then
+	 * shadow_map_fixed_fast takes it and reuses the middle piece). */
+	struct shadow_vma nv = { .start = addr, .end = end,
+				 .pgoff = addr >> SH_PAGE_SHIFT, .flags = vm,
+				 .anon_id = SHADOW_ANON_NONE };
+	struct shadow_vma rp;
+	uint64_t l_end, r_pg;
+	fixed_pieces(sh, v, addr, end, &rp, &l_end, &r_pg);
+	bool unc = false, left, right;
+	vma_merge_sides(v, l_end, &nv, &rp, r_pg, &left, &right, &unc);
+	if (unc || left || right)
+		return false;
+	/* Inside one region of the program's own mmap, which a decommit
+	 * gives the pages back to whole (region.c, Give-back): one of its
+	 * pieces is left on a side, or it had no `from` to lose. */
+	const struct shadow_region *q = shadow_region_find_next(sh, addr);
+	if (!q || q->start > addr || q->end < end ||
+	    q->origin != SHADOW_ORIGIN_TRACKED ||
+	    q->call != SHADOW_CALL_MMAP || q->name != SHADOW_NAME_ANON ||
+	    (q->start == addr && q->end == end && q->from_id))
+		return false;
+	*pl = (struct shadow_fixed_plan){
+		.start = addr, .end = end, .len = len, .prot = prot,
+		.flags = flags, .off = off, .stack_id = stack_id,
+		.serial = sh->serial,
+	};
+	return true;
+}
+
+bool shadow_fixed_pair_apply(struct shadow *sh,
+			     const struct shadow_fixed_plan *pl)
+{
+	return pl->serial == sh->serial &&
+	       shadow_map_fixed_fast(sh, pl->start, pl->len, pl->prot,
+				     pl->flags, pl->off, SHADOW_ORIGIN_TRACKED,
+				     pl->stack_id);
+}
+
+bool shadow_fixed_pair_undo(struct shadow *sh,
+			    const struct shadow_fixed_plan *pl, uint64_t len,
+			    int prot, int flags, uint64_t off,
+			    uint64_t count_cap)
+{
+	uint64_t addr = pl->start, end = pl->end;
+	if (pl->serial != sh->serial || prot != PROT_NONE ||
+	    SH_PAGE_ALIGN(len) != end - addr ||
+	    (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != MAP_FIXED ||
+	    sh->c.map_count + 2 > count_cap)
+		return false;
+	uint32_t vm = anon_private_flags(sh, addr, len, prot,
+					 flags & ~MAP_FIXED, off, 3);
+	const struct shadow_vma *v = shadow_find(sh, addr);
+	/* The plan holds (the shadow is unchanged): v is around the range.
+	 * The decommit merges with both of v's pieces, certainly (flags
+	 * the merge accepts, pgoff following) ... */
+	if (!vm || !v)
+		return false;
+	struct shadow_vma nv = { .start = addr, .end = end,
+				 .pgoff = addr >> SH_PAGE_SHIFT, .flags = vm,
+				 .anon_id = SHADOW_ANON_NONE };
+	struct shadow_vma rp, f = *v;
+	uint64_t l_end, r_pg;
+	fixed_pieces(sh, v, addr, end, &rp, &l_end, &r_pg);
+	bool unc = false, left, right;
+	vma_merge_sides(v, l_end, &nv, &rp, r_pg, &left, &right, &unc);
+	if (unc || !left || !right)
+		return false;
+	/* ... and the merged VMA is v as it was: vma_merge_new's marks
+	 * (vma_merge_attrs of the new piece, then of the right one) leave
+	 * its flags and anon_vma as they are. */
+	vma_merge_attrs(&f, nv.anon_id, nv.flags);
+	vma_merge_attrs(&f, rp.anon_id, rp.flags);
+	if (f.flags != v->flags || f.anon_id != v->anon_id)
+		return false;
+	/* Both applied: the regions are back as they were (Give-back, the
+	 * plan's test); what is left is the commit's region id, the count
+	 * of calls, and the VMA peak at the commit's two splits. */
+	if (!++sh->next_region_id)
+		sh->next_region_id = 1;
+	if (sh->c.map_count + 2 > sh->c.peak_map_count)
+		sh->c.peak_map_count = sh->c.map_count + 2;
+	sh->serial += 2;
+	SHADOW_VALIDATE(sh, "shadow_fixed_pair_undo");
+	return true;
+}
+
 const struct shadow_region *shadow_whole_mapping(const struct shadow *sh,
 						 uint64_t start, uint64_t len,
 						 struct shadow_vma **vp)

@@ -460,6 +460,38 @@ uint32_t shadow_map_anon_fast_flags(const struct shadow *sh, uint64_t addr,
 bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 			   int prot, int flags, uint64_t off, uint8_t origin,
 			   uint32_t stack_id);
+/* A commit and its decommit, the pair a reserve/commit allocator makes
+ * over and over (fixed_over_reservation): the preload holds a commit back
+ * and, when the next call is the decommit of the same range that leaves
+ * the shadow as it was, applies neither.  _plan: the commit (kernel
+ * accepted, no finding due, not PROT_NONE) is one shadow_map_fixed_fast
+ * takes, strictly
+ * inside one VMA, merging with none of it, inside one region of the
+ * program's mmap that its decommit would give the pages back to (true);
+ * nothing changes.  _apply: apply it (false when the shadow changed since
+ * the plan, or out of nodes: the caller resyncs).  _undo: the next call,
+ * accepted by the kernel, is an anonymous private PROT_NONE MAP_FIXED mmap
+ * of the same range after which the VMAs and regions are as they were
+ * before the commit (its flags and pgoff v's, certain to merge with both
+ * of v's pieces, the merge marking nothing), and the VMA count between
+ * the two stays within count_cap: both are counted as applied (serial,
+ * the commit's region id, peak_map_count) and true is returned; false
+ * with nothing changed otherwise. */
+struct shadow_fixed_plan {
+	uint64_t start, end, len, off;
+	int prot, flags;
+	uint32_t stack_id;
+	uint32_t serial;          /* sh->serial when planned */
+};
+bool shadow_fixed_pair_plan(const struct shadow *sh, uint64_t addr,
+			    uint64_t len, int prot, int flags, uint64_t off,
+			    uint32_t stack_id, struct shadow_fixed_plan *pl);
+bool shadow_fixed_pair_apply(struct shadow *sh,
+			     const struct shadow_fixed_plan *pl);
+bool shadow_fixed_pair_undo(struct shadow *sh,
+			    const struct shadow_fixed_plan *pl, uint64_t len,
+			    int prot, int flags, uint64_t off,
+			    uint64_t count_cap);
 /* A mapping of len bytes that shadow_map_anon_fast_flags accepted was unmapped whole before the caller applied it, with nothing
  * else applied in between: the shadow is as it was, after two calls.
  * Counts them (serial) and the peaks the mapping reached (hiwater_vm,

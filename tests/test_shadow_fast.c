@@ -30,6 +30,17 @@
  *            serial and split counts; a pair whose splits would pass the
  *            VMA cap is not cancelled.  Cancelled and refused pairs must
  *            both be common, with and without faults unseen.
+ *  pairs:    a MAP_FIXED commit (any prot, NORESERVE or not) planned by
+ *            shadow_fixed_pair_plan and held back, then its decommit
+ *            (PROT_NONE, with the reservation's NORESERVE or not), in
+ *            random states (reservations, mappings, unmaps, reads and
+ *            writes of pages, faults unseen or not), now and then under a
+ *            VMA cap: a pair shadow_fixed_pair_undo cancels must leave the
+ *            fast shadow as shadow_map of both leaves the other (VMAs,
+ *            regions with their ids and `from`, counters, serial, the next
+ *            region id); a refused one is applied (the plan, then the
+ *            decommit) and must too.  Cancelled, refused, capped and
+ *            unplanned commits must all be common.
  *  fixed:    a reserve/commit allocator's MAP_FIXED calls (commits in a
  *            PROT_NONE reservation's middle and at its edge, one next to
  *            a commit with its flags, decommits merging back, a mapping
@@ -107,12 +118,19 @@ static void assert_same(const char *after)
 				      r->from_id == q->from_id &&
 				      r->origin == q->origin &&
 				      r->call == q->call && r->name == q->name,
-			      "%s: region [%#llx, %#llx) vs [%#llx, %#llx)",
+			      "%s: region [%#llx, %#llx) stack %u id %u from "
+			      "%u/%u vs [%#llx, %#llx) stack %u id %u from "
+			      "%u/%u",
 			      after, (unsigned long long)r->start,
-			      (unsigned long long)r->end,
+			      (unsigned long long)r->end, r->stack_id, r->id,
+			      r->from_stack, r->from_id,
 			      (unsigned long long)q->start,
-			      (unsigned long long)q->end);
+			      (unsigned long long)q->end, q->stack_id, q->id,
+			      q->from_stack, q->from_id);
 	ck_assert_msg(!r && !q, "%s: region counts differ", after);
+	ck_assert_msg(fa.next_region_id == ga.next_region_id,
+		      "%s: next region id %u vs %u", after, fa.next_region_id,
+		      ga.next_region_id);
 	ck_assert_msg(!memcmp(&fa.c, &ga.c, sizeof(fa.c)),
 		      "%s: counters differ (total_vm %llu vs %llu, map_count "
 		      "%llu vs %llu)",
@@ -378,6 +396,122 @@ static int prot_of(const struct shadow_vma *v)
 	       (v->flags & SV_EXEC ? PROT_EXEC : 0);
 }
 
+/* Apply m (ga's answer g) to fa through the general path. */
+static void map_general(struct shadow *sh, const struct shadow_map_args *m,
+			int64_t g)
+{
+	struct shadow_change rec;
+	ck_assert_int_eq(shadow_map(sh, m, &rec), g);
+}
+
+START_TEST(fixed_pair_same_as_general)
+{
+	/* Reservations (PROT_NONE, NORESERVE or not), mappings, unmaps and
+	 * page touches; then commits (MAP_FIXED, any prot) strictly inside,
+	 * at the edge of or over a VMA, each planned on the fast shadow and
+	 * followed by a decommit of its range (PROT_NONE, with or without
+	 * NORESERVE: the reservation's flags or not), now and then under a
+	 * VMA cap the pair would pass.  A pair the fast shadow cancels
+	 * (shadow_fixed_pair_undo) must leave it as the general shadow is
+	 * after both calls; a refused one is applied (the plan, then the
+	 * decommit) and must too. */
+	static const int prots[] = { RW, PROT_READ, PROT_NONE, RW };
+	unsigned cancelled = 0, refused = 0, unplanned = 0, capped = 0;
+	char what[128];
+	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
+	fa.faults_unseen = ga.faults_unseen = _i >= 2;
+	for (int i = 0; i < 6000; i++) {
+		uint64_t p = below(96), n = 1 + below(6);
+		int op = (int)below(10);
+		if (op < 2) {
+			map_both(A(p), (8 + below(24)) * PG, PROT_NONE,
+				 below(3) ? PRIV | MAP_NORESERVE : PRIV,
+				 (uint32_t)(1 + below(4)));
+			assert_same("reservation");
+			continue;
+		}
+		if (op == 2) {
+			map_both(A(p), n * PG, prots[below(4)], PRIV,
+				 (uint32_t)(1 + below(4)));
+			assert_same("mapping");
+			continue;
+		}
+		if (op == 3) {
+			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+			if (v && below(2))
+				unmap_both(v->start, v->end - v->start);
+			else if (v && (v->flags & SV_READ)) {
+				bool w = below(2);
+				uint64_t at = v->start;
+				ck_assert_int_eq(shadow_touch(&fa, at, w),
+						 shadow_touch(&ga, at, w));
+			}
+			assert_same("unmap or touch");
+			continue;
+		}
+		const struct shadow_vma *v = shadow_find(&fa, A(p));
+		if (!v)
+			continue;
+		uint64_t pages = (v->end - v->start) / PG, a = below(pages);
+		uint64_t s = v->start + a * PG;
+		uint64_t len = (1 + below(pages - a)) * PG - below(2) * 100;
+		int prot = prots[below(4)];
+		int f1 = PRIV | MAP_FIXED | (below(4) ? 0 : MAP_NORESERVE);
+		int f2 = PRIV | MAP_FIXED | (below(4) ? MAP_NORESERVE : 0);
+		uint32_t st1 = (uint32_t)(1 + below(4)), st2 = 5;
+		struct shadow_map_args m1 = {
+			.addr = s, .len = len, .prot = prot, .flags = f1,
+			.stack_id = st1, .origin = SHADOW_ORIGIN_TRACKED,
+		};
+		struct shadow_map_args m2 = m1;
+		m2.prot = PROT_NONE, m2.flags = f2, m2.stack_id = st2;
+		struct shadow_change rec;
+		int64_t g1 = shadow_map(&ga, &m1, &rec);
+		struct shadow_fixed_plan pl;
+		if (g1 < 0 || !shadow_fixed_pair_plan(&fa, s, len, prot, f1, 0,
+						      st1, &pl)) {
+			map_general(&fa, &m1, g1);
+			assert_same("unplanned commit");
+			unplanned++;
+			continue;
+		}
+		int64_t g2 = shadow_map(&ga, &m2, &rec);
+		ck_assert_int_eq(g2, (int64_t)s);
+		uint64_t cap = below(4) ? UINT64_MAX : fa.c.map_count + 1;
+		bool u = shadow_fixed_pair_undo(&fa, &pl, len, PROT_NONE, f2,
+						0, cap);
+		if (!u && cap != UINT64_MAX &&
+		    shadow_fixed_pair_undo(&fa, &pl, len, PROT_NONE, f2, 0,
+					   UINT64_MAX)) {
+			capped++;
+			u = true;
+		}
+		snprintf(what, sizeof(what),
+			 "op %d [%#llx, +%#llx) prot %d %#x then %#x (%s)", i,
+			 (unsigned long long)s, (unsigned long long)len, prot,
+			 f1, f2, u ? "cancelled" : "applied");
+		if (u) {
+			cancelled++;
+		} else {
+			refused++;
+			ck_assert_msg(shadow_fixed_pair_apply(&fa, &pl), "%s",
+				      what);
+			if (!shadow_map_fixed_fast(&fa, s, len, PROT_NONE, f2, 0,
+						   SHADOW_ORIGIN_TRACKED, st2))
+				map_general(&fa, &m2, g2);
+		}
+		assert_same(what);
+	}
+	printf("test_shadow_fast: fixed pairs: %u cancelled (%u under a "
+	       "cap first refused), %u applied, %u commits not planned\n",
+	       cancelled, capped, refused, unplanned);
+	ck_assert_uint_gt(cancelled, 200);
+	ck_assert_uint_gt(refused, 100);
+	ck_assert_uint_gt(capped, 20);
+	ck_assert_uint_gt(unplanned, 100);
+}
+END_TEST
+
 START_TEST(undo_pair_same_as_general)
 {
 	static const int prots[] = { RW, PROT_READ, PROT_NONE,
@@ -605,6 +739,7 @@ static Suite *fast_suite(void)
 	tcase_add_loop_test(tc, same_as_general, 0, 6);
 	tcase_add_loop_test(tc, elided_pair_same_as_general, 0, 2);
 	tcase_add_loop_test(tc, undo_pair_same_as_general, 0, 4);
+	tcase_add_loop_test(tc, fixed_pair_same_as_general, 0, 4);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shapes");

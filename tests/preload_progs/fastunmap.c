@@ -43,7 +43,9 @@
  *                        address space, 16 TiB up), N commits of 64 KiB
  *                        (MAP_FIXED read-write, written) at pseudo-random
  *                        slots, each decommitted (MAP_FIXED PROT_NONE)
- *                        after the next one is made; then the reservation
+ *                        right away (the first N/2: the pairs the preload
+ *                        cancels) or after the next one is made (the
+ *                        commit held, then applied); then the reservation
  *                        left mapped with no pointer to it (one leak, its
  *                        whole 16 MiB: the decommits gave their pages
  *                        back to it)
@@ -320,6 +322,21 @@ __attribute__((noinline)) static long reserve_use(long n)
 	for (long i = 0; i < n; i++) {
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		char *at = base + (x % (RESERVE_LEN / COMMIT_LEN)) * COMMIT_LEN;
+		if (i < n / 2) {
+			/* committed, written, decommitted at once */
+			char *c = mmap(at, COMMIT_LEN, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				       -1, 0);
+			bad += c != at;
+			if (c == at)
+				c[i % COMMIT_LEN] = 1;
+			commits++;
+			bad += mmap(at, COMMIT_LEN, PROT_NONE,
+				    MAP_PRIVATE | MAP_ANONYMOUS |
+					    MAP_NORESERVE | MAP_FIXED,
+				    -1, 0) != at;
+			continue;
+		}
 		if (at == last)
 			continue;
 		char *c = mmap(at, COMMIT_LEN, PROT_READ | PROT_WRITE,
