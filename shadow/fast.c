@@ -122,16 +122,25 @@ static bool plain_anon(const struct shadow_vma *v)
 	       !v->ino && !v->file_id;
 }
 
+/* The VMA flags a MAP_FIXED anonymous private mmap gets, when the fixed
+ * fast paths may take it (nothing but MAP_FIXED placing it, room for a
+ * split at each end and more: shadow_map's map-count tests then cannot
+ * fail), else 0. */
+static uint32_t fixed_anon_flags(const struct shadow *sh, uint64_t addr,
+				 uint64_t len, int prot, int flags,
+				 uint64_t off)
+{
+	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != MAP_FIXED)
+		return 0;
+	return anon_private_flags(sh, addr, len, prot, flags & ~MAP_FIXED,
+				  off, 3);
+}
+
 bool shadow_map_fixed_fast(struct shadow *sh, uint64_t addr, uint64_t len,
 			   int prot, int flags, uint64_t off, uint8_t origin,
 			   uint32_t stack_id)
 {
-	/* Room for a split at each end and more (shadow_map's map-count
-	 * tests then cannot fail), and nothing but MAP_FIXED placing it. */
-	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != MAP_FIXED)
-		return false;
-	uint32_t vm = anon_private_flags(sh, addr, len, prot,
-					 flags & ~MAP_FIXED, off, 3);
+	uint32_t vm = fixed_anon_flags(sh, addr, len, prot, flags, off);
 	if (!vm)
 		return false;
 	uint64_t end = addr + SH_PAGE_ALIGN(len);
@@ -227,12 +236,8 @@ bool shadow_fixed_pair_plan(const struct shadow *sh, uint64_t addr,
 			    uint32_t stack_id, struct shadow_fixed_plan *pl)
 {
 	/* A commit: PROT_NONE would itself give its pages back. */
-	if ((flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != MAP_FIXED ||
-	    prot == PROT_NONE)
-		return false;
-	uint32_t vm = anon_private_flags(sh, addr, len, prot,
-					 flags & ~MAP_FIXED, off, 3);
-	if (!vm)
+	uint32_t vm = fixed_anon_flags(sh, addr, len, prot, flags, off);
+	if (!vm || prot == PROT_NONE)
 		return false;
 	uint64_t end = addr + SH_PAGE_ALIGN(len);
 	const struct shadow_vma *v = shadow_find(sh, addr);
@@ -285,11 +290,9 @@ bool shadow_fixed_pair_undo(struct shadow *sh,
 	uint64_t addr = pl->start, end = pl->end;
 	if (pl->serial != sh->serial || prot != PROT_NONE ||
 	    SH_PAGE_ALIGN(len) != end - addr ||
-	    (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) != MAP_FIXED ||
 	    sh->c.map_count + 2 > count_cap)
 		return false;
-	uint32_t vm = anon_private_flags(sh, addr, len, prot,
-					 flags & ~MAP_FIXED, off, 3);
+	uint32_t vm = fixed_anon_flags(sh, addr, len, prot, flags, off);
 	const struct shadow_vma *v = shadow_find(sh, addr);
 	/* The plan holds (the shadow is unchanged): v is around the range.
 	 * The decommit merges with both of v's pieces, certainly (flags

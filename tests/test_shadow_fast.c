@@ -389,6 +389,15 @@ START_TEST(elided_pair_same_as_general)
 END_TEST
 
 /* The protection an mprotect to which restores v's bits. */
+/* A range of v: its middle, an edge, or all of it (a length the kernel
+ * rounds up half the time). */
+static void pick_range(const struct shadow_vma *v, uint64_t *s, uint64_t *len)
+{
+	uint64_t pages = (v->end - v->start) / PG, a = below(pages);
+	*s = v->start + a * PG;
+	*len = (1 + below(pages - a)) * PG - below(2) * 100;
+}
+
 static int prot_of(const struct shadow_vma *v)
 {
 	return (v->flags & SV_READ ? PROT_READ : 0) |
@@ -450,11 +459,10 @@ START_TEST(fixed_pair_same_as_general)
 			continue;
 		}
 		const struct shadow_vma *v = shadow_find(&fa, A(p));
+		uint64_t s, len;
 		if (!v)
 			continue;
-		uint64_t pages = (v->end - v->start) / PG, a = below(pages);
-		uint64_t s = v->start + a * PG;
-		uint64_t len = (1 + below(pages - a)) * PG - below(2) * 100;
+		pick_range(v, &s, &len);
 		int prot = prots[below(4)];
 		int f1 = PRIV | MAP_FIXED | (below(4) ? 0 : MAP_NORESERVE);
 		int f2 = PRIV | MAP_FIXED | (below(4) ? MAP_NORESERVE : 0);
@@ -536,12 +544,10 @@ START_TEST(undo_pair_same_as_general)
 			continue;
 		}
 		const struct shadow_vma *v = shadow_find(&fa, A(p));
+		uint64_t s, len;
 		if (!v)
 			continue;
-		/* its middle, an edge, or all of it */
-		uint64_t pages = (v->end - v->start) / PG, a = below(pages);
-		uint64_t s = v->start + a * PG;
-		uint64_t len = (1 + below(pages - a)) * PG - below(2) * 100;
+		pick_range(v, &s, &len);
 		int prot1 = prots[below(4)];
 		int prot2 = below(5) ? prot_of(v) : prots[below(4)];
 		struct shadow_protect_plan pl;
