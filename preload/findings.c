@@ -1113,7 +1113,10 @@ uint64_t vmc_findings_count_cap(void)
 void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
 		       uint64_t end, uint32_t created, uint32_t stack)
 {
-	if (call == SHADOW_CALL_MUNMAP)
+	/* What the program took away (unmapped, or moved away by mremap),
+	 * for double-unmap and a stale pointer's finding. */
+	if ((call == SHADOW_CALL_MUNMAP || call == SHADOW_CALL_MREMAP) &&
+	    end > start)
 		hist_push(start, end, created, stack);
 	if (F.pressure_limit && !F.pressure_done &&
 	    sh->c.map_count > F.pressure_limit) {

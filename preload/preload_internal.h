@@ -295,8 +295,10 @@ struct vmc_after {
 	uint32_t stack;            /* the call's stack */
 };
 void vmc_findings_after(const struct vmc_after *a);
-/* The same for a call shadow/fast.c applied: an anonymous mmap, or the
- * munmap of the whole tracked mapping [start, end) created at `created`. */
+/* The same for a call shadow/fast.c applied: an anonymous mmap, the
+ * munmap of the whole tracked mapping [start, end) created at `created`,
+ * or an mremap growth (that moved it away from [start, end) when the
+ * range is not empty). */
 void vmc_findings_fast(const struct shadow *sh, uint8_t call, uint64_t start,
 		       uint64_t end, uint32_t created, uint32_t stack);
 /* ... and for an mprotect shadow_protect_fast applied, which split

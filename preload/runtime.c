@@ -1705,14 +1705,28 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 		return true;
 	}
 	if (c->call == SHADOW_CALL_MREMAP) {
-		/* Grown in place (a buffer's growth); nothing to report
-		 * (unmaps, growth past an object: no file, nothing removed). */
-		if ((uint64_t)c->ret != c->a[0] ||
-		    !shadow_remap_grow_fast(&rt.sh, c->a[0], c->a[1], c->a[2],
-					    (int)c->a[3]))
+		/* A buffer's growth, in place or moved whole; nothing to
+		 * report (growth past an object: no file; nothing removed but
+		 * the moved pages, which are the program's: remembered, as
+		 * unmaps does, for a stale pointer's finding). */
+		uint32_t moved_of = 0;
+		if ((uint64_t)c->ret == c->a[0]) {
+			if (!shadow_remap_grow_fast(&rt.sh, c->a[0], c->a[1],
+						    c->a[2], (int)c->a[3]))
+				return false;
+			rt.fast_calls++;
+			vmc_findings_fast(&rt.sh, SHADOW_CALL_MREMAP, 0, 0, 0,
+					  stack);
+			return true;
+		}
+		if (!shadow_remap_move_fast(&rt.sh, c->a[0], c->a[1], c->a[2],
+					    (int)c->a[3], (uint64_t)c->ret,
+					    &moved_of))
 			return false;
 		rt.fast_calls++;
-		vmc_findings_fast(&rt.sh, SHADOW_CALL_MREMAP, 0, 0, 0, stack);
+		vmc_findings_fast(&rt.sh, SHADOW_CALL_MREMAP, c->a[0],
+				  c->a[0] + ((c->a[1] + 4095) & ~4095ull),
+				  moved_of, stack);
 		return true;
 	}
 	if (c->call != SHADOW_CALL_MMAP ||

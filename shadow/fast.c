@@ -4,7 +4,7 @@
  * with it, a MAP_FIXED anonymous private mmap inside one such mapping (a
  * reservation's commit or decommit), the munmap of exactly one whole
  * mapping, and an mremap that grew an anonymous private mapping in place
- * into free space.
+ * or moved it whole into free space.
  *
  * Each applies the call only when its shape is certain, with exactly the
  * effect shadow_map or shadow_unmap would have (the same VMAs, regions,
@@ -379,11 +379,23 @@ bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	uint64_t pg = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
 	if (pg + (new_len >> SH_PAGE_SHIFT) < pg)
 		return false;
-	/* Free space after it, and no VMA at its new end to merge with
-	 * (vma_merge_extend would test one). */
+	/* Free space after it; a VMA at its new end (vma_merge_extend tests
+	 * one) that it certainly does not merge with: then v takes in the
+	 * new range alone. */
 	struct shadow_vma *next = shadow_vma_next(v);
-	if (next && next->start <= new_end)
+	if (next && next->start < new_end)
 		return false;
+	if (next && next->start == new_end) {
+		struct shadow_vma nv = *v;
+		nv.start = old_end;
+		nv.end = new_end;
+		nv.pgoff = v->pgoff + vma_pages(v);
+		bool unc = false, left, right;
+		vma_merge_sides(v, nv.pgoff, &nv, next, next->pgoff, &left,
+				&right, &unc);
+		if (unc || !left || right)
+			return false;
+	}
 	/* One region from addr to the old end, and none after it before
 	 * the new end. */
 	struct shadow_region *r = shadow_region_find_next(sh, addr);
@@ -399,5 +411,95 @@ bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	vma_set_range(sh, v, v->start, new_end);
 	sh->serial++;
 	SHADOW_VALIDATE(sh, "shadow_remap_grow_fast");
+	return true;
+}
+
+bool shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
+			    uint64_t new_len, int flags, uint64_t new_addr,
+			    uint32_t *created)
+{
+	/* shadow_remap's checks (check_mremap_params, check_prep_vma) pass
+	 * and remap_at moves a growth (a call that does not grow, without
+	 * MREMAP_FIXED, never moves). */
+	uint64_t tsz = sh->env.task_size;
+	old_len = SH_PAGE_ALIGN(old_len);
+	new_len = SH_PAGE_ALIGN(new_len);
+	if (flags != MREMAP_MAYMOVE || (addr & ~SH_PAGE_MASK) || !old_len ||
+	    new_len <= old_len || new_len > tsz ||
+	    (new_addr & ~SH_PAGE_MASK) || new_addr == addr ||
+	    new_addr > tsz - new_len ||
+	    sh->c.map_count + 4 > sh->env.max_map_count)
+		return false;
+	uint64_t old_end = addr + old_len, new_end = new_addr + new_len;
+	struct shadow_vma *v = shadow_find(sh, addr);
+	/* One whole plain private anonymous VMA whose new pgoff needs no
+	 * look at its pages (SHADOW_ANON_MAYBE: the preload asks pagemap
+	 * whether it was written). */
+	if (!v || v->start != addr || v->end != old_end || !plain_anon(v) ||
+	    v->anon_id == SHADOW_ANON_UNKNOWN ||
+	    v->anon_id == SHADOW_ANON_MAYBE ||
+	    v->pgoff + (new_len >> SH_PAGE_SHIFT) < v->pgoff)
+		return false;
+	/* remap_at would not grow it in place: a VMA in the way, or the end
+	 * of the address space. */
+	uint64_t grown = old_end + (new_len - old_len);
+	struct shadow_vma *after = shadow_vma_next(v);
+	if (grown > old_end && grown <= tsz &&
+	    (!after || after->start >= grown))
+		return false;
+	/* The destination is free.  Its neighbours may include the source,
+	 * which copy_vma's merge sees before the source goes. */
+	struct shadow_vma *next = shadow_find_next(sh, new_addr);
+	if (next && next->start < new_end)
+		return false;
+	struct shadow_vma *prev = next ? next->prev : vma_of_last(sh);
+	if (prev && prev->end > new_addr)
+		return false;
+	if (prev && prev->end != new_addr)
+		prev = NULL;
+	if (next && next->start != new_end)
+		next = NULL;
+	/* move_vma's copy: a VMA without an anon_vma, or one moved before
+	 * and not known to be written (its pgoff a guess), takes the new
+	 * address as its pgoff; one with an anon_vma keeps it. */
+	struct shadow_vma nv = *v;
+	nv.prev = nv.next = NULL;
+	nv.start = new_addr;
+	nv.end = new_end;
+	if (v->anon_id == SHADOW_ANON_NONE ||
+	    v->anon_id == SHADOW_ANON_MAYBE_MOVED)
+		nv.pgoff = new_addr >> SH_PAGE_SHIFT;
+	bool unc = false, left, right;
+	vma_merge_sides(prev, prev ? prev->pgoff + vma_pages(prev) : 0, &nv,
+			next, next ? next->pgoff : 0, &left, &right, &unc);
+	/* The source still there: a merge with it (an unfaulted VMA moved
+	 * just below or above itself) is the general path's (copy_vma). */
+	if (unc || (left && prev == v) || (right && next == v))
+		return false;
+	/* One region, the program's, over exactly the old range (its pieces
+	 * are the MOVED ones); none at the destination; no guard. */
+	struct shadow_region *r = shadow_region_find_next(sh, addr);
+	if (!r || r->start != addr || r->end != old_end ||
+	    r->origin != SHADOW_ORIGIN_TRACKED)
+		return false;
+	const struct shadow_region *rd = shadow_region_find_next(sh, new_addr);
+	if ((rd && rd->start < new_end) || guard_first(sh, addr, old_end))
+		return false;
+	struct shadow_vma *m = vma_alloc(sh);
+	if (!m)
+		return false;
+	*m = nv;
+	/* What move_vma does, in its order: the region moves (one whole
+	 * region: no split, nothing allocated) and region_fill grows it over
+	 * the new pages; the copy goes in (merged as decided), then the
+	 * source goes (its whole VMA: no split). */
+	*created = r->stack_id;
+	region_move(sh, addr, old_end, new_addr, NULL);
+	region_set_end(sh, r, new_end);
+	vma_merge_new(sh, m, NULL);
+	vma_erase(sh, v);
+	vma_free(sh, v);
+	sh->serial++;
+	SHADOW_VALIDATE(sh, "shadow_remap_move_fast");
 	return true;
 }

@@ -509,10 +509,21 @@ void shadow_unmap_whole(struct shadow *sh, struct shadow_vma *v);
 /* mremap(addr, old_len, new_len, flags) that the kernel carried out in
  * place (returned addr): what shadow_remap would do, when [addr, addr +
  * old_len) ends one plain private anonymous VMA, is one region, and the
- * space after it is free with no VMA at the new end (nothing to merge
- * with).  False, with nothing changed, otherwise: call shadow_remap. */
+ * space after it is free, a VMA at the new end certainly not merging
+ * with it.  False, with nothing changed, otherwise: call shadow_remap. */
 bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 			    uint64_t new_len, int flags);
+/* mremap(addr, old_len, new_len, MREMAP_MAYMOVE) growth that the kernel
+ * carried out by moving the mapping to new_addr: what shadow_remap would
+ * do (given that result and, for a VMA that may have been written, no
+ * pagemap answer needed), when [addr, addr + old_len) is one plain private
+ * anonymous VMA, whole, and one region of the program's (*created gets its
+ * stack), the shadow would not grow it in place either, and the
+ * destination is free, its merge certain and not with the source itself.
+ * False, with nothing changed, otherwise: call shadow_remap. */
+bool shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
+			    uint64_t new_len, int flags, uint64_t new_addr,
+			    uint32_t *created);
 
 /* mprotect(2) / pkey_mprotect(2) (pkey ignored). */
 int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,

@@ -28,6 +28,8 @@
  * compared with the kernel after the second; fast_grows: mremaps the
  * kernel grew in place that shadow_remap_grow_fast applied, a third of
  * the mremaps being a growth of the old range to its VMA's end;
+ * fast_moves: such growths the kernel moved, that shadow_remap_move_fast
+ * applied;
  * fast_fixed: MAP_FIXED anonymous private mmaps inside one VMA that
  * shadow_map_fixed_fast applied, a fifth of the MAP_FIXED mmaps being
  * such a commit or decommit over part of a VMA);
@@ -70,7 +72,8 @@ struct counts {
 	uint64_t by_op_boundary[8];
 	uint64_t failed_calls;
 	uint64_t find_free_mismatch;
-	uint64_t fast_maps, fast_unmaps, fast_protects, fast_undos, fast_grows;
+	uint64_t fast_maps, fast_unmaps, fast_protects, fast_undos, fast_grows,
+		fast_moves;
 	uint64_t fast_fixed;
 	uint64_t lazy_boundaries, refines;
 };
@@ -617,6 +620,7 @@ static void run_seed(uint64_t seed, uint64_t nops, uint64_t pages,
 	c->fast_protects = h->fast_protects;
 	c->fast_undos = h->fast_undos;
 	c->fast_grows = h->fast_grows;
+	c->fast_moves = h->fast_moves;
 	c->fast_fixed = h->fast_fixed;
 	h_fini(h);
 }
@@ -706,6 +710,7 @@ int main(int argc, char **argv)
 		total.fast_protects += c.fast_protects;
 		total.fast_undos += c.fast_undos;
 		total.fast_grows += c.fast_grows;
+		total.fast_moves += c.fast_moves;
 		total.fast_fixed += c.fast_fixed;
 		total.lazy_boundaries += c.lazy_boundaries;
 		total.refines += c.refines;
@@ -727,12 +732,14 @@ int main(int argc, char **argv)
 	       (unsigned long long)total.find_free_mismatch, exact);
 	if (fast_paths)
 		printf("fast_maps=%llu fast_unmaps=%llu fast_protects=%llu "
-		       "fast_undos=%llu fast_grows=%llu fast_fixed=%llu\n",
+		       "fast_undos=%llu fast_grows=%llu fast_moves=%llu "
+		       "fast_fixed=%llu\n",
 		       (unsigned long long)total.fast_maps,
 		       (unsigned long long)total.fast_unmaps,
 		       (unsigned long long)total.fast_protects,
 		       (unsigned long long)total.fast_undos,
 		       (unsigned long long)total.fast_grows,
+		       (unsigned long long)total.fast_moves,
 		       (unsigned long long)total.fast_fixed);
 	if (unseen)
 		printf("lazy_boundaries=%llu refines=%llu\n",
@@ -748,7 +755,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (require && fast_paths &&
 	    (!total.fast_maps || !total.fast_unmaps || !total.fast_protects ||
-	     !total.fast_undos || !total.fast_grows || !total.fast_fixed))
+	     !total.fast_undos || !total.fast_grows || !total.fast_moves ||
+	     !total.fast_fixed))
 		return 1;
 	return 0;
 }

@@ -60,6 +60,7 @@ struct harness {
 	uint64_t fast_maps, fast_unmaps, fast_protects; /* calls they applied */
 	uint64_t fast_undos;       /* mprotect pairs that cancelled */
 	uint64_t fast_grows;       /* mremaps grown in place by the fast path */
+	uint64_t fast_moves;       /* mremap growths moved, by the fast path */
 	uint64_t fast_fixed;       /* MAP_FIXED mmaps inside one VMA, ditto */
 	/* faults_unseen: /proc/self/pagemap, asked after a move whether the
 	 * moved pages were written (as the preload does); -1 = not asked */
@@ -317,11 +318,18 @@ static inline int64_t h_mremap_addr(struct harness *h, uint64_t old,
 			shadow_remap_probe_pages(&h->sh, old, old_len,
 						 new_len));
 	int64_t p;
-	/* As the preload: a growth in place the fast path may apply. */
+	uint32_t moved_of;
+	/* As the preload: a growth in place or moved that the fast path may
+	 * apply (a move of a VMA whose pgoff needs pagemap: not). */
 	if (h->fast && (uint64_t)r == old &&
 	    shadow_remap_grow_fast(&h->sh, old, old_len, new_len, flags)) {
 		p = (int64_t)old;
 		h->fast_grows++;
+	} else if (h->fast && r != MAP_FAILED && (uint64_t)r != old &&
+		   shadow_remap_move_fast(&h->sh, old, old_len, new_len, flags,
+					  (uint64_t)r, &moved_of)) {
+		p = (int64_t)(uint64_t)r;
+		h->fast_moves++;
 	} else {
 		p = shadow_remap(&h->sh, &a, &h->rec);
 	}

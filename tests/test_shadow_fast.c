@@ -7,7 +7,9 @@
  *            growths on two shadows, one trying the fast paths first
  *            (shadow_protect_fast for an mprotect the general path says
  *            succeeds, shadow_remap_grow_fast for a growth it makes in
- *            place, shadow_map_fixed_fast for a MAP_FIXED anonymous mmap
+ *            place, shadow_remap_move_fast for one it moves (a third of
+ *            them of a VMA moved before; faults unseen, pagemap's answer
+ *            random), shadow_map_fixed_fast for a MAP_FIXED anonymous mmap
  *            over part of a VMA, a commit or decommit, that it makes), one
  *            with shadow_map, shadow_unmap, shadow_protect and
  *            shadow_remap only; after every call both
@@ -50,6 +52,12 @@
  *            unseen; and the shapes it declines (a hole, two VMAs, shared,
  *            populated, locked, NOREPLACE, not fixed, an unaligned offset)
  *            change nothing.
+ *  moves:    the mremap growths shadow_remap_move_fast must decline (one
+ *            the shadow would grow in place, other flags, no growth, part
+ *            of a VMA, a destination with pages, a copy merging with its
+ *            own source, a VMA whose pgoff needs pagemap, a merge it
+ *            cannot be sure of) and shadow_remap_grow_fast's uncertain
+ *            merge change nothing; those taken leave both shadows alike.
  *  shapes:   each shape a fast path must decline (a neighbour it could merge
  *            with, an overlap, a shared or locked or populated mapping, a
  *            munmap of part of a mapping, of two mappings, of a range with a
@@ -196,6 +204,7 @@ START_TEST(same_as_general)
 	unsigned maps_fast = 0, maps_slow = 0, unmaps_fast = 0, unmaps_slow = 0;
 	unsigned protects_fast = 0, protects_slow = 0;
 	unsigned grows_fast = 0, grows_slow = 0, fixed_fast = 0, fixed_slow = 0;
+	unsigned moves_fast = 0, moves_slow = 0;
 	char what[96];
 	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
 	/* Runs 3-5 as in the preload: faults unseen (anon_ids "maybe",
@@ -232,6 +241,11 @@ START_TEST(same_as_general)
 			 * general path grows it in place (the kernel's answer
 			 * here), shadow_remap_grow_fast may apply it. */
 			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+			/* A third of them: one moved before (moves go above
+			 * the window), to move again. */
+			const struct shadow_vma *mv = shadow_find_next(&fa, A(96));
+			if (mv && !below(3))
+				v = mv;
 			uint64_t s = A(p), len = n * PG;
 			if (v && below(4)) {
 				s = below(3) ? v->start
@@ -243,25 +257,45 @@ START_TEST(same_as_general)
 			uint64_t nl = len + (1 + below(3)) * PG - below(2) * 100;
 			int flags = below(3) ? MREMAP_MAYMOVE : 0;
 			struct shadow_change rec;
+			/* Faults unseen, what pagemap would say of a moved
+			 * page (the fast path takes no VMA that needs it). */
 			struct shadow_remap_args ra = {
 				.old_addr = s, .old_len = len, .new_len = nl,
 				.flags = flags, .stack_id = 7,
+				.src_written = fa.faults_unseen && below(2),
 			};
 			int64_t g = shadow_remap(&ga, &ra, &rec);
 			bool f = g == (int64_t)s &&
 				 shadow_remap_grow_fast(&fa, s, len, nl,
 							flags);
-			if (!f) {
+			/* Moved: the general path was given no pagemap answer
+			 * (src_written false), as the fast path assumes. */
+			uint32_t moved_of = 0;
+			bool m = !f && g >= 0 && g != (int64_t)s &&
+				 shadow_remap_move_fast(&fa, s, len, nl, flags,
+							(uint64_t)g,
+							&moved_of);
+			if (!f && !m) {
 				ra.result = g >= 0 ? (uint64_t)g : 0;
 				ck_assert_int_eq(shadow_remap(&fa, &ra, &rec),
 						 g);
+			}
+			if (m) {
+				/* the moved region's creator */
+				const struct shadow_region *mr =
+					shadow_region_find(&ga, (uint64_t)g);
+				ck_assert_ptr_nonnull(mr);
+				ck_assert_uint_eq(moved_of, mr->stack_id);
+				moves_fast++;
+			} else if (g >= 0 && g != (int64_t)s) {
+				moves_slow++;
 			}
 			f ? grows_fast++ : grows_slow++;
 			snprintf(what, sizeof(what),
 				 "op %d mremap %#llx+%#llx -> %#llx (%s)", i,
 				 (unsigned long long)s, (unsigned long long)len,
 				 (unsigned long long)nl,
-				 f ? "fast" : "general");
+				 f || m ? "fast" : "general");
 		} else if (op < 4) {
 			int flags = PRIV;
 			uint64_t k = below(20);
@@ -334,6 +368,11 @@ START_TEST(same_as_general)
 	ck_assert_uint_gt(unmaps_slow, 200);
 	ck_assert_uint_gt(protects_fast, 200);
 	ck_assert_uint_gt(protects_slow, 200);
+	printf("test_shadow_fast: same %d: %u moves fast, %u general\n", _i,
+	       moves_fast, moves_slow);
+	/* faults unseen, only VMAs moved before qualify */
+	ck_assert_uint_gt(moves_fast, _i >= 3 ? 8 : 80);
+	ck_assert_uint_gt(moves_slow, 100);
 	ck_assert_uint_gt(grows_fast, 100);
 	ck_assert_uint_gt(grows_slow, 200);
 	ck_assert_uint_gt(fixed_fast, 300);
@@ -736,6 +775,129 @@ START_TEST(declines_other_shapes)
 }
 END_TEST
 
+/* An mremap both shadows take the general way, the kernel's result given. */
+static void remap_both(uint64_t addr, uint64_t len, uint64_t nl, uint64_t to,
+		       bool written)
+{
+	struct shadow_change rec;
+	struct shadow_remap_args ra = {
+		.old_addr = addr, .old_len = len, .new_len = nl,
+		.flags = MREMAP_MAYMOVE, .result = to, .stack_id = 7,
+		.src_written = written,
+	};
+	ck_assert_int_eq(shadow_remap(&ga, &ra, &rec), (int64_t)to);
+	ck_assert_int_eq(shadow_remap(&fa, &ra, &rec), (int64_t)to);
+}
+
+/* The moves shadow_remap_move_fast must leave to the general path change
+ * nothing: a growth the shadow would make in place (the kernel moving it
+ * is news), other flags, no growth, part of a VMA, a destination with
+ * pages, a copy that merges with its own source, a VMA whose new pgoff
+ * depends on pagemap (faults unseen, never moved), a merge the shadow
+ * cannot be sure of; the moves it takes leave both shadows alike. */
+START_TEST(move_declines)
+{
+	uint32_t of = 0;
+	const int mm = MREMAP_MAYMOVE;
+	/*  0    4        10      20
+	 *  AAAAB         .....   CC       A, C RW; B RO */
+	ck_assert(map_both(A(0), 4 * PG, RW, PRIV, 1));
+	ck_assert(map_both(A(20), 2 * PG, RW, PRIV, 2));
+	uint64_t serial = fa.serial;
+	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG, mm,
+					  A(10), &of));
+	ck_assert(map_both(A(4), PG, PROT_READ, PRIV, 3));
+	serial = fa.serial;
+	static const int flags[] = { 0, MREMAP_MAYMOVE | MREMAP_FIXED,
+				     MREMAP_MAYMOVE | 4 /* DONTUNMAP */ };
+	for (unsigned k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+		ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG,
+						  flags[k], A(10), &of));
+	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 4 * PG, mm,
+					  A(10), &of));
+	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 3 * PG, mm,
+					  A(10), &of));
+	ck_assert(!shadow_remap_move_fast(&fa, A(1), 3 * PG, 5 * PG, mm,
+					  A(10), &of));
+	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG, mm,
+					  A(18), &of));
+	/* just below itself, unfaulted: the copy's pgoff runs into A's */
+	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG, mm,
+					  A(0) - 5 * PG, &of));
+	ck_assert_uint_eq(fa.serial, serial);
+	assert_same("declined moves");
+	/* into free space: taken, with A's creator */
+	ck_assert(shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG, mm, A(10),
+					 &of));
+	ck_assert_uint_eq(of, 1);
+	struct shadow_change rec;
+	struct shadow_remap_args ra = {
+		.old_addr = A(0), .old_len = 4 * PG, .new_len = 5 * PG,
+		.flags = mm, .result = A(10), .stack_id = 7,
+	};
+	ck_assert_int_eq(shadow_remap(&ga, &ra, &rec), (int64_t)A(10));
+	assert_same("moved to A(10)");
+
+	/* Faults unseen: D never moved, G moved once, F beside it (seen in
+	 * the kernel: whether it has an anon_vma, unknown).
+	 *  40  43      50   54       60
+	 *  DD  E       GGG  H   ..   FF      D, F, G RW; E, H RO */
+	fa.faults_unseen = ga.faults_unseen = true;
+	ck_assert(map_both(A(40), 2 * PG, RW, PRIV, 4));
+	ck_assert(map_both(A(42), PG, PROT_READ, PRIV, 4));
+	struct shadow_vma_desc f = { .start = A(60), .end = A(62),
+				     .flags = SV_READ | SV_WRITE,
+				     .anon_id = SHADOW_ANON_UNKNOWN,
+				     .name = SHADOW_NAME_ANON };
+	ck_assert_int_eq(shadow_absorb(&fa, &f, SHADOW_ORIGIN_FOREIGN, 0), 0);
+	ck_assert_int_eq(shadow_absorb(&ga, &f, SHADOW_ORIGIN_FOREIGN, 0), 0);
+	serial = fa.serial;
+	ck_assert(!shadow_remap_move_fast(&fa, A(40), 2 * PG, 3 * PG, mm,
+					  A(50), &of));
+	ck_assert_uint_eq(fa.serial, serial);
+	remap_both(A(40), 2 * PG, 3 * PG, A(50), false);
+	ck_assert_uint_eq(shadow_find(&fa, A(50))->anon_id,
+			  SHADOW_ANON_MAYBE_MOVED);
+	ck_assert(map_both(A(53), PG, PROT_READ, PRIV, 4));
+	serial = fa.serial;
+	/* next to F: whether they merge, the shadow cannot tell */
+	ck_assert(!shadow_remap_move_fast(&fa, A(50), 3 * PG, 4 * PG, mm,
+					  A(56), &of));
+	ck_assert_uint_eq(fa.serial, serial);
+	ck_assert(shadow_remap_move_fast(&fa, A(50), 3 * PG, 4 * PG, mm,
+					 A(70), &of));
+	ck_assert_uint_eq(of, 4); /* D's creator */
+	ra = (struct shadow_remap_args){
+		.old_addr = A(50), .old_len = 3 * PG, .new_len = 4 * PG,
+		.flags = mm, .result = A(70), .stack_id = 7,
+	};
+	ck_assert_int_eq(shadow_remap(&ga, &ra, &rec), (int64_t)A(70));
+	assert_same("moved again to A(70)");
+	/* Grown in place up to a VMA (shadow_remap_grow_fast): one whose
+	 * anon_vma is unknown may merge; one with other flags cannot.
+	 *  70     76 77 78  80
+	 *  GGGG   K     L           K RW, L RO */
+	struct shadow_vma_desc k = { .start = A(76), .end = A(77),
+				     .flags = SV_READ | SV_WRITE,
+				     .anon_id = SHADOW_ANON_UNKNOWN,
+				     .name = SHADOW_NAME_ANON };
+	ck_assert_int_eq(shadow_absorb(&fa, &k, SHADOW_ORIGIN_FOREIGN, 0), 0);
+	ck_assert_int_eq(shadow_absorb(&ga, &k, SHADOW_ORIGIN_FOREIGN, 0), 0);
+	serial = fa.serial;
+	ck_assert(!shadow_remap_grow_fast(&fa, A(70), 4 * PG, 6 * PG, mm));
+	ck_assert_uint_eq(fa.serial, serial);
+	ck_assert(map_both(A(80), 2 * PG, PROT_READ, PRIV, 6));
+	ck_assert(unmap_both(A(76), PG));
+	ck_assert(shadow_remap_grow_fast(&fa, A(70), 4 * PG, 10 * PG, mm));
+	ra = (struct shadow_remap_args){
+		.old_addr = A(70), .old_len = 4 * PG, .new_len = 10 * PG,
+		.flags = mm, .result = A(70), .stack_id = 7,
+	};
+	ck_assert_int_eq(shadow_remap(&ga, &ra, &rec), (int64_t)A(70));
+	assert_same("grown up to L");
+}
+END_TEST
+
 static Suite *fast_suite(void)
 {
 	Suite *s = suite_create("shadow_fast");
@@ -751,6 +913,7 @@ static Suite *fast_suite(void)
 	tc = tcase_create("shapes");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, declines_other_shapes);
+	tcase_add_test(tc, move_declines);
 	tcase_add_loop_test(tc, fixed_commit_decommit, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;

@@ -39,6 +39,15 @@
  *                        time by mremap to 63 pages (in place: the fast
  *                        path), then to 64 (up to the guard) and 65 (it
  *                        moves), and unmapped
+ *   fastunmap move N     a written one-page mapping grown a page at a
+ *                        time, N times, by mremap with MREMAP_MAYMOVE
+ *                        while a PROT_NONE page just after it keeps it
+ *                        from growing in place: it moves at every step,
+ *                        its contents with it (the first move asks
+ *                        pagemap; the others are the fast path's); then
+ *                        the range of the last move's old place unmapped
+ *                        again (a double-unmap: only the record of the
+ *                        move can tell)
  *   fastunmap reserve N  a 16 MiB PROT_NONE reservation (placed in empty
  *                        address space, 16 TiB up), N commits of 64 KiB
  *                        (MAP_FIXED read-write, written) at pseudo-random
@@ -305,6 +314,41 @@ static int grow(long n)
 	return 0;
 }
 
+static int move(long n)
+{
+	long bad = 0, moves = 0;
+	char *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 2;
+	p[0] = 1;
+	size_t len = PAGE;
+	char *old = NULL;
+	for (long i = 0; i < n; i++) {
+		/* EEXIST: something is there already, in the way as well */
+		char *g = mmap(p + len, PAGE, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+				       MAP_FIXED_NOREPLACE,
+			       -1, 0);
+		char *q = mremap(p, len, len + PAGE, MREMAP_MAYMOVE);
+		if (q == MAP_FAILED)
+			return 3;
+		moves += q != p;
+		bad += q[0] != 1 || q[len - PAGE] != 1;
+		q[len] = 1;
+		old = p;
+		p = q;
+		len += PAGE;
+		if (g != MAP_FAILED)
+			bad += munmap(g, PAGE) != 0;
+	}
+	if (old)
+		bad += munmap(old, len - PAGE) != 0;
+	bad += munmap(p, len) != 0;
+	printf("fastunmap move: %ld moves, %ld bad\n", moves, bad);
+	return 0;
+}
+
 #define RESERVE_LEN (16ul << 20)
 #define COMMIT_LEN (64ul << 10)
 
@@ -373,6 +417,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 2 && !strcmp(argv[1], "reserve"))
 		return reserve(atol(argv[2]));
+	if (argc > 2 && !strcmp(argv[1], "move"))
+		return move(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "grow"))
 		return grow(atol(argv[2]));
 	if (argc > 3 && !strcmp(argv[1], "settle"))
