@@ -2013,14 +2013,30 @@ static __attribute__((noinline)) int64_t general_after(
 	 * (an mmap without MAP_FIXED touched only where it landed: its hint
 	 * says nothing). */
 	uint64_t s = rec.span_start, e = rec.span_end;
+	/* An mremap that moved the pages away from the old range: the old
+	 * range and the new one are checked apart (the VMAs between them are
+	 * not the call's, and each would cost a query). */
+	uint64_t s2 = 0, e2 = 0;
 	if (c->call == SHADOW_CALL_MMAP && !(c->a[3] & MAP_FIXED)) {
 		s = c->ret >= 0 ? (uint64_t)c->ret : 0;
 		e = c->ret >= 0 ? s + c->a[1] : 0;
 	} else if (c->call == SHADOW_CALL_MREMAP && c->ret >= 0) {
-		if ((uint64_t)c->ret < s)
-			s = (uint64_t)c->ret;
-		if ((uint64_t)c->ret + c->a[2] > e)
-			e = (uint64_t)c->ret + c->a[2];
+		uint64_t ns = (uint64_t)c->ret & ~4095ull;
+		uint64_t ne = ((uint64_t)c->ret + c->a[2] + 4095) & ~4095ull;
+		uint64_t os = c->a[0] & ~4095ull;
+		uint64_t oe = (c->a[0] + (c->a[1] ? c->a[1] : 1) + 4095) &
+			      ~4095ull;
+		if (ns != os && oe > os && ne > ns && (ne < os || ns > oe)) {
+			s = os;
+			e = oe;
+			s2 = ns;
+			e2 = ne;
+		} else {
+			if (ns < s)
+				s = ns;
+			if (ne > e)
+				e = ne;
+		}
 	}
 	/* check_span widens to the whole VMAs at the edges: a merge with a
 	 * neighbour shows there. */
@@ -2065,10 +2081,18 @@ static __attribute__((noinline)) int64_t general_after(
 	    e > s) {
 		/* After: adopt what the kernel did.  A difference is the
 		 * model's fault only where the shadow knew every page. */
-		if (e - s > (1ull << 40))
+		if (e - s > (1ull << 40) || e2 - s2 > (1ull << 40)) {
 			check_full(0);
-		else
+		} else {
 			sum = check_span(s, e, 0, stack);
+			if (e2 > s2) {
+				struct span_sum m = check_span(s2, e2, 0,
+							       stack);
+				sum.unknown += m.unknown;
+				sum.untracked += m.untracked;
+				sum.tracked += m.tracked;
+			}
+		}
 	}
 	if (claim_e > claim_s)
 		shadow_region_claim(&rt.sh, claim_s, claim_e,

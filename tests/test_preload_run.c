@@ -2401,6 +2401,36 @@ START_TEST(test_call_check_settled_munmap)
 }
 END_TEST
 
+/* check=call after an mremap that moved the pages: the old range and the
+ * new one are read apart (the VMAs between them are not the call's); the
+ * shadow agrees with the kernel after every move, and the old range's
+ * second munmap is still a double-unmap.  Each mremap is checked before
+ * and after (twice when the new range lies apart from the old one). */
+START_TEST(test_call_check_moves)
+{
+	struct tmp t;
+	tmp_make(&t);
+	char opt[256];
+	out_dir_option(opt, sizeof(opt), &t, "check=call");
+	const char *argv[] = { prog("fastunmap"), "move", "200", NULL };
+	struct run r;
+	run_ok(&r, &t, opt, argv);
+	ck_assert_str_eq(r.out, "fastunmap move: 200 moves, 0 bad\n");
+	struct results rs;
+	load_results(&rs, t.out);
+	ck_assert_int_eq(rs.n, 1);
+	const struct result *x = &rs.v[0];
+	printf("test_preload_run: check=call moves: %lld checks for %lld "
+	       "calls, findings: %s\n", x->checks, x->calls, x->kinds);
+	ck_assert_msg(!strcmp(x->kinds, "double-unmap; "), "findings: %s",
+		      x->kinds);
+	ck_assert_int_ge(x->checks, 2 * 200);
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* ---- 7. a bad option --------------------------------------------------- */
 
 START_TEST(test_bad_option)
@@ -2503,6 +2533,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_fast_protect);
 	tcase_add_test(tc, test_fast_grow);
 	tcase_add_test(tc, test_fast_move);
+	tcase_add_test(tc, test_call_check_moves);
 	tcase_add_test(tc, test_reserve_give_back);
 	tcase_add_test(tc, test_undo_pairs);
 	tcase_add_test(tc, test_undo_pairs_foreign);
