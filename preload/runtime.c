@@ -2013,9 +2013,11 @@ static __attribute__((noinline)) int64_t general_after(
 	 * (an mmap without MAP_FIXED touched only where it landed: its hint
 	 * says nothing). */
 	uint64_t s = rec.span_start, e = rec.span_end;
-	/* An mremap that moved the pages away from the old range: the old
-	 * range and the new one are checked apart (the VMAs between them are
-	 * not the call's, and each would cost a query). */
+	/* An mremap that moved the pages away from the old range, as the
+	 * shadow predicted: the old range and the new one are checked apart
+	 * (the VMAs between them are not the call's, and each would cost a
+	 * query).  Predicted otherwise (grown in place, say), the whole span
+	 * the shadow changed is read. */
 	uint64_t s2 = 0, e2 = 0;
 	if (c->call == SHADOW_CALL_MMAP && !(c->a[3] & MAP_FIXED)) {
 		s = c->ret >= 0 ? (uint64_t)c->ret : 0;
@@ -2026,7 +2028,8 @@ static __attribute__((noinline)) int64_t general_after(
 		uint64_t os = c->a[0] & ~4095ull;
 		uint64_t oe = (c->a[0] + (c->a[1] ? c->a[1] : 1) + 4095) &
 			      ~4095ull;
-		if (ns != os && oe > os && ne > ns && (ne < os || ns > oe)) {
+		if (!mismatch && ns != os && oe > os && ne > ns &&
+		    (ne < os || ns > oe)) {
 			s = os;
 			e = oe;
 			s2 = ns;

@@ -789,6 +789,18 @@ static void remap_both(uint64_t addr, uint64_t len, uint64_t nl, uint64_t to,
 	ck_assert_int_eq(shadow_remap(&fa, &ra, &rec), (int64_t)to);
 }
 
+/* A read-write anonymous VMA found in the kernel, in both shadows: whether
+ * it has an anon_vma is unknown (merges with it are uncertain). */
+static void absorb_unknown(uint64_t start, uint64_t end)
+{
+	struct shadow_vma_desc d = { .start = start, .end = end,
+				     .flags = SV_READ | SV_WRITE,
+				     .anon_id = SHADOW_ANON_UNKNOWN,
+				     .name = SHADOW_NAME_ANON };
+	ck_assert_int_eq(shadow_absorb(&fa, &d, SHADOW_ORIGIN_FOREIGN, 0), 0);
+	ck_assert_int_eq(shadow_absorb(&ga, &d, SHADOW_ORIGIN_FOREIGN, 0), 0);
+}
+
 /* The moves shadow_remap_move_fast must leave to the general path change
  * nothing: a growth the shadow would make in place (the kernel moving it
  * is news), other flags, no growth, part of a VMA, a destination with
@@ -845,12 +857,7 @@ START_TEST(move_declines)
 	fa.faults_unseen = ga.faults_unseen = true;
 	ck_assert(map_both(A(40), 2 * PG, RW, PRIV, 4));
 	ck_assert(map_both(A(42), PG, PROT_READ, PRIV, 4));
-	struct shadow_vma_desc f = { .start = A(60), .end = A(62),
-				     .flags = SV_READ | SV_WRITE,
-				     .anon_id = SHADOW_ANON_UNKNOWN,
-				     .name = SHADOW_NAME_ANON };
-	ck_assert_int_eq(shadow_absorb(&fa, &f, SHADOW_ORIGIN_FOREIGN, 0), 0);
-	ck_assert_int_eq(shadow_absorb(&ga, &f, SHADOW_ORIGIN_FOREIGN, 0), 0);
+	absorb_unknown(A(60), A(62));
 	serial = fa.serial;
 	ck_assert(!shadow_remap_move_fast(&fa, A(40), 2 * PG, 3 * PG, mm,
 					  A(50), &of));
@@ -877,12 +884,7 @@ START_TEST(move_declines)
 	 * anon_vma is unknown may merge; one with other flags cannot.
 	 *  70     76 77 78  80
 	 *  GGGG   K     L           K RW, L RO */
-	struct shadow_vma_desc k = { .start = A(76), .end = A(77),
-				     .flags = SV_READ | SV_WRITE,
-				     .anon_id = SHADOW_ANON_UNKNOWN,
-				     .name = SHADOW_NAME_ANON };
-	ck_assert_int_eq(shadow_absorb(&fa, &k, SHADOW_ORIGIN_FOREIGN, 0), 0);
-	ck_assert_int_eq(shadow_absorb(&ga, &k, SHADOW_ORIGIN_FOREIGN, 0), 0);
+	absorb_unknown(A(76), A(77));
 	serial = fa.serial;
 	ck_assert(!shadow_remap_grow_fast(&fa, A(70), 4 * PG, 6 * PG, mm));
 	ck_assert_uint_eq(fa.serial, serial);
