@@ -491,12 +491,16 @@ bool shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	*m = nv;
 	/* What move_vma does, in its order: the region moves (one whole
 	 * region: no split, nothing allocated) and region_fill grows it over
-	 * the new pages; the copy goes in (merged as decided), then the
-	 * source goes (its whole VMA: no split). */
+	 * the new pages; the copy goes in (merged as decided: vma_merge_new,
+	 * which looks its neighbours up again, only when it merges), then
+	 * the source goes (its whole VMA: no split). */
 	*created = r->stack_id;
 	region_move(sh, addr, old_end, new_addr, NULL);
 	region_set_end(sh, r, new_end);
-	vma_merge_new(sh, m, NULL);
+	if (left || right)
+		vma_merge_new(sh, m, NULL);
+	else
+		vma_insert(sh, m);
 	vma_erase(sh, v);
 	vma_free(sh, v);
 	sh->serial++;

@@ -354,6 +354,26 @@ static int move(long n)
 
 static long commits;
 
+/* A commit of COMMIT_LEN at at, written at byte i; 1 when it failed. */
+static long commit(char *at, long i)
+{
+	char *c = mmap(at, COMMIT_LEN, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (c != at)
+		return 1;
+	c[i % COMMIT_LEN] = 1;
+	commits++;
+	return 0;
+}
+
+/* Its decommit: the pages given back to the reservation. */
+static long decommit(char *at)
+{
+	return mmap(at, COMMIT_LEN, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+		    -1, 0) != at;
+}
+
 __attribute__((noinline)) static long reserve_use(long n)
 {
 	char *base = mmap((void *)(16ul << 40), RESERVE_LEN, PROT_NONE,
@@ -368,39 +388,19 @@ __attribute__((noinline)) static long reserve_use(long n)
 		char *at = base + (x % (RESERVE_LEN / COMMIT_LEN)) * COMMIT_LEN;
 		if (i < n / 2) {
 			/* committed, written, decommitted at once */
-			char *c = mmap(at, COMMIT_LEN, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-				       -1, 0);
-			bad += c != at;
-			if (c == at)
-				c[i % COMMIT_LEN] = 1;
-			commits++;
-			bad += mmap(at, COMMIT_LEN, PROT_NONE,
-				    MAP_PRIVATE | MAP_ANONYMOUS |
-					    MAP_NORESERVE | MAP_FIXED,
-				    -1, 0) != at;
+			bad += commit(at, i);
+			bad += decommit(at);
 			continue;
 		}
 		if (at == last)
 			continue;
-		char *c = mmap(at, COMMIT_LEN, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-		bad += c != at;
-		if (c == at)
-			c[i % COMMIT_LEN] = 1;
-		commits++;
+		bad += commit(at, i);
 		if (last)
-			bad += mmap(last, COMMIT_LEN, PROT_NONE,
-				    MAP_PRIVATE | MAP_ANONYMOUS |
-					    MAP_NORESERVE | MAP_FIXED,
-				    -1, 0) != last;
+			bad += decommit(last);
 		last = at;
 	}
 	if (last)
-		bad += mmap(last, COMMIT_LEN, PROT_NONE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-				    MAP_FIXED,
-			    -1, 0) != last;
+		bad += decommit(last);
 	return bad;
 }
 
@@ -415,24 +415,21 @@ static int reserve(long n)
 
 int main(int argc, char **argv)
 {
-	if (argc > 2 && !strcmp(argv[1], "reserve"))
-		return reserve(atol(argv[2]));
-	if (argc > 2 && !strcmp(argv[1], "move"))
-		return move(atol(argv[2]));
-	if (argc > 2 && !strcmp(argv[1], "grow"))
-		return grow(atol(argv[2]));
+	static const struct {
+		const char *name;
+		int (*run)(long n);
+	} modes[] = {
+		{ "reserve", reserve }, { "move", move },
+		{ "grow", grow },	{ "undoforeign", undo_foreign },
+		{ "undo", undo },	{ "protect", protect },
+		{ "churn", churn },	{ "many", many },
+	};
+	for (size_t k = 0; argc > 2 && k < sizeof(modes) / sizeof(modes[0]);
+	     k++)
+		if (!strcmp(argv[1], modes[k].name))
+			return modes[k].run(atol(argv[2]));
 	if (argc > 3 && !strcmp(argv[1], "settle"))
 		return settle(atol(argv[2]), atoi(argv[3]));
-	if (argc > 2 && !strcmp(argv[1], "undoforeign"))
-		return undo_foreign(atol(argv[2]));
-	if (argc > 2 && !strcmp(argv[1], "undo"))
-		return undo(atol(argv[2]));
-	if (argc > 2 && !strcmp(argv[1], "protect"))
-		return protect(atol(argv[2]));
-	if (argc > 2 && !strcmp(argv[1], "churn"))
-		return churn(atol(argv[2]));
-	if (argc > 2 && !strcmp(argv[1], "many"))
-		return many(atol(argv[2]));
 	/* guard A, then guard B three pages below it: the two pages
 	 * between them are free (below a new top-down mapping) */
 	char *a = mmap(NULL, PAGE, PROT_NONE,
