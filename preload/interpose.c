@@ -44,11 +44,6 @@ static int64_t run(struct vmc_call *c, int is_map_tool, void *caller,
 	int64_t r;
 	c->caller = (uintptr_t)caller;
 	c->slot = frame ? (uintptr_t)frame + sizeof(void *) : 0;
-#ifdef VMC_AB
-	if (__atomic_load_n(&ab_pass, __ATOMIC_RELAXED)) {
-		r = vmc_raw_call(c);
-	} else
-#endif
 	if (vmc_enter()) {
 		r = vmc_do_call(c);
 		vmc_leave();
@@ -90,9 +85,26 @@ static int64_t run(struct vmc_call *c, int is_map_tool, void *caller,
 
 /* In a hook: its caller, and the frame that holds the return address
  * (the stack cache of stack.c keys on that slot). */
-#define RUN(c, is_map_tool)                                                 \
+#define RUN_TRACED(c, is_map_tool)                                          \
 	run(c, is_map_tool, __builtin_return_address(0),                    \
 	    __builtin_frame_address(0))
+#ifdef VMC_AB
+/* The pass-through is tested in the hooks, not in run: run is then the
+ * same function in both builds, and takes the tool's profile (Makefile,
+ * PGO). */
+static int64_t ab_raw(struct vmc_call *c)
+{
+	int saved = errno;
+	int64_t r = vmc_raw_call(c);
+	errno = r < 0 && r > -4096 ? (int)-r : saved;
+	return r;
+}
+#define RUN(c, is_map_tool)                                                 \
+	(__atomic_load_n(&ab_pass, __ATOMIC_RELAXED) ? ab_raw(c)            \
+						     : RUN_TRACED(c, is_map_tool))
+#else
+#define RUN(c, is_map_tool) RUN_TRACED(c, is_map_tool)
+#endif
 
 int64_t vmc_call_traced(struct vmc_call *c, void *caller)
 {
