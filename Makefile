@@ -135,10 +135,12 @@ $(B)/asan/libvmc-core.a: $(filter-out %/interpose.o %/runtime.o,$(PRELOAD_AOBJ))
 # preload/exports.map lists.  libvmc-core.a holds the same objects for the
 # unit tests, without interpose.o (whose symbols would replace libc's mmap
 # in every test program).
+# Link a preload: $(1) the profile flags, $(2) the objects.
+link_preload = $(CC) $(CFLAGS) $(WARN) $(LTO) $(1) -shared \
+	-Wl,--version-script=preload/exports.map -Wl,-z,defs \
+	-o $@ $(2) $(UNWIND_LIBS) -ldl -lpthread
 $(B)/libvmacheck.so: $(PRELOAD_OBJ) $(SHADOW_OBJ) preload/exports.map
-	$(CC) $(CFLAGS) $(WARN) $(LTO) $(PGO_USE) -shared \
-	  -Wl,--version-script=preload/exports.map -Wl,-z,defs \
-	  -o $@ $(PRELOAD_OBJ) $(SHADOW_OBJ) $(UNWIND_LIBS) -ldl -lpthread
+	$(call link_preload,$(PGO_USE),$(PRELOAD_OBJ) $(SHADOW_OBJ))
 
 # The instrumented preload, and its training (see PGO above).  Each object's
 # counts are written beside it (build/pgo/obj/.../x.gcda) when the trained
@@ -147,27 +149,24 @@ $(B)/libvmacheck.so: $(PRELOAD_OBJ) $(SHADOW_OBJ) preload/exports.map
 PGO_GEN_OBJ := $(patsubst $(B)/%,$(B)/pgo/%,$(PRELOAD_OBJ) $(SHADOW_OBJ))
 PGO_TRAIN := mmap_munmap_64k:20000 mprotect_split_merge:20000 \
 	mremap_growth:40000 fixed_over_reservation:20000 live_20000:20000
-PGO_TRAIN_OPTIONS ?= default
 $(B)/pgo/libvmacheck.so: $(PGO_GEN_OBJ) preload/exports.map
-	$(CC) $(CFLAGS) $(WARN) $(LTO) $(PGO_GEN) -shared \
-	  -Wl,--version-script=preload/exports.map -Wl,-z,defs \
-	  -o $@ $(PGO_GEN_OBJ) $(UNWIND_LIBS) -ldl -lpthread
+	$(call link_preload,$(PGO_GEN),$(PGO_GEN_OBJ))
 $(B)/pgo/trained: $(B)/pgo/libvmacheck.so $(B)/tests/bench_loops
 	@rm -f $(B)/pgo/obj/*/*.gcda $@
 	@d=$$(mktemp -d) || exit 1; \
-	for o in $(PGO_TRAIN_OPTIONS); do for lc in $(PGO_TRAIN); do \
+	for lc in $(PGO_TRAIN); do \
 	  l=$${lc%%:*}; n=$${lc##*:}; \
-	  VMACHECK_OPTIONS="out-dir=$$d$${o#default}" \
+	  VMACHECK_OPTIONS="out-dir=$$d" \
 	    LD_PRELOAD=$(abspath $(B))/pgo/libvmacheck.so \
 	    $(B)/tests/bench_loops $$l $$n >/dev/null || { rm -rf $$d; \
 	    echo "PGO training failed: bench_loops $$l $$n under" \
-	      "$(B)/pgo/libvmacheck.so (VMACHECK_OPTIONS=out-dir=$$d$$o);" \
-	      "make PGO=0 builds without it" >&2; exit 1; }; \
-	done; done; rm -rf $$d
+	      "$(B)/pgo/libvmacheck.so; make PGO=0 builds without it" >&2; \
+	    exit 1; }; \
+	done; rm -rf $$d
 	@for o in $(PGO_GEN_OBJ); do [ -f $${o%.o}.gcda ] || { \
 	  echo "PGO training wrote no $${o%.o}.gcda" >&2; exit 1; }; done
 	@touch $@
-	@echo "PGO: trained on bench_loops ($(PGO_TRAIN); options: $(PGO_TRAIN_OPTIONS))"
+	@echo "PGO: trained on bench_loops ($(PGO_TRAIN))"
 
 # The command: runs a program under the preload, reads and merges results.
 $(B)/vmacheck: $(REPORT_SRC) $(REPORT_HDR) | $(B)/tests
@@ -229,9 +228,7 @@ $(B)/ab/obj/preload/interpose.o: preload/interpose.c $(PRELOAD_HDR) $(SHADOW_HDR
 	$(call pgo_counts,$(B)/pgo/obj/preload/interpose,$(B)/ab/obj/preload/interpose)
 	cd $(B)/ab && $(CC) $(CFLAGS) $(BASEFLAGS) $(PRELOADFLAGS) $(LTO) $(PGO_USE) $(if $(PGO_USE),-Wno-coverage-mismatch -Wno-missing-profile) -DVMC_AB -c $(CURDIR)/$< -o obj/preload/interpose.o
 $(B)/ab/libvmacheck.so: $(B)/ab/obj/preload/interpose.o $(filter-out %/interpose.o,$(PRELOAD_OBJ)) $(SHADOW_OBJ) preload/exports.map
-	$(CC) $(CFLAGS) $(WARN) $(LTO) $(PGO_USE) -shared \
-	  -Wl,--version-script=preload/exports.map -Wl,-z,defs \
-	  -o $@ $(filter %.o,$^) $(UNWIND_LIBS) -ldl -lpthread
+	$(call link_preload,$(PGO_USE),$(filter %.o,$^))
 
 $(B)/tests/bench_preload: tests/bench_preload.c | $(B)/tests
 	$(CC) $(CFLAGS) $(BASEFLAGS) $< -o $@
