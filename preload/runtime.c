@@ -1273,6 +1273,22 @@ static int64_t shadow_apply_shm(struct vmc_call *c, uint32_t stack,
 	return c->ret;
 }
 
+/* An mremap the kernel carried out by a move, faults unseen: was the
+ * source written (its pgoff and anon_vma follow)?  The page tables went
+ * with it: pagemap at the new address says, read once per call. */
+static bool moved_written(struct vmc_call *c)
+{
+	if (!c->pagemap)
+		c->pagemap = kview_anon_written(
+				     rt.pagemap_fd, (uint64_t)c->ret,
+				     shadow_remap_probe_pages(&rt.sh, c->a[0],
+							      c->a[1],
+							      c->a[2]))
+				     ? 2
+				     : 1;
+	return c->pagemap == 2;
+}
+
 /* Apply c to the shadow; returns its prediction. */
 static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 			    uint8_t origin, struct shadow_change *rec)
@@ -1312,10 +1328,7 @@ static int64_t shadow_apply(struct vmc_call *c, uint32_t stack,
 		/* Moved: whether it was written decides its pgoff (and so
 		 * its merges); the page tables went with it, ask them. */
 		if (c->ret >= 0 && (uint64_t)c->ret != c->a[0])
-			r.src_written = kview_anon_written(
-				rt.pagemap_fd, (uint64_t)c->ret,
-				shadow_remap_probe_pages(&rt.sh, c->a[0],
-							 c->a[1], c->a[2]));
+			r.src_written = moved_written(c);
 		return shadow_remap(&rt.sh, &r, rec);
 	}
 	case SHADOW_CALL_MPROTECT:
@@ -1663,7 +1676,7 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
  * `whole` (created at `created`) and for an mremap grown in place, and
  * shadow_protect_fast for an mprotect inside one VMA.  False when the
  * general path must apply c. */
-static bool fast_apply(const struct vmc_call *c, uint32_t stack,
+static bool fast_apply(struct vmc_call *c, uint32_t stack,
 		       struct shadow_vma *whole, uint32_t created, bool clean,
 		       const struct vmc_pre *pre)
 {
@@ -1719,9 +1732,16 @@ static bool fast_apply(const struct vmc_call *c, uint32_t stack,
 					  stack);
 			return true;
 		}
-		if (!shadow_remap_move_fast(&rt.sh, c->a[0], c->a[1], c->a[2],
-					    (int)c->a[3], (uint64_t)c->ret,
-					    &moved_of))
+		/* Asked again once pagemap has answered (0 or 1): one call
+		 * site, so that it is inlined. */
+		int m, w = -1;
+		while ((m = shadow_remap_move_fast(&rt.sh, c->a[0], c->a[1],
+						   c->a[2], (int)c->a[3],
+						   (uint64_t)c->ret, w,
+						   &moved_of)) ==
+		       SHADOW_MOVE_ASK)
+			w = moved_written(c);
+		if (m != 1)
 			return false;
 		rt.fast_calls++;
 		vmc_findings_fast(&rt.sh, SHADOW_CALL_MREMAP, c->a[0],

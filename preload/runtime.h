@@ -19,6 +19,9 @@
 struct vmc_call {
 	uint8_t call;               /* enum shadow_call */
 	uint8_t sub;                /* which variant (mlock2 vs mlock...) */
+	uint8_t pagemap;            /* a moved mremap's source: 0 not asked
+				     * yet, 1 not written, 2 written
+				     * (moved_written) */
 	uint64_t a[6];              /* the arguments, as passed */
 	int64_t ret;                /* the kernel's result, or -errno */
 	uintptr_t caller;           /* the hook's return address */

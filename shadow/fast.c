@@ -414,9 +414,9 @@ bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	return true;
 }
 
-bool shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
-			    uint64_t new_len, int flags, uint64_t new_addr,
-			    uint32_t *created)
+int shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
+			   uint64_t new_len, int flags, uint64_t new_addr,
+			   int src_written, uint32_t *created)
 {
 	/* shadow_remap's checks (check_mremap_params, check_prep_vma) pass
 	 * and remap_at moves a growth (a call that does not grow, without
@@ -429,65 +429,71 @@ bool shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	    (new_addr & ~SH_PAGE_MASK) || new_addr == addr ||
 	    new_addr > tsz - new_len ||
 	    sh->c.map_count + 4 > sh->env.max_map_count)
-		return false;
+		return 0;
 	uint64_t old_end = addr + old_len, new_end = new_addr + new_len;
 	struct shadow_vma *v = shadow_find(sh, addr);
-	/* One whole plain private anonymous VMA whose new pgoff needs no
-	 * look at its pages (SHADOW_ANON_MAYBE: the preload asks pagemap
-	 * whether it was written). */
+	/* One whole plain private anonymous VMA (whose anon_vma the merge
+	 * test knows, or may guess: faults unseen). */
 	if (!v || v->start != addr || v->end != old_end || !plain_anon(v) ||
 	    v->anon_id == SHADOW_ANON_UNKNOWN ||
-	    v->anon_id == SHADOW_ANON_MAYBE ||
 	    v->pgoff + (new_len >> SH_PAGE_SHIFT) < v->pgoff)
-		return false;
+		return 0;
+	if (v->anon_id == SHADOW_ANON_MAYBE && src_written < 0)
+		return SHADOW_MOVE_ASK;
 	/* remap_at would not grow it in place: a VMA in the way, or the end
 	 * of the address space. */
 	uint64_t grown = old_end + (new_len - old_len);
 	struct shadow_vma *after = shadow_vma_next(v);
 	if (grown > old_end && grown <= tsz &&
 	    (!after || after->start >= grown))
-		return false;
+		return 0;
 	/* The destination is free.  Its neighbours may include the source,
 	 * which copy_vma's merge sees before the source goes. */
 	struct shadow_vma *next = shadow_find_next(sh, new_addr);
 	if (next && next->start < new_end)
-		return false;
+		return 0;
 	struct shadow_vma *prev = next ? next->prev : vma_of_last(sh);
 	if (prev && prev->end > new_addr)
-		return false;
+		return 0;
 	if (prev && prev->end != new_addr)
 		prev = NULL;
 	if (next && next->start != new_end)
 		next = NULL;
-	/* move_vma's copy: a VMA without an anon_vma, or one moved before
-	 * and not known to be written (its pgoff a guess), takes the new
-	 * address as its pgoff; one with an anon_vma keeps it. */
+	/* move_vma's copy: a VMA without an anon_vma takes the new address
+	 * as its pgoff; one with an anon_vma keeps it.  Faults unseen, as
+	 * shadow_remap (remap.c, move_vma) decides from src_written. */
 	struct shadow_vma nv = *v;
 	nv.prev = nv.next = NULL;
 	nv.start = new_addr;
 	nv.end = new_end;
-	if (v->anon_id == SHADOW_ANON_NONE ||
-	    v->anon_id == SHADOW_ANON_MAYBE_MOVED)
+	if (v->anon_id == SHADOW_ANON_NONE)
 		nv.pgoff = new_addr >> SH_PAGE_SHIFT;
+	else if ((v->anon_id == SHADOW_ANON_MAYBE ||
+		  v->anon_id == SHADOW_ANON_MAYBE_MOVED) &&
+		 src_written <= 0) {
+		nv.pgoff = new_addr >> SH_PAGE_SHIFT;
+		nv.anon_id = SHADOW_ANON_MAYBE_MOVED;
+	} else if (v->anon_id == SHADOW_ANON_MAYBE)
+		nv.anon_id = SHADOW_ANON_SOME;
 	bool unc = false, left, right;
 	vma_merge_sides(prev, prev ? prev->pgoff + vma_pages(prev) : 0, &nv,
 			next, next ? next->pgoff : 0, &left, &right, &unc);
 	/* The source still there: a merge with it (an unfaulted VMA moved
 	 * just below or above itself) is the general path's (copy_vma). */
 	if (unc || (left && prev == v) || (right && next == v))
-		return false;
+		return 0;
 	/* One region, the program's, over exactly the old range (its pieces
 	 * are the MOVED ones); none at the destination; no guard. */
 	struct shadow_region *r = shadow_region_find_next(sh, addr);
 	if (!r || r->start != addr || r->end != old_end ||
 	    r->origin != SHADOW_ORIGIN_TRACKED)
-		return false;
+		return 0;
 	const struct shadow_region *rd = shadow_region_find_next(sh, new_addr);
 	if ((rd && rd->start < new_end) || guard_first(sh, addr, old_end))
-		return false;
+		return 0;
 	struct shadow_vma *m = vma_alloc(sh);
 	if (!m)
-		return false;
+		return 0;
 	*m = nv;
 	/* What move_vma does, in its order: the region moves (one whole
 	 * region: no split, nothing allocated) and region_fill grows it over
@@ -505,5 +511,5 @@ bool shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	vma_free(sh, v);
 	sh->serial++;
 	SHADOW_VALIDATE(sh, "shadow_remap_move_fast");
-	return true;
+	return 1;
 }

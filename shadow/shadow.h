@@ -515,15 +515,20 @@ bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 			    uint64_t new_len, int flags);
 /* mremap(addr, old_len, new_len, MREMAP_MAYMOVE) growth that the kernel
  * carried out by moving the mapping to new_addr: what shadow_remap would
- * do (given that result and, for a VMA that may have been written, no
- * pagemap answer needed), when [addr, addr + old_len) is one plain private
- * anonymous VMA, whole, and one region of the program's (*created gets its
- * stack), the shadow would not grow it in place either, and the
- * destination is free, its merge certain and not with the source itself.
- * False, with nothing changed, otherwise: call shadow_remap. */
-bool shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
-			    uint64_t new_len, int flags, uint64_t new_addr,
-			    uint32_t *created);
+ * do (given that result and src_written, the pagemap answer its args
+ * take: 0 or 1, or -1 not asked yet), when [addr, addr + old_len) is one
+ * plain private anonymous VMA, whole, and one region of the program's
+ * (*created gets its stack), the shadow would not grow it in place
+ * either, and the destination is free, its merge certain and not with the
+ * source itself.  Returns 1 when applied; 0, with nothing changed,
+ * otherwise: call shadow_remap; SHADOW_MOVE_ASK, with nothing changed,
+ * when src_written is -1 and the VMA may have been written (faults
+ * unseen): ask pagemap (shadow_remap_probe_pages, kview_anon_written) and
+ * call again with the answer. */
+#define SHADOW_MOVE_ASK 2
+int shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
+			   uint64_t new_len, int flags, uint64_t new_addr,
+			   int src_written, uint32_t *created);
 
 /* mprotect(2) / pkey_mprotect(2) (pkey ignored). */
 int shadow_protect(struct shadow *sh, uint64_t start, uint64_t len, int prot,

@@ -320,14 +320,15 @@ static inline int64_t h_mremap_addr(struct harness *h, uint64_t old,
 	int64_t p;
 	uint32_t moved_of;
 	/* As the preload: a growth in place or moved that the fast path may
-	 * apply (a move of a VMA whose pgoff needs pagemap: not). */
+	 * apply, with the pagemap answer the general path would get. */
 	if (h->fast && (uint64_t)r == old &&
 	    shadow_remap_grow_fast(&h->sh, old, old_len, new_len, flags)) {
 		p = (int64_t)old;
 		h->fast_grows++;
 	} else if (h->fast && r != MAP_FAILED && (uint64_t)r != old &&
 		   shadow_remap_move_fast(&h->sh, old, old_len, new_len, flags,
-					  (uint64_t)r, &moved_of)) {
+					  (uint64_t)r, a.src_written,
+					  &moved_of)) {
 		p = (int64_t)(uint64_t)r;
 		h->fast_moves++;
 	} else {

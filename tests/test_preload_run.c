@@ -2188,8 +2188,9 @@ START_TEST(test_fast_grow)
 END_TEST
 
 /* An mremap growth the kernel carries out by moving the mapping takes the
- * fast path (shadow_remap_move_fast) once the shadow knows the mapping
- * keeps its pgoff (the first move asks pagemap: the general path); the
+ * fast path (shadow_remap_move_fast): all but the first, which moves part
+ * of a VMA (the new page merged with the mapping above it, which the
+ * kernel then splits: the general path's); the
  * moved-away range is remembered as the munmap's is, so that unmapping it
  * again is a double-unmap; the shadow agrees with the kernel at the
  * checks and at exit. */
@@ -2216,6 +2217,36 @@ START_TEST(test_fast_move)
 	ck_assert_int_le(x->fast, (n - 1) + (munmaps - 1));
 	ck_assert_msg(!strcmp(x->kinds, "double-unmap; "), "findings: %s",
 		      x->kinds);
+	results_free(&rs);
+	run_free(&r);
+	tmp_remove(&t);
+}
+END_TEST
+
+/* The first move of a mapping that merged with nothing (faults unseen:
+ * whether it keeps its pgoff is pagemap's to say) is the fast path's too:
+ * the preload asks pagemap and hands the answer to
+ * shadow_remap_move_fast.  Each round's fixed mmaps are the general
+ * path's; its move and its two whole munmaps are fast.  No finding, and
+ * the shadow agrees with the kernel at the checks and at exit. */
+START_TEST(test_fast_move_apart)
+{
+	struct tmp t;
+	tmp_make(&t);
+	const long n = 200;
+	const char *argv[] = { prog("fastunmap"), "moveapart", "200", NULL };
+	struct run r;
+	struct results rs;
+	const struct result *x = same_result(
+		&t, argv, 1, "fastunmap moveapart: 200 moves, 0 bad\n", &r,
+		&rs);
+	printf("test_preload_run: moveapart: %lld fast calls of %lld, "
+	       "findings: %s\n", x->fast, x->calls, x->kinds);
+	ck_assert_int_eq(x->calls, 5 * n);
+	/* a move taken by the general path would leave 2 n */
+	ck_assert_int_ge(x->fast, 3 * n - 3);
+	ck_assert_int_le(x->fast, 3 * n);
+	ck_assert_msg(!strcmp(x->kinds, ""), "findings: %s", x->kinds);
 	results_free(&rs);
 	run_free(&r);
 	tmp_remove(&t);
@@ -2533,6 +2564,7 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_fast_protect);
 	tcase_add_test(tc, test_fast_grow);
 	tcase_add_test(tc, test_fast_move);
+	tcase_add_test(tc, test_fast_move_apart);
 	tcase_add_test(tc, test_call_check_moves);
 	tcase_add_test(tc, test_reserve_give_back);
 	tcase_add_test(tc, test_undo_pairs);

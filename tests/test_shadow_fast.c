@@ -9,7 +9,7 @@
  *            succeeds, shadow_remap_grow_fast for a growth it makes in
  *            place, shadow_remap_move_fast for one it moves (a third of
  *            them of a VMA moved before; faults unseen, pagemap's answer
- *            random), shadow_map_fixed_fast for a MAP_FIXED anonymous mmap
+ *            random, the same to both), shadow_map_fixed_fast for a MAP_FIXED anonymous mmap
  *            over part of a VMA, a commit or decommit, that it makes), one
  *            with shadow_map, shadow_unmap, shadow_protect and
  *            shadow_remap only; after every call both
@@ -55,9 +55,10 @@
  *  moves:    the mremap growths shadow_remap_move_fast must decline (one
  *            the shadow would grow in place, other flags, no growth, part
  *            of a VMA, a destination with pages, a copy merging with its
- *            own source, a VMA whose pgoff needs pagemap, a merge it
- *            cannot be sure of) and shadow_remap_grow_fast's uncertain
- *            merge change nothing; those taken leave both shadows alike.
+ *            own source, a merge it cannot be sure of) and
+ *            shadow_remap_grow_fast's uncertain merge change nothing;
+ *            those taken leave both shadows alike, among them a VMA never
+ *            moved whose pgoff is pagemap's answer, written or not.
  *  shapes:   each shape a fast path must decline (a neighbour it could merge
  *            with, an overlap, a shared or locked or populated mapping, a
  *            munmap of part of a mapping, of two mappings, of a range with a
@@ -268,12 +269,12 @@ START_TEST(same_as_general)
 			bool f = g == (int64_t)s &&
 				 shadow_remap_grow_fast(&fa, s, len, nl,
 							flags);
-			/* Moved: the general path was given no pagemap answer
-			 * (src_written false), as the fast path assumes. */
+			/* Moved: both paths get the same pagemap answer. */
 			uint32_t moved_of = 0;
 			bool m = !f && g >= 0 && g != (int64_t)s &&
 				 shadow_remap_move_fast(&fa, s, len, nl, flags,
 							(uint64_t)g,
+							ra.src_written,
 							&moved_of);
 			if (!f && !m) {
 				ra.result = g >= 0 ? (uint64_t)g : 0;
@@ -776,19 +777,6 @@ START_TEST(declines_other_shapes)
 END_TEST
 
 /* An mremap both shadows take the general way, the kernel's result given. */
-static void remap_both(uint64_t addr, uint64_t len, uint64_t nl, uint64_t to,
-		       bool written)
-{
-	struct shadow_change rec;
-	struct shadow_remap_args ra = {
-		.old_addr = addr, .old_len = len, .new_len = nl,
-		.flags = MREMAP_MAYMOVE, .result = to, .stack_id = 7,
-		.src_written = written,
-	};
-	ck_assert_int_eq(shadow_remap(&ga, &ra, &rec), (int64_t)to);
-	ck_assert_int_eq(shadow_remap(&fa, &ra, &rec), (int64_t)to);
-}
-
 /* A read-write anonymous VMA found in the kernel, in both shadows: whether
  * it has an anon_vma is unknown (merges with it are uncertain). */
 static void absorb_unknown(uint64_t start, uint64_t end)
@@ -804,9 +792,10 @@ static void absorb_unknown(uint64_t start, uint64_t end)
 /* The moves shadow_remap_move_fast must leave to the general path change
  * nothing: a growth the shadow would make in place (the kernel moving it
  * is news), other flags, no growth, part of a VMA, a destination with
- * pages, a copy that merges with its own source, a VMA whose new pgoff
- * depends on pagemap (faults unseen, never moved), a merge the shadow
- * cannot be sure of; the moves it takes leave both shadows alike. */
+ * pages, a copy that merges with its own source, a merge the shadow
+ * cannot be sure of; the moves it takes leave both shadows alike (a VMA
+ * whose new pgoff depends on pagemap, faults unseen and never moved,
+ * among them, written and not). */
 START_TEST(move_declines)
 {
 	uint32_t of = 0;
@@ -817,30 +806,30 @@ START_TEST(move_declines)
 	ck_assert(map_both(A(20), 2 * PG, RW, PRIV, 2));
 	uint64_t serial = fa.serial;
 	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG, mm,
-					  A(10), &of));
+					  A(10), false, &of));
 	ck_assert(map_both(A(4), PG, PROT_READ, PRIV, 3));
 	serial = fa.serial;
 	static const int flags[] = { 0, MREMAP_MAYMOVE | MREMAP_FIXED,
 				     MREMAP_MAYMOVE | 4 /* DONTUNMAP */ };
 	for (unsigned k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
 		ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG,
-						  flags[k], A(10), &of));
+						  flags[k], A(10), false, &of));
 	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 4 * PG, mm,
-					  A(10), &of));
+					  A(10), false, &of));
 	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 3 * PG, mm,
-					  A(10), &of));
+					  A(10), false, &of));
 	ck_assert(!shadow_remap_move_fast(&fa, A(1), 3 * PG, 5 * PG, mm,
-					  A(10), &of));
+					  A(10), false, &of));
 	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG, mm,
-					  A(18), &of));
+					  A(18), false, &of));
 	/* just below itself, unfaulted: the copy's pgoff runs into A's */
 	ck_assert(!shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG, mm,
-					  A(0) - 5 * PG, &of));
+					  A(0) - 5 * PG, false, &of));
 	ck_assert_uint_eq(fa.serial, serial);
 	assert_same("declined moves");
 	/* into free space: taken, with A's creator */
 	ck_assert(shadow_remap_move_fast(&fa, A(0), 4 * PG, 5 * PG, mm, A(10),
-					 &of));
+					 false, &of));
 	ck_assert_uint_eq(of, 1);
 	struct shadow_change rec;
 	struct shadow_remap_args ra = {
@@ -858,21 +847,55 @@ START_TEST(move_declines)
 	ck_assert(map_both(A(40), 2 * PG, RW, PRIV, 4));
 	ck_assert(map_both(A(42), PG, PROT_READ, PRIV, 4));
 	absorb_unknown(A(60), A(62));
+	/* D, never moved: its new pgoff is pagemap's answer (src_written).
+	 * Not asked yet: ask, nothing changed.  Not written here: it takes
+	 * the new address, a guess. */
 	serial = fa.serial;
-	ck_assert(!shadow_remap_move_fast(&fa, A(40), 2 * PG, 3 * PG, mm,
-					  A(50), &of));
+	ck_assert_int_eq(shadow_remap_move_fast(&fa, A(40), 2 * PG, 3 * PG,
+						mm, A(50), -1, &of),
+			 SHADOW_MOVE_ASK);
 	ck_assert_uint_eq(fa.serial, serial);
-	remap_both(A(40), 2 * PG, 3 * PG, A(50), false);
+	assert_same("D's move asks pagemap");
+	ck_assert_int_eq(shadow_remap_move_fast(&fa, A(40), 2 * PG, 3 * PG,
+						mm, A(50), false, &of),
+			 1);
+	ck_assert_uint_eq(of, 4);
+	ra = (struct shadow_remap_args){
+		.old_addr = A(40), .old_len = 2 * PG, .new_len = 3 * PG,
+		.flags = mm, .result = A(50), .stack_id = 7,
+	};
+	ck_assert_int_eq(shadow_remap(&ga, &ra, &rec), (int64_t)A(50));
+	assert_same("D moved unwritten to A(50)");
 	ck_assert_uint_eq(shadow_find(&fa, A(50))->anon_id,
 			  SHADOW_ANON_MAYBE_MOVED);
+	ck_assert_uint_eq(shadow_find(&fa, A(50))->pgoff, A(50) / PG);
+	/* W, never moved, written: it keeps its pgoff and has an anon_vma
+	 * from now on (SOME).
+	 *  100  102       110
+	 *  WW   X         ...       W RW, X RO */
+	ck_assert(map_both(A(100), 2 * PG, RW, PRIV, 5));
+	ck_assert(map_both(A(102), PG, PROT_READ, PRIV, 5));
+	ck_assert(shadow_remap_move_fast(&fa, A(100), 2 * PG, 3 * PG, mm,
+					 A(110), true, &of));
+	ck_assert_uint_eq(of, 5);
+	ra = (struct shadow_remap_args){
+		.old_addr = A(100), .old_len = 2 * PG, .new_len = 3 * PG,
+		.flags = mm, .result = A(110), .stack_id = 7,
+		.src_written = true,
+	};
+	ck_assert_int_eq(shadow_remap(&ga, &ra, &rec), (int64_t)A(110));
+	assert_same("W moved written to A(110)");
+	ck_assert_uint_eq(shadow_find(&fa, A(110))->anon_id,
+			  SHADOW_ANON_SOME);
+	ck_assert_uint_eq(shadow_find(&fa, A(110))->pgoff, A(100) / PG);
 	ck_assert(map_both(A(53), PG, PROT_READ, PRIV, 4));
 	serial = fa.serial;
 	/* next to F: whether they merge, the shadow cannot tell */
 	ck_assert(!shadow_remap_move_fast(&fa, A(50), 3 * PG, 4 * PG, mm,
-					  A(56), &of));
+					  A(56), false, &of));
 	ck_assert_uint_eq(fa.serial, serial);
 	ck_assert(shadow_remap_move_fast(&fa, A(50), 3 * PG, 4 * PG, mm,
-					 A(70), &of));
+					 A(70), false, &of));
 	ck_assert_uint_eq(of, 4); /* D's creator */
 	ra = (struct shadow_remap_args){
 		.old_addr = A(50), .old_len = 3 * PG, .new_len = 4 * PG,

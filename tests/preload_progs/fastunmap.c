@@ -43,11 +43,18 @@
  *                        time, N times, by mremap with MREMAP_MAYMOVE
  *                        while a PROT_NONE page just after it keeps it
  *                        from growing in place: it moves at every step,
- *                        its contents with it (the first move asks
- *                        pagemap; the others are the fast path's); then
+ *                        its contents with it (the first move, of a
+ *                        page that merged with the mapping above it, is
+ *                        the general path's; the others are the fast
+ *                        path's); then
  *                        the range of the last move's old place unmapped
  *                        again (a double-unmap: only the record of the
  *                        move can tell)
+ *   fastunmap moveapart N  N times: a written page placed in empty address
+ *                        space (24 TiB up: it merges with nothing), a
+ *                        PROT_NONE page after it, the page grown by
+ *                        mremap (moved: whether it keeps its pgoff is
+ *                        pagemap's to say), both unmapped
  *   fastunmap reserve N  a 16 MiB PROT_NONE reservation (placed in empty
  *                        address space, 16 TiB up), N commits of 64 KiB
  *                        (MAP_FIXED read-write, written) at pseudo-random
@@ -349,6 +356,37 @@ static int move(long n)
 	return 0;
 }
 
+static int move_apart(long n)
+{
+	long bad = 0, moves = 0;
+	char *base = (char *)(24ul << 40);
+	for (long i = 0; i < n; i++) {
+		char *p = mmap(base + i * 4 * PAGE, PAGE,
+			       PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS |
+				       MAP_FIXED_NOREPLACE,
+			       -1, 0);
+		if (p == MAP_FAILED)
+			return 2;
+		p[0] = 1;
+		char *g = mmap(p + PAGE, PAGE, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+				       MAP_FIXED_NOREPLACE,
+			       -1, 0);
+		if (g == MAP_FAILED)
+			return 2;
+		char *q = mremap(p, PAGE, 2 * PAGE, MREMAP_MAYMOVE);
+		if (q == MAP_FAILED)
+			return 3;
+		moves += q != p;
+		bad += q[0] != 1;
+		bad += munmap(q, 2 * PAGE) != 0;
+		bad += munmap(g, PAGE) != 0;
+	}
+	printf("fastunmap moveapart: %ld moves, %ld bad\n", moves, bad);
+	return 0;
+}
+
 #define RESERVE_LEN (16ul << 20)
 #define COMMIT_LEN (64ul << 10)
 
@@ -420,6 +458,7 @@ int main(int argc, char **argv)
 		int (*run)(long n);
 	} modes[] = {
 		{ "reserve", reserve }, { "move", move },
+		{ "moveapart", move_apart },
 		{ "grow", grow },	{ "undoforeign", undo_foreign },
 		{ "undo", undo },	{ "protect", protect },
 		{ "churn", churn },	{ "many", many },
