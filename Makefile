@@ -298,7 +298,7 @@ check-fuzz: $(B)/tests/fuzz_shadow
 fuzz: $(B)/tests/fuzz_shadow_fast
 	$(B)/tests/fuzz_shadow_fast --seeds $(SEEDS) --ops $(OPS) --require
 
-bench: $(B)/tests/bench_shadow $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/tests/bench_uffd $(B)/libvmacheck.so
+bench: $(B)/tests/bench_shadow $(B)/tests/bench_preload $(B)/tests/bench_loops $(B)/tests/bench_uffd $(B)/libvmacheck.so $(B)/ab/libvmacheck.so
 	$(B)/tests/bench_shadow
 	$(B)/tests/bench_preload
 	VMACHECK_OPTIONS="out-dir=$(B)/bench-uffd-out:uffd=touch:leak-check=no" \

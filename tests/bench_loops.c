@@ -48,7 +48,11 @@
  * With a third argument "ab", under build/ab/libvmacheck.so (make
  * bench-ab), the timed iterations alternate between traced and untraced
  * blocks in one process, and the line says ns_per_iter_traced,
- * ns_per_iter_untraced and their ratio (run_ab below says why).
+ * ns_per_iter_untraced and their ratio (run_ab below says why).  With
+ * "pass", under the same library, the set-up and the warm-up are traced
+ * and the timed iterations untraced (every call straight to the kernel):
+ * the process has the tool's address-space layout and none of its work
+ * (bench_preload's vmc-pass column).
  *
  * Random choices use a fixed-seed xorshift, so every run does the same.
  * Exit status 0, or 1 with a message when a call fails or usage is bad.
@@ -58,6 +62,7 @@
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -333,15 +338,23 @@ static void read_mem(struct mem *m)
  * loop), so the untraced blocks leave them as the shadow knows them. */
 #define AB_BLOCK 512
 
-static void run_ab(const struct loop *l, long iter)
+/* The A/B preload's pass-through switch, or exit: the "ab" and "pass"
+ * modes need build/ab/libvmacheck.so. */
+static void (*ab_switch(void))(int)
 {
 	void (*pass)(int) =
 		(void (*)(int))dlsym(RTLD_DEFAULT, "vmc_ab_passthrough");
 	if (!pass) {
-		fprintf(stderr, "bench_loops: the A/B mode needs the preload "
-				"built for it: make bench-ab\n");
+		fprintf(stderr, "bench_loops: the ab and pass modes need the "
+				"preload built for them: make bench-ab\n");
 		exit(1);
 	}
+	return pass;
+}
+
+static void run_ab(const struct loop *l, long iter)
+{
+	void (*pass)(int) = ab_switch();
 	long block = AB_BLOCK / l->group * l->group;
 	uint64_t ns[2] = { 0, 0 };
 	long done[2] = { 0, 0 };
@@ -365,7 +378,7 @@ static void run_ab(const struct loop *l, long iter)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_loops LOOP ITER [ab]\nloops:");
+	fprintf(stderr, "usage: bench_loops LOOP ITER [ab|pass]\nloops:");
 	for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
 		fprintf(stderr, " %s", loops[i].name);
 	fprintf(stderr, "\n");
@@ -374,8 +387,11 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3 && !(argc == 4 && !strcmp(argv[3], "ab")))
+	if (argc != 3 && !(argc == 4 && (!strcmp(argv[3], "ab") ||
+					 !strcmp(argv[3], "pass"))))
 		usage();
+	bool ab = argc == 4 && !strcmp(argv[3], "ab");
+	void (*pass)(int) = argc == 4 && !ab ? ab_switch() : NULL;
 	const struct loop *l = NULL;
 	for (size_t i = 0; i < sizeof(loops) / sizeof(loops[0]); i++)
 		if (!strcmp(argv[1], loops[i].name))
@@ -388,17 +404,21 @@ int main(int argc, char **argv)
 	if (l->setup)
 		l->setup();
 	l->run(iter / 10 > 0 ? iter / 10 : 1);
-	if (argc == 4) {
+	if (ab) {
 		run_ab(l, iter);
 		if (l->teardown)
 			l->teardown();
 		return 0;
 	}
+	if (pass)
+		pass(1);
 	uint64_t c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	l->run(iter);
 	uint64_t t1 = now_ns(CLOCK_MONOTONIC);
 	uint64_t c1 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	if (pass)
+		pass(0);
 	struct mem m;
 	read_mem(&m);
 	if (l->teardown)
