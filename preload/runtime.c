@@ -185,6 +185,11 @@ static void env_from_kernel(struct shadow_env *env)
 /* ---- the kernel view ------------------------------------------------- */
 
 static const struct shadow_vma *kv_cursor; /* the last VMA asked about */
+/* The shadow's VMAs with the exact range of the first and of the last
+ * kernel VMA asked about (NULL: none), so that check_span need not look
+ * them up again. */
+static struct shadow_vma *kv_head, *kv_tail;
+static bool kv_asked;
 
 /* A VMA's name is wanted when the shadow has no VMA with its exact range:
  * pages to absorb or adopt, named from it.  Where the shadow has the VMA,
@@ -196,12 +201,17 @@ static bool kv_want_name(void *ctx, uint64_t start, uint64_t end)
 	/* The kernel's VMAs come in address order: the one after the last
 	 * is most often the next one (no lookup: at 20,000 VMAs a lookup is
 	 * two cache misses, a fifth of a full check). */
-	const struct shadow_vma *v = kv_cursor ? kv_cursor->next : NULL;
+	struct shadow_vma *v = kv_cursor ? kv_cursor->next : NULL;
 	if (!v || v->start != start)
 		v = shadow_find(&rt.sh, start);
 	if (v)
 		kv_cursor = v;
-	return !v || v->start != start || v->end != end;
+	bool exact = v && v->start == start && v->end == end;
+	if (!kv_asked)
+		kv_head = exact ? v : NULL;
+	kv_asked = true;
+	kv_tail = exact ? v : NULL;
+	return !exact;
 }
 
 /* Read [start, end) of the kernel's view into rt.kv, growing the buffers
@@ -222,6 +232,8 @@ static int read_kernel(uint64_t start, uint64_t end)
 			rt.kv.want_name = kv_want_name;
 		}
 		kv_cursor = NULL; /* the shadow may have changed since */
+		kv_head = kv_tail = NULL;
+		kv_asked = false;
 		int r = kview_read(&rt.kv, rt.maps_fd, start, end, rt.iobuf,
 				   65536);
 		if (r)
@@ -458,15 +470,29 @@ check_span(uint64_t start, uint64_t end, uint8_t kind, uint32_t op_stack)
 	 * neighbour it took in (this costs no more reads; the view is
 	 * complete from the first VMA's start to the last one's end). */
 	uint64_t own_start = start, own_end = end;
+	/* The shadow's VMAs at the edges when the reader matched them to
+	 * the kernel's first and last (as is common: one lookup saved each
+	 * time the shadow is walked from an edge). */
+	struct shadow_vma *first = NULL, *last = NULL;
 	if (rt.kv.n) {
-		if (rt.kv.v[0].start < start)
-			start = rt.kv.v[0].start;
-		if (rt.kv.v[rt.kv.n - 1].end > end)
-			end = rt.kv.v[rt.kv.n - 1].end;
+		const struct kview_entry *k0 = &rt.kv.v[0];
+		const struct kview_entry *kn = &rt.kv.v[rt.kv.n - 1];
+		if (kv_head && kv_head->start == k0->start &&
+		    kv_head->end == k0->end && k0->start <= start)
+			first = kv_head;
+		if (kv_tail && kv_tail->start == kn->start &&
+		    kv_tail->end == kn->end && kn->end >= end)
+			last = kv_tail;
+		if (k0->start < start)
+			start = k0->start;
+		if (kn->end > end)
+			end = kn->end;
 	}
+	if (!first)
+		first = shadow_find_next(&rt.sh, start);
 	struct diff_item items[32];
 	struct diff_result res = { .items = items, .cap = 32 };
-	bool differs = shadow_diff(&rt.sh, &rt.kv, start, end, &res) > 0 ||
+	bool differs = shadow_diff_from(first, &rt.kv, start, end, &res) > 0 ||
 		       res.count[DIFF_BOUNDARY] > 0;
 	rt.checks++;
 	sum.unknown = (int)res.count[DIFF_UNKNOWN_TO_SHADOW];
@@ -532,10 +558,12 @@ check_span(uint64_t start, uint64_t end, uint8_t kind, uint32_t op_stack)
 	 * diff does not look past its edges): adopting would change nothing,
 	 * skip it. */
 	if (!differs) {
-		const struct shadow_vma *f = shadow_find(&rt.sh, start);
-		const struct shadow_vma *l = shadow_find(&rt.sh, end - 1);
-		if ((!f || f->start == start) && (!l || l->end == end)) {
-			shadow_edges_confirm(&rt.sh, start, end);
+		/* first is the VMA holding start, or the next one */
+		const struct shadow_vma *l =
+			last ? last : shadow_find(&rt.sh, end - 1);
+		if ((!first || first->start >= start) &&
+		    (!l || l->end == end)) {
+			shadow_edges_confirm_from(first, end);
 			return sum;
 		}
 	}
@@ -1675,10 +1703,13 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
  * of the pages it replaces), for the munmap of the whole tracked mapping
  * `whole` (created at `created`) and for an mremap grown in place, and
  * shadow_protect_fast for an mprotect inside one VMA.  False when the
- * general path must apply c. */
+ * general path must apply c.  With `defer`, an mmap, an mprotect or a
+ * fixed commit may be held until the next call (pend_flush); without it
+ * (check=call, whose check after the call reads the shadow at once) each
+ * is applied now. */
 static bool fast_apply(struct vmc_call *c, uint32_t stack,
 		       struct shadow_vma *whole, uint32_t created, bool clean,
-		       const struct vmc_pre *pre)
+		       const struct vmc_pre *pre, bool defer)
 {
 	if (c->ret < 0)
 		return false;
@@ -1702,7 +1733,7 @@ static bool fast_apply(struct vmc_call *c, uint32_t stack,
 					      (int)c->a[2], &pl))
 			return false;
 		rt.fast_calls++;
-		if (pl.change && !rt.pend_len && !rt.held_on &&
+		if (pl.change && defer && !rt.pend_len && !rt.held_on &&
 		    !rt.fheld_on) {
 			/* held until the next call (pend_flush) */
 			rt.held = pl;
@@ -1763,7 +1794,7 @@ static bool fast_apply(struct vmc_call *c, uint32_t stack,
 			return false;
 		/* A commit whose decommit may come next: held until the
 		 * next call (pend_flush). */
-		if (!rt.pend_len && !rt.held_on &&
+		if (defer && !rt.pend_len && !rt.held_on &&
 		    shadow_fixed_pair_plan(&rt.sh, s, c->a[1], (int)c->a[2],
 					   (int)c->a[3], c->a[5], stack,
 					   &rt.fheld)) {
@@ -1787,7 +1818,7 @@ static bool fast_apply(struct vmc_call *c, uint32_t stack,
 		return false;
 	/* Kept pending (pend_flush) unless it would cross the map-count
 	 * pressure line, which is reported with the call that crosses it. */
-	if (!rt.pend_len && !vmc_findings_pressure_due(&rt.sh, 1)) {
+	if (defer && !rt.pend_len && !vmc_findings_pressure_due(&rt.sh, 1)) {
 		rt.pend_start = (uint64_t)c->ret;
 		rt.pend_len = (c->a[1] + 4095) & ~4095ull;
 		rt.pend_prot = (int)c->a[2];
@@ -1820,6 +1851,97 @@ static __attribute__((cold, noinline)) void journal_stacks(uint32_t stack)
 		vmc_journal_append(VMC_JREC_STACK, &rec_s,
 				   (uint32_t)(8 + 8 * rec_s.n));
 	}
+}
+
+/* The span a call touched, to read after it: with where the kernel put
+ * the pages (an mmap without MAP_FIXED touched only where it landed: its
+ * hint says nothing).  [s, e) is the span the shadow's operation recorded
+ * (the call's range).  An mremap that moved the pages away from the old
+ * range, as the shadow predicted (!mismatch): the old range and the new
+ * one are read apart, [s, e) and [s2, e2) (the VMAs between them are not
+ * the call's, and each would cost a query).  Predicted otherwise (grown
+ * in place, say), the whole span the shadow changed is read. */
+struct after_span {
+	uint64_t s, e, s2, e2;
+};
+
+static struct after_span after_span(const struct vmc_call *c, bool mismatch,
+				    uint64_t s, uint64_t e)
+{
+	uint64_t s2 = 0, e2 = 0;
+	if (c->call == SHADOW_CALL_MMAP && !(c->a[3] & MAP_FIXED)) {
+		s = c->ret >= 0 ? (uint64_t)c->ret : 0;
+		e = c->ret >= 0 ? s + c->a[1] : 0;
+	} else if (c->call == SHADOW_CALL_MREMAP && c->ret >= 0) {
+		uint64_t ns = (uint64_t)c->ret & ~4095ull;
+		uint64_t ne = ((uint64_t)c->ret + c->a[2] + 4095) & ~4095ull;
+		uint64_t os = c->a[0] & ~4095ull;
+		uint64_t oe = (c->a[0] + (c->a[1] ? c->a[1] : 1) + 4095) &
+			      ~4095ull;
+		if (!mismatch && ns != os && oe > os && ne > ns &&
+		    (ne < os || ns > oe)) {
+			s = os;
+			e = oe;
+			s2 = ns;
+			e2 = ne;
+		} else {
+			if (ns < s)
+				s = ns;
+			if (ne > e)
+				e = ne;
+		}
+	}
+	/* check_span widens to the whole VMAs at the edges: a merge with a
+	 * neighbour shows there. */
+	return (struct after_span){ s & ~4095ull, (e + 4095) & ~4095ull, s2,
+				    e2 };
+}
+
+/* After: adopt what the kernel did over the span.  A difference is the
+ * model's fault only where the shadow knew every page (sum.tracked). */
+static struct span_sum check_after(const struct after_span *sp,
+				   uint32_t stack)
+{
+	struct span_sum sum = { 0, 0, 0, false };
+	if (sp->e - sp->s > (1ull << 40) || sp->e2 - sp->s2 > (1ull << 40)) {
+		check_full(0);
+		return sum;
+	}
+	sum = check_span(sp->s, sp->e, 0, stack);
+	if (sp->e2 > sp->s2) {
+		struct span_sum m = check_span(sp->s2, sp->e2, 0, stack);
+		sum.unknown += m.unknown;
+		sum.untracked += m.untracked;
+		sum.tracked += m.tracked;
+	}
+	return sum;
+}
+
+static void divergence_after(uint64_t s, uint64_t e, uint32_t stack)
+{
+	rt.divergences++;
+	add_finding(VMC_F_SHADOW_DIVERGENCE, s, e - s, 0, 0, stack,
+		    "the shadow and the kernel disagree on tracked pages "
+		    "after an intercepted call");
+}
+
+/* check=call, after a call a fast path applied: the same check as the
+ * general path's when the shadow's prediction was the kernel's result
+ * (the fast paths take only calls that succeeded, and apply exactly what
+ * the general path would).  A munmap the check before settled needs
+ * none. */
+static __attribute__((cold, noinline)) void fast_checked(
+	const struct vmc_call *c, uint32_t stack, bool settled)
+{
+	if (settled && c->ret == 0)
+		return;
+	struct after_span sp = after_span(c, false, c->a[0],
+					  c->a[0] + c->a[1]);
+	if (sp.e <= sp.s)
+		return;
+	struct span_sum sum = check_after(&sp, stack);
+	if (sum.tracked && !sum.unknown && !sum.untracked)
+		divergence_after(sp.s, sp.e, stack);
 }
 
 /* check=call, before a call that acts on the range it names (a plain
@@ -1880,20 +2002,21 @@ int64_t vmc_do_call(struct vmc_call *c)
 	rt.check_in_call = 0;
 	bool uffd = vmc_uffd_active();
 	/* The program's commonest calls take the fast paths when nothing but
-	 * the shadow watches them (no checks around each call, no uffd). */
-	bool quick = !tool && !uffd && rt.opt.check != VMC_CHECK_CALL &&
-		     rt.opt.uffd != VMC_UFFD_TOUCH;
+	 * the shadow watches them (no uffd); with no check around each call
+	 * (defer), a call may be held to meet its undo. */
+	bool quick = !tool && !uffd && rt.opt.uffd != VMC_UFFD_TOUCH;
+	bool defer = quick && rt.opt.check != VMC_CHECK_CALL;
 	/* The munmap of the pending mmap, whole: neither is applied. */
-	bool elide = quick && rt.pend_len && c->call == SHADOW_CALL_MUNMAP &&
+	bool elide = defer && rt.pend_len && c->call == SHADOW_CALL_MUNMAP &&
 		     c->sub != VMC_SUB_SHMDT && c->a[0] == rt.pend_start &&
 		     c->a[1] && ((c->a[1] + 4095) & ~4095ull) == rt.pend_len;
 	/* An mprotect of the held one's range: maybe its undo. */
-	bool undo = quick && rt.held_on && c->call == SHADOW_CALL_MPROTECT &&
+	bool undo = defer && rt.held_on && c->call == SHADOW_CALL_MPROTECT &&
 		    c->sub == VMC_SUB_NONE && c->a[0] == rt.held.start &&
 		    c->a[1] && ((c->a[1] + 4095) & ~4095ull) ==
 				       rt.held.end - rt.held.start;
 	/* The decommit of the held commit's range: maybe its undo. */
-	bool fundo = quick && rt.fheld_on && c->call == SHADOW_CALL_MMAP &&
+	bool fundo = defer && rt.fheld_on && c->call == SHADOW_CALL_MMAP &&
 		     c->sub == VMC_SUB_NONE && c->a[0] == rt.fheld.start &&
 		     c->a[1] && ((c->a[1] + 4095) & ~4095ull) ==
 					rt.fheld.end - rt.fheld.start &&
@@ -2001,7 +2124,9 @@ int64_t vmc_do_call(struct vmc_call *c)
 		}
 		pend_flush();
 	}
-	if (quick && fast_apply(c, stack, whole, created, clean, &pre)) {
+	if (quick && fast_apply(c, stack, whole, created, clean, &pre, defer)) {
+		if (unlikely(!defer))
+			fast_checked(c, stack, settled);
 		rt.calls[c->call]++;
 		call_done(c, stack, 0, timed, t0);
 		return c->ret;
@@ -2029,42 +2154,9 @@ static __attribute__((noinline)) int64_t general_after(
 	if (kerr)
 		rt.failed[c->call]++;
 	bool mismatch = predicted != c->ret;
-	/* The span the call touched, with where the kernel put the pages
-	 * (an mmap without MAP_FIXED touched only where it landed: its hint
-	 * says nothing). */
-	uint64_t s = rec.span_start, e = rec.span_end;
-	/* An mremap that moved the pages away from the old range, as the
-	 * shadow predicted: the old range and the new one are checked apart
-	 * (the VMAs between them are not the call's, and each would cost a
-	 * query).  Predicted otherwise (grown in place, say), the whole span
-	 * the shadow changed is read. */
-	uint64_t s2 = 0, e2 = 0;
-	if (c->call == SHADOW_CALL_MMAP && !(c->a[3] & MAP_FIXED)) {
-		s = c->ret >= 0 ? (uint64_t)c->ret : 0;
-		e = c->ret >= 0 ? s + c->a[1] : 0;
-	} else if (c->call == SHADOW_CALL_MREMAP && c->ret >= 0) {
-		uint64_t ns = (uint64_t)c->ret & ~4095ull;
-		uint64_t ne = ((uint64_t)c->ret + c->a[2] + 4095) & ~4095ull;
-		uint64_t os = c->a[0] & ~4095ull;
-		uint64_t oe = (c->a[0] + (c->a[1] ? c->a[1] : 1) + 4095) &
-			      ~4095ull;
-		if (!mismatch && ns != os && oe > os && ne > ns &&
-		    (ne < os || ns > oe)) {
-			s = os;
-			e = oe;
-			s2 = ns;
-			e2 = ne;
-		} else {
-			if (ns < s)
-				s = ns;
-			if (ne > e)
-				e = ne;
-		}
-	}
-	/* check_span widens to the whole VMAs at the edges: a merge with a
-	 * neighbour shows there. */
-	s &= ~4095ull;
-	e = (e + 4095) & ~4095ull;
+	struct after_span sp = after_span(c, mismatch, rec.span_start,
+					  rec.span_end);
+	uint64_t s = sp.s, e = sp.e;
 	struct span_sum sum = { 0, 0, 0, false };
 	/* A call that made or moved pages where the shadow did not expect
 	 * them: after adopting the kernel's view, those pages are still the
@@ -2101,22 +2193,8 @@ static __attribute__((noinline)) int64_t general_after(
 			  c->ret == 0;
 	if ((mismatch || rec.uncertain ||
 	     (rt.opt.check == VMC_CHECK_CALL && !settled_ok)) &&
-	    e > s) {
-		/* After: adopt what the kernel did.  A difference is the
-		 * model's fault only where the shadow knew every page. */
-		if (e - s > (1ull << 40) || e2 - s2 > (1ull << 40)) {
-			check_full(0);
-		} else {
-			sum = check_span(s, e, 0, stack);
-			if (e2 > s2) {
-				struct span_sum m = check_span(s2, e2, 0,
-							       stack);
-				sum.unknown += m.unknown;
-				sum.untracked += m.untracked;
-				sum.tracked += m.tracked;
-			}
-		}
-	}
+	    e > s)
+		sum = check_after(&sp, stack);
 	if (claim_e > claim_s)
 		shadow_region_claim(&rt.sh, claim_s, claim_e,
 				    SHADOW_ORIGIN_TRACKED, claim_stack, c->call);
@@ -2154,10 +2232,7 @@ static __attribute__((noinline)) int64_t general_after(
 			    stack, msg);
 		rt.divergences++;
 	} else if (sum.tracked && !explained) {
-		rt.divergences++;
-		add_finding(VMC_F_SHADOW_DIVERGENCE, s, e - s, 0, 0, stack,
-			    "the shadow and the kernel disagree on tracked "
-			    "pages after an intercepted call");
+		divergence_after(s, e, stack);
 	}
 	/* --uffd=on/touch: the program's new anonymous private pages are
 	 * registered with the monitor (change events, touch tracking). */

@@ -50,10 +50,17 @@ static bool attrs_agree(const struct shadow_vma *v, const struct kview_entry *e,
 int shadow_diff(const struct shadow *sh, const struct kview *kv,
 		uint64_t start, uint64_t end, struct diff_result *res)
 {
+	return shadow_diff_from(shadow_find_next(sh, start), kv, start, end,
+				res);
+}
+
+int shadow_diff_from(const struct shadow_vma *first, const struct kview *kv,
+		     uint64_t start, uint64_t end, struct diff_result *res)
+{
 	res->n = 0;
 	for (int i = 0; i < DIFF_NKINDS; i++)
 		res->count[i] = 0;
-	const struct shadow_vma *v = shadow_find_next(sh, start);
+	const struct shadow_vma *v = first;
 	size_t k = 0;
 	while (k < kv->n && kv->v[k].end <= start)
 		k++;

@@ -48,6 +48,11 @@ struct diff_result {
 int shadow_diff(const struct shadow *sh, const struct kview *kv,
 		uint64_t start, uint64_t end, struct diff_result *res);
 
+/* shadow_diff() from `first`, the shadow's first VMA that ends after start
+ * (shadow_find_next(sh, start), NULL if none), which the caller knows. */
+int shadow_diff_from(const struct shadow_vma *first, const struct kview *kv,
+		     uint64_t start, uint64_t end, struct diff_result *res);
+
 /* Make [start, end) of the shadow agree with kv (see shadow_adopt()).
  * Pages the shadow did not know get regions of `origin`.  Returns 0 or
  * -ENOMEM. */

@@ -688,6 +688,8 @@ bool shadow_span_unsure(const struct shadow *sh, uint64_t start,
 /* The kernel's boundaries over [start, end) were just read and agree with
  * the shadow's: clear SV_EDGES_UNSURE there. */
 void shadow_edges_confirm(struct shadow *sh, uint64_t start, uint64_t end);
+/* The same from v, the first VMA that ends after start. */
+void shadow_edges_confirm_from(struct shadow_vma *v, uint64_t end);
 
 /* Lowest-or-highest free range of len bytes inside [low, high): top-down
  * when topdown.  Uses the gap augmentation: O(log n).  Returns the start,

@@ -1123,7 +1123,11 @@ bool shadow_span_unsure(const struct shadow *sh, uint64_t start,
 
 void shadow_edges_confirm(struct shadow *sh, uint64_t start, uint64_t end)
 {
-	for (struct shadow_vma *v = shadow_find_next(sh, start);
-	     v && v->start < end; v = v->next)
+	shadow_edges_confirm_from(shadow_find_next(sh, start), end);
+}
+
+void shadow_edges_confirm_from(struct shadow_vma *v, uint64_t end)
+{
+	for (; v && v->start < end; v = v->next)
 		v->flags &= ~SV_EDGES_UNSURE;
 }
