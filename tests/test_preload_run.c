@@ -1096,6 +1096,22 @@ static void run_ok(struct run *r, struct tmp *t, const char *opt,
 		      status_str(r->status));
 }
 
+/* run_ok with the out-dir option plus `more`: stdout must be `want`, and
+ * the one result the run wrote is loaded into *rs. */
+static void run_one(struct tmp *t, const char *more,
+		    const char *const argv[], const char *want,
+		    struct results *rs)
+{
+	char opt[256];
+	out_dir_option(opt, sizeof(opt), t, more);
+	struct run r;
+	run_ok(&r, t, opt, argv);
+	ck_assert_str_eq(r.out, want);
+	run_free(&r);
+	load_results(rs, t->out);
+	ck_assert_int_eq(rs->n, 1);
+}
+
 static pid_t same_behaviour(struct tmp *t, const char *const argv[],
 			    const char *cwd, int min_results,
 			    bool compare_stderr, struct run *rw)
@@ -2405,16 +2421,11 @@ static long long settle_checks(const char *n, const char *cut)
 {
 	struct tmp t;
 	tmp_make(&t);
-	char opt[256], want[96];
-	out_dir_option(opt, sizeof(opt), &t, "check=call");
+	char want[96];
 	snprintf(want, sizeof(want), "fastunmap settle: %s rounds, 0 bad\n", n);
 	const char *argv[] = { prog("fastunmap"), "settle", n, cut, NULL };
-	struct run r;
-	run_ok(&r, &t, opt, argv);
-	ck_assert_str_eq(r.out, want);
 	struct results rs;
-	load_results(&rs, t.out);
-	ck_assert_int_eq(rs.n, 1);
+	run_one(&t, "check=call", argv, want, &rs);
 	const struct result *x = &rs.v[0];
 	ck_assert_msg(count_str(x->kinds, "untracked-change; ") == 1,
 		      "findings: %s", x->kinds);
@@ -2422,7 +2433,6 @@ static long long settle_checks(const char *n, const char *cut)
 		      x->kinds);
 	long long checks = x->checks;
 	results_free(&rs);
-	run_free(&r);
 	tmp_remove(&t);
 	return checks;
 }
@@ -2450,17 +2460,12 @@ static void protect_counts(const char *n, long long *fast,
 {
 	struct tmp t;
 	tmp_make(&t);
-	char opt[256], want[96];
-	out_dir_option(opt, sizeof(opt), &t, "check=call");
+	char want[96];
 	snprintf(want, sizeof(want),
 		 "fastunmap protect: %s rounds, 0 bad, hole ENOMEM\n", n);
 	const char *argv[] = { prog("fastunmap"), "protect", n, NULL };
-	struct run r;
-	run_ok(&r, &t, opt, argv);
-	ck_assert_str_eq(r.out, want);
 	struct results rs;
-	load_results(&rs, t.out);
-	ck_assert_int_eq(rs.n, 1);
+	run_one(&t, "check=call", argv, want, &rs);
 	const struct result *x = &rs.v[0];
 	ck_assert_msg(!strstr(x->kinds, "shadow-divergence") &&
 			      !strstr(x->kinds, "untracked-change"),
@@ -2469,7 +2474,6 @@ static void protect_counts(const char *n, long long *fast,
 	*fast = x->fast;
 	*checks = x->checks;
 	results_free(&rs);
-	run_free(&r);
 	tmp_remove(&t);
 }
 
@@ -2494,15 +2498,10 @@ START_TEST(test_call_check_moves)
 {
 	struct tmp t;
 	tmp_make(&t);
-	char opt[256];
-	out_dir_option(opt, sizeof(opt), &t, "check=call");
 	const char *argv[] = { prog("fastunmap"), "move", "200", NULL };
-	struct run r;
-	run_ok(&r, &t, opt, argv);
-	ck_assert_str_eq(r.out, "fastunmap move: 200 moves, 0 bad\n");
 	struct results rs;
-	load_results(&rs, t.out);
-	ck_assert_int_eq(rs.n, 1);
+	run_one(&t, "check=call", argv, "fastunmap move: 200 moves, 0 bad\n",
+		&rs);
 	const struct result *x = &rs.v[0];
 	printf("test_preload_run: check=call moves: %lld checks for %lld "
 	       "calls, findings: %s\n", x->checks, x->calls, x->kinds);
@@ -2510,7 +2509,6 @@ START_TEST(test_call_check_moves)
 		      x->kinds);
 	ck_assert_int_ge(x->checks, 2 * 200);
 	results_free(&rs);
-	run_free(&r);
 	tmp_remove(&t);
 }
 END_TEST
