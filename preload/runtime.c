@@ -86,7 +86,15 @@ static struct {
 	struct shadow_fixed_plan fheld;
 	bool fheld_on;
 	bool fheld_clean;          /* its span had no hole, nothing foreign */
+	/* Growths in place of one mapping the fast path planned and has not
+	 * applied yet (shadow_remap_grow_plan, see pend_flush): gheld.new_end
+	 * is where the kernel has it end now; the next growth of [addr,
+	 * new_end) up to gheld.room moves new_end on.  Never held with
+	 * another. */
+	struct shadow_grow_plan gheld;
+	bool gheld_on;
 	uint64_t undone;           /* mprotect and fixed pairs that cancelled */
+	uint64_t held_growths;     /* growths applied with the run's first */
 	uint64_t refines;          /* span checks before an mremap over a VMA
 				    * merged on a guess (SV_EDGES_UNSURE);
 				    * not counted in checks */
@@ -385,6 +393,13 @@ static void name_foreign(uint64_t start, uint64_t end)
  * shadow then never shows the difference. */
 static void pend_flush(void)
 {
+	if (rt.gheld_on) {
+		rt.gheld_on = false;
+		/* Planned on the shadow as it still is: every growth since
+		 * applies as one. */
+		if (!shadow_remap_grow_apply(&rt.sh, &rt.gheld))
+			rt.need_resync = true;
+	}
 	if (rt.fheld_on) {
 		rt.fheld_on = false;
 		/* Planned on the shadow as it still is: it applies.  (Out of
@@ -808,7 +823,7 @@ static void atfork_child(void)
 		rt.calls[i] = rt.failed[i] = 0;
 	rt.checks = rt.divergences = rt.errno_mismatches = rt.passthrough = 0;
 	rt.resyncs = rt.untracked_changes = rt.fast_calls = rt.refines = 0;
-	rt.elided = rt.undone = 0;
+	rt.elided = rt.undone = rt.held_growths = 0;
 	/* The offset was into the parent's file. */
 	rt.counts_off = 0;
 	journal_counts_open();
@@ -1674,7 +1689,9 @@ static __attribute__((cold)) void find_home(uint64_t slot)
 static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 		      bool timed, uint64_t t0)
 {
-	uint64_t mapped = (rt.sh.c.total_vm << 12) + rt.pend_len;
+	uint64_t mapped = (rt.sh.c.total_vm << 12) + rt.pend_len +
+			  (rt.gheld_on ? rt.gheld.new_end - rt.gheld.old_end
+				       : 0);
 	if (mapped > rt.peak_mapped_bytes)
 		rt.peak_mapped_bytes = mapped;
 	/* Every N calls, stretched so that checks cost at most 5% of the
@@ -1755,12 +1772,27 @@ static bool fast_apply(struct vmc_call *c, uint32_t stack,
 		 * unmaps does, for a stale pointer's finding). */
 		uint32_t moved_of = 0;
 		if ((uint64_t)c->ret == c->a[0]) {
-			if (!shadow_remap_grow_fast(&rt.sh, c->a[0], c->a[1],
-						    c->a[2], (int)c->a[3]))
+			struct shadow_grow_plan pl;
+			if (!shadow_remap_grow_plan(&rt.sh, c->a[0], c->a[1],
+						    c->a[2], (int)c->a[3],
+						    &pl))
 				return false;
 			rt.fast_calls++;
 			vmc_findings_fast(&rt.sh, SHADOW_CALL_MREMAP, 0, 0, 0,
 					  stack);
+			/* Held while a next growth may move it on: the
+			 * program's own mapping (a growth of it needs nothing
+			 * asked first: before_call would find it clean), its
+			 * boundaries sure. */
+			if (defer && pl.room > pl.new_end && !rt.pend_len &&
+			    !rt.held_on && !rt.fheld_on &&
+			    pl.r->origin == SHADOW_ORIGIN_TRACKED &&
+			    !(pl.v->flags & SV_EDGES_UNSURE)) {
+				rt.gheld = pl;
+				rt.gheld_on = true;
+				return true;
+			}
+			shadow_remap_grow_apply(&rt.sh, &pl);
 			return true;
 		}
 		/* Asked again once pagemap has answered (0 or 1): one call
@@ -2023,7 +2055,17 @@ int64_t vmc_do_call(struct vmc_call *c)
 		     c->a[2] == PROT_NONE &&
 		     (c->a[3] & (MAP_ANONYMOUS | MAP_TYPE)) ==
 			     (MAP_ANONYMOUS | MAP_PRIVATE);
-	if (!elide && !undo && !fundo)
+	/* A growth of the held growths' mapping: in place up to the room,
+	 * it moves them on; else they apply first and it goes on as any. */
+	bool grow = false;
+	if (defer && rt.gheld_on && c->call == SHADOW_CALL_MREMAP &&
+	    c->a[0] == rt.gheld.addr && !(c->a[3] & ~MREMAP_MAYMOVE)) {
+		uint64_t held = rt.gheld.new_end - rt.gheld.addr;
+		grow = c->a[1] && ((c->a[1] + 4095) & ~4095ull) == held &&
+		       c->a[2] > held &&
+		       c->a[2] <= rt.gheld.room - rt.gheld.addr;
+	}
+	if (!elide && !undo && !fundo && !grow)
 		pend_flush();
 	if (unlikely(!tool && c->slot && !vmc_stack_home_asked()))
 		find_home(c->slot);
@@ -2033,7 +2075,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 		drain_uffd();
 	if (unlikely(rt.need_resync)) {
 		check_full(VMC_F_UNTRACKED_CHANGE); /* applies the pending */
-		elide = undo = fundo = false;
+		elide = undo = fundo = grow = false;
 	}
 	bool settled = unlikely(rt.opt.check == VMC_CHECK_CALL) &&
 		       check_before(c, stack);
@@ -2059,8 +2101,10 @@ int64_t vmc_do_call(struct vmc_call *c)
 	/* The same for the decommit of a held commit: an anonymous
 	 * PROT_NONE mmap over the caller's own pages, of which before_call
 	 * would note nothing (pre: a decommit loses no data). */
+	/* And for a growth of the held growths' mapping: one VMA, sure,
+	 * one region of the program's (fast_apply held them so). */
 	if (!tool && !whole && !elide && !(undo && rt.held_clean) &&
-	    !(fundo && rt.fheld_clean))
+	    !(fundo && rt.fheld_clean) && !grow)
 		clean = before_call(c, stack, &pre);
 	if (unlikely(c->call == SHADOW_CALL_BRK))
 		c->a[5] = (uint64_t)__sbrk(0);
@@ -2124,6 +2168,20 @@ int64_t vmc_do_call(struct vmc_call *c)
 		}
 		pend_flush();
 	}
+	if (grow && rt.gheld_on) {
+		if (likely(c->ret == (int64_t)rt.gheld.addr)) {
+			rt.gheld.new_end =
+				rt.gheld.addr + ((c->a[2] + 4095) & ~4095ull);
+			rt.gheld.growths++;
+			rt.held_growths++;
+			rt.fast_calls++;
+			rt.calls[c->call]++;
+			call_done(c, stack, 0, timed, t0);
+			return c->ret;
+		}
+		/* Moved, or refused: the growths so far apply first. */
+		pend_flush();
+	}
 	if (quick && fast_apply(c, stack, whole, created, clean, &pre, defer)) {
 		if (unlikely(!defer))
 			fast_checked(c, stack, settled);
@@ -2132,6 +2190,24 @@ int64_t vmc_do_call(struct vmc_call *c)
 		return c->ret;
 	}
 	return general_after(c, stack, tool, uffd, settled, &pre, timed, t0);
+}
+
+/* An mremap growth the shadow applied in place and the kernel refused:
+ * the pages it added become foreign when the kernel has anything there. */
+static __attribute__((cold, noinline)) void claim_in_the_way(
+	const struct vmc_call *c)
+{
+	uint64_t oe = c->a[0] + ((c->a[1] + 4095) & ~4095ull);
+	uint64_t ne = c->a[0] + ((c->a[2] + 4095) & ~4095ull);
+	if (ne <= oe || read_kernel(oe, ne))
+		return;
+	for (size_t k = 0; k < rt.kv.n; k++)
+		if (rt.kv.v[k].end > oe && rt.kv.v[k].start < ne) {
+			shadow_region_claim(&rt.sh, oe, ne,
+					    SHADOW_ORIGIN_FOREIGN, 0,
+					    SHADOW_CALL_SCAN);
+			return;
+		}
 }
 
 /* After the system call, the general path: the shadow predicts the call
@@ -2189,6 +2265,14 @@ static __attribute__((noinline)) int64_t general_after(
 						    SHADOW_CALL_SCAN);
 		}
 	}
+	/* The shadow grew it in place, the kernel refused: where the
+	 * kernel has a mapping in the way that the shadow did not know (a
+	 * raw mmap, glibc's own), the pages the shadow added are not the
+	 * caller's, and the span check below explains the surprise.  A
+	 * refusal with nothing in the way stays the model's error. */
+	if (mismatch && c->ret < 0 && !tool && predicted >= 0 &&
+	    c->call == SHADOW_CALL_MREMAP && (uint64_t)predicted == c->a[0])
+		claim_in_the_way(c);
 	bool settled_ok = settled && !mismatch && !rec.uncertain &&
 			  c->ret == 0;
 	if ((mismatch || rec.uncertain ||
@@ -2397,6 +2481,8 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, rt.elided);
 	jsonw_key(w, "undone_pairs");
 	jsonw_u64(w, rt.undone);
+	jsonw_key(w, "held_growths");
+	jsonw_u64(w, rt.held_growths);
 	jsonw_key(w, "boundary_refines");
 	jsonw_u64(w, rt.refines);
 	uint64_t lc, lb;

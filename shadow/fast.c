@@ -357,34 +357,35 @@ void shadow_unmap_whole(struct shadow *sh, struct shadow_vma *v)
 	SHADOW_VALIDATE(sh, "shadow_unmap_whole");
 }
 
-bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
-			    uint64_t new_len, int flags)
+int shadow_remap_grow_plan(const struct shadow *sh, uint64_t addr,
+			   uint64_t old_len, uint64_t new_len, int flags,
+			   struct shadow_grow_plan *pl)
 {
 	/* shadow_remap's checks (check_mremap_params, check_prep_vma) pass
 	 * and remap_at expands in place: neither FIXED nor DONTUNMAP. */
 	old_len = SH_PAGE_ALIGN(old_len);
 	new_len = SH_PAGE_ALIGN(new_len);
+	uint64_t tsz = sh->env.task_size;
 	if ((flags & ~MREMAP_MAYMOVE) || (addr & ~SH_PAGE_MASK) || !old_len ||
-	    new_len <= old_len || new_len > sh->env.task_size ||
+	    new_len <= old_len || new_len > tsz ||
 	    sh->c.map_count + 4 > sh->env.max_map_count)
-		return false;
+		return 0;
 	uint64_t old_end = addr + old_len, new_end = addr + new_len;
 	struct shadow_vma *v = shadow_find(sh, addr);
 	/* A plain private anonymous VMA that ends where the old range does,
 	 * with an anon_vma the merge test knows (vma_anon_compatible). */
-	if (!v || v->end != old_end || new_end <= old_end ||
-	    new_end > sh->env.task_size || !plain_anon(v) ||
-	    v->anon_id == SHADOW_ANON_UNKNOWN)
-		return false;
+	if (!v || v->end != old_end || new_end <= old_end || new_end > tsz ||
+	    !plain_anon(v) || v->anon_id == SHADOW_ANON_UNKNOWN)
+		return 0;
 	uint64_t pg = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
 	if (pg + (new_len >> SH_PAGE_SHIFT) < pg)
-		return false;
+		return 0;
 	/* Free space after it; a VMA at its new end (vma_merge_extend tests
 	 * one) that it certainly does not merge with: then v takes in the
 	 * new range alone. */
 	struct shadow_vma *next = shadow_vma_next(v);
 	if (next && next->start < new_end)
-		return false;
+		return 0;
 	if (next && next->start == new_end) {
 		struct shadow_vma nv = *v;
 		nv.start = old_end;
@@ -394,24 +395,58 @@ bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 		vma_merge_sides(v, nv.pgoff, &nv, next, next->pgoff, &left,
 				&right, &unc);
 		if (unc || !left || right)
-			return false;
+			return 0;
 	}
 	/* One region from addr to the old end, and none after it before
 	 * the new end. */
 	struct shadow_region *r = shadow_region_find_next(sh, addr);
 	if (!r || r->start > addr || r->end != old_end)
-		return false;
+		return 0;
 	const struct shadow_region *rn = shadow_region_next(r);
 	if (rn && rn->start < new_end)
-		return false;
+		return 0;
+	/* Room: a later growth passes every test above with no merge test
+	 * while it ends a page short of the next VMA, at most at the next
+	 * region, within the task size and the pgoff's range. */
+	uint64_t room = tsz;
+	if (next && next->start - SH_PAGE_SIZE < room)
+		room = next->start - SH_PAGE_SIZE;
+	if (rn && rn->start < room)
+		room = rn->start;
+	uint64_t pages = UINT64_MAX - pg;
+	if (pages < (room - addr) >> SH_PAGE_SHIFT)
+		room = addr + (pages << SH_PAGE_SHIFT);
+	*pl = (struct shadow_grow_plan){ .v = v, .r = r, .addr = addr,
+					  .old_end = old_end,
+					  .new_end = new_end,
+					  .room = room > new_end ? room : new_end,
+					  .serial = sh->serial,
+					  .growths = 1 };
+	return 1;
+}
+
+int shadow_remap_grow_apply(struct shadow *sh,
+			    const struct shadow_grow_plan *pl)
+{
+	if (pl->serial != sh->serial)
+		return 0;
 	/* What remap_at does: region_fill grows the region that ends at the
 	 * old end, and v takes in the new range (vma_merge_new merges the
 	 * copy of v into it, which leaves its attributes as they were). */
-	region_set_end(sh, r, new_end);
-	vma_set_range(sh, v, v->start, new_end);
-	sh->serial++;
-	SHADOW_VALIDATE(sh, "shadow_remap_grow_fast");
-	return true;
+	region_set_end(sh, pl->r, pl->new_end);
+	vma_set_range(sh, pl->v, pl->v->start, pl->new_end);
+	sh->serial += pl->growths;
+	SHADOW_VALIDATE(sh, "shadow_remap_grow_apply");
+	return 1;
+}
+
+bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
+			    uint64_t new_len, int flags)
+{
+	struct shadow_grow_plan pl;
+	return shadow_remap_grow_plan(sh, addr, old_len, new_len, flags,
+				      &pl) &&
+	       shadow_remap_grow_apply(sh, &pl);
 }
 
 int shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,

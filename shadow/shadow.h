@@ -513,6 +513,29 @@ void shadow_unmap_whole(struct shadow *sh, struct shadow_vma *v);
  * with it.  False, with nothing changed, otherwise: call shadow_remap. */
 bool shadow_remap_grow_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 			    uint64_t new_len, int flags);
+/* shadow_remap_grow_fast in two steps, for a caller that holds growths
+ * back: the preload applies a run of growths in place of one mapping as
+ * one.  _plan works out what shadow_remap_grow_fast would do and changes
+ * nothing (1 planned, 0 declined).  Its room is how far a later growth of
+ * the same range in place is as certain, with the shadow unchanged: every
+ * growth of [addr, e) to [addr, e') with old_end <= e < e' <= room would
+ * be planned, and applying the last of them (new_end set to e', growths
+ * counting them all) does what applying each in turn does.  _apply does
+ * it (1), or returns 0 with nothing changed when the shadow changed since
+ * the plan (stale). */
+struct shadow_grow_plan {
+	struct shadow_vma *v;     /* the VMA that ends at old_end */
+	struct shadow_region *r;  /* the region that ends there */
+	uint64_t addr, old_end, new_end;
+	uint64_t room;            /* >= new_end */
+	uint32_t serial;          /* sh->serial when planned */
+	uint32_t growths;         /* the calls it stands for (serial) */
+};
+int shadow_remap_grow_plan(const struct shadow *sh, uint64_t addr,
+			   uint64_t old_len, uint64_t new_len, int flags,
+			   struct shadow_grow_plan *pl);
+int shadow_remap_grow_apply(struct shadow *sh,
+			    const struct shadow_grow_plan *pl);
 /* mremap(addr, old_len, new_len, MREMAP_MAYMOVE) growth that the kernel
  * carried out by moving the mapping to new_addr: what shadow_remap would
  * do (given that result and src_written, the pagemap answer its args

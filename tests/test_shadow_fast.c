@@ -59,6 +59,15 @@
  *            shadow_remap_grow_fast's uncertain merge change nothing;
  *            those taken leave both shadows alike, among them a VMA never
  *            moved whose pgoff is pagemap's answer, written or not.
+ *  growrun:  an mremap growth in place planned (shadow_remap_grow_plan),
+ *            then more growths of the same range in place up to its room
+ *            (now and then exactly to it), held back, then applied as one
+ *            (shadow_remap_grow_apply); the other shadow takes each with
+ *            shadow_remap, which must grow it in place every time (the
+ *            room's promise): the same state after the run (serial
+ *            included), in random states with and without faults unseen.
+ *            Runs of several growths and runs that reach the room must
+ *            both be common.
  *  shapes:   each shape a fast path must decline (a neighbour it could merge
  *            with, an overlap, a shared or locked or populated mapping, a
  *            munmap of part of a mapping, of two mappings, of a range with a
@@ -654,6 +663,105 @@ END_TEST
 
 /* A reserve/commit allocator's calls: each MAP_FIXED one applied by
  * shadow_map_fixed_fast on one shadow, by shadow_map on the other. */
+START_TEST(grow_run_same_as_general)
+{
+	static const int prots[] = { RW, PROT_READ, PROT_NONE,
+				     PROT_READ | PROT_EXEC };
+	unsigned runs = 0, long_runs = 0, to_room = 0, declined = 0;
+	char what[160];
+	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
+	fa.faults_unseen = ga.faults_unseen = _i >= 2;
+	for (int i = 0; i < 6000; i++) {
+		uint64_t p = below(64), n = 1 + below(4);
+		int op = (int)below(8);
+		if (op < 3) {
+			map_both(A(p), n * PG, below(3) ? RW : prots[below(4)],
+				 below(6) ? PRIV : PRIV | MAP_FIXED,
+				 (uint32_t)(1 + below(4)));
+			continue;
+		}
+		if (op == 3) {
+			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+			if (v)
+				unmap_both(v->start, v->end - v->start);
+			continue;
+		}
+		const struct shadow_vma *v = shadow_find(&fa, A(p));
+		if (!v)
+			continue;
+		uint64_t s = below(3) ? v->start
+				      : v->start + below((v->end - v->start) /
+							 PG) * PG;
+		uint64_t len = v->end - s;
+		uint64_t nl = len + (1 + below(3)) * PG - below(2) * 100;
+		int flags = below(3) ? MREMAP_MAYMOVE : 0;
+		struct shadow_change rec;
+		struct shadow_remap_args ra = {
+			.old_addr = s, .old_len = len, .new_len = nl,
+			.flags = flags, .stack_id = 7,
+			.src_written = fa.faults_unseen && below(2),
+		};
+		int64_t g = shadow_remap(&ga, &ra, &rec);
+		struct shadow_grow_plan pl;
+		if (g != (int64_t)s ||
+		    !shadow_remap_grow_plan(&fa, s, len, nl, flags, &pl)) {
+			if (g == (int64_t)s)
+				declined++;
+			ra.result = g >= 0 ? (uint64_t)g : 0;
+			ck_assert_int_eq(shadow_remap(&fa, &ra, &rec), g);
+			assert_same("not held");
+			continue;
+		}
+		ck_assert_uint_ge(pl.room, pl.new_end);
+		ck_assert_uint_eq(pl.new_end, s + ((nl + PG - 1) & ~(PG - 1)));
+		unsigned k = 1;
+		/* More growths, each in place by the room's promise. */
+		while (pl.room > pl.new_end && below(5)) {
+			uint64_t old = pl.new_end - s;
+			uint64_t grown = old + (1 + below(6)) * PG;
+			if (grown > pl.room - s || !below(4))
+				grown = pl.room - s;
+			uint64_t ask = grown - below(2) * 100;
+			struct shadow_remap_args rb = {
+				.old_addr = s, .old_len = old - below(2) * 100,
+				.new_len = ask, .flags = below(3) ? flags : 0,
+				.stack_id = 7,
+			};
+			snprintf(what, sizeof(what),
+				 "op %d growth %u of [%#llx, +%#llx) to +%#llx "
+				 "(room %#llx)", i, k, (unsigned long long)s,
+				 (unsigned long long)old,
+				 (unsigned long long)ask,
+				 (unsigned long long)pl.room);
+			ck_assert_msg(shadow_remap(&ga, &rb, &rec) ==
+					      (int64_t)s,
+				      "%s: not in place", what);
+			pl.new_end = s + grown;
+			pl.growths++;
+			if (pl.new_end == pl.room)
+				to_room++;
+			k++;
+		}
+		ck_assert_int_eq(shadow_remap_grow_apply(&fa, &pl), 1);
+		snprintf(what, sizeof(what), "op %d: %u growths of %#llx held",
+			 i, k, (unsigned long long)s);
+		assert_same(what);
+		runs++;
+		if (k >= 3)
+			long_runs++;
+		/* Applied: the plan is stale now. */
+		ck_assert_int_eq(shadow_remap_grow_apply(&fa, &pl), 0);
+	}
+	printf("test_shadow_fast: grow runs: %u held (%u of 3 or more, %u "
+	       "to the room), %u declined\n",
+	       runs, long_runs, to_room, declined);
+	ck_assert_uint_gt(runs, 300);
+	ck_assert_uint_gt(long_runs, 40);
+	ck_assert_uint_gt(to_room, 50);
+	ck_assert_uint_gt(declined, 20);
+}
+END_TEST
+
 START_TEST(fixed_commit_decommit)
 {
 #define nr (PRIV | MAP_NORESERVE)
@@ -933,6 +1041,7 @@ static Suite *fast_suite(void)
 	tcase_add_loop_test(tc, elided_pair_same_as_general, 0, 2);
 	tcase_add_loop_test(tc, undo_pair_same_as_general, 0, 4);
 	tcase_add_loop_test(tc, fixed_pair_same_as_general, 0, 4);
+	tcase_add_loop_test(tc, grow_run_same_as_general, 0, 4);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("shapes");

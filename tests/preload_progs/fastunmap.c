@@ -39,6 +39,19 @@
  *                        time by mremap to 63 pages (in place: the fast
  *                        path), then to 64 (up to the guard) and 65 (it
  *                        moves), and unmapped
+ *   fastunmap growheld N  N times a written one-page mapping between
+ *                        guards grown a page at a time in place to 60
+ *                        pages (growths the preload holds back and applies
+ *                        as one), and unmapped; with the preload, in each
+ *                        round vmc_dump_maps at 20 pages must show the
+ *                        mapping's 20, and vmc_check_now at 30 find
+ *                        nothing; every tenth round forks at 40 pages, and
+ *                        the child grows its copy to 50 in place, checks
+ *                        (nothing) and exits.  The last round, at 45
+ *                        pages, a raw mmap (not seen) takes page 50, and
+ *                        a growth to 51 without MREMAP_MAYMOVE must fail
+ *                        with ENOMEM, and one to 50 succeed; the raw page
+ *                        is unmapped raw at the end
  *   fastunmap move N     a written one-page mapping grown a page at a
  *                        time, N times, by mremap with MREMAP_MAYMOVE
  *                        while a PROT_NONE page just after it keeps it
@@ -73,6 +86,7 @@
  *                        change the check before the munmap must see)
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +94,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "vmacheck.h"
 
 #define PAGE 4096ul
 
@@ -321,6 +337,96 @@ static int grow(long n)
 	return 0;
 }
 
+/* vmc_dump_maps's line for the VMA at p: its end, or 0 when none. */
+static unsigned long dumped_end(char *p)
+{
+	int fd[2];
+	char buf[1 << 16];
+	if (pipe(fd))
+		return 0;
+	int r = vmc_dump_maps(fd[1]);
+	close(fd[1]);
+	ssize_t n = r ? -1 : read(fd[0], buf, sizeof(buf) - 1);
+	close(fd[0]);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	for (char *l = buf; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : l) {
+		unsigned long s, e;
+		if (sscanf(l, "%lx-%lx", &s, &e) == 2 && s == (unsigned long)p)
+			return e;
+	}
+	return 0;
+}
+
+/* Grow [p, k pages) a page at a time to `to` pages, in place. */
+static long grow_to(char *p, size_t k, size_t to, int flags)
+{
+	long bad = 0;
+	for (; k < to; k++)
+		bad += mremap(p, k * PAGE, (k + 1) * PAGE, flags) != p;
+	return bad;
+}
+
+static int grow_held(long n)
+{
+	long bad = 0;
+	bool api = vmc_enabled && vmc_enabled();
+	/* 64 free pages between two guards */
+	char *g = mmap(NULL, 66 * PAGE, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (g == MAP_FAILED || munmap(g + PAGE, 64 * PAGE))
+		return 2;
+	char *p = g + PAGE, *raw = p + 50 * PAGE;
+	for (long i = 0; i < n; i++) {
+		if (mmap(p, PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+			 0) != p)
+			return 3;
+		p[0] = 1;
+		bad += grow_to(p, 1, 20, MREMAP_MAYMOVE);
+		if (api && dumped_end(p) != (unsigned long)(p + 20 * PAGE))
+			bad++;
+		bad += grow_to(p, 20, 30, MREMAP_MAYMOVE);
+		if (api && vmc_check_now() != 0)
+			bad++;
+		bad += grow_to(p, 30, 40, i % 2 ? 0 : MREMAP_MAYMOVE);
+		if (i % 10 == 0) {
+			fflush(stdout);
+			pid_t c = fork();
+			if (c < 0)
+				return 4;
+			if (c == 0)
+				_exit(grow_to(p, 40, 50, MREMAP_MAYMOVE) ||
+				      p[0] != 1 || (api && vmc_check_now()));
+			int st;
+			bad += waitpid(c, &st, 0) != c || !WIFEXITED(st) ||
+			       WEXITSTATUS(st);
+		}
+		if (i == n - 1) {
+			bad += grow_to(p, 40, 45, MREMAP_MAYMOVE);
+			if ((char *)syscall(SYS_mmap, raw, PAGE, PROT_READ,
+					    MAP_PRIVATE | MAP_ANONYMOUS |
+						    MAP_FIXED_NOREPLACE,
+					    -1, 0) != raw)
+				return 5;
+			errno = 0;
+			bad += mremap(p, 45 * PAGE, 51 * PAGE, 0) != MAP_FAILED ||
+			       errno != ENOMEM;
+			bad += grow_to(p, 45, 50, 0);
+			bad += munmap(p, 50 * PAGE) != 0;
+			bad += syscall(SYS_munmap, raw, PAGE) != 0;
+			continue;
+		}
+		bad += grow_to(p, 40, 60, MREMAP_MAYMOVE);
+		bad += p[0] != 1;
+		bad += munmap(p, 60 * PAGE) != 0;
+	}
+	bad += munmap(g, 66 * PAGE) != 0;
+	printf("fastunmap growheld: %ld rounds, %ld bad\n", n, bad);
+	return 0;
+}
+
 static int move(long n)
 {
 	long bad = 0, moves = 0;
@@ -459,7 +565,8 @@ int main(int argc, char **argv)
 	} modes[] = {
 		{ "reserve", reserve }, { "move", move },
 		{ "moveapart", move_apart },
-		{ "grow", grow },	{ "undoforeign", undo_foreign },
+		{ "grow", grow },	{ "growheld", grow_held },
+		{ "undoforeign", undo_foreign },
 		{ "undo", undo },	{ "protect", protect },
 		{ "churn", churn },	{ "many", many },
 	};
