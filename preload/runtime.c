@@ -1714,6 +1714,16 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 	hook_unlock();
 }
 
+/* A call a fast path took whole (a held or elided one's partner). */
+static inline int64_t fast_done(const struct vmc_call *c, uint32_t stack,
+				bool timed, uint64_t t0)
+{
+	rt.fast_calls++;
+	rt.calls[c->call]++;
+	call_done(c, stack, 0, timed, t0);
+	return c->ret;
+}
+
 /* After the kernel succeeded: the fast paths of shadow/fast.c for an
  * anonymous private mmap into a hole (not writable and executable: that
  * is a finding) or MAP_FIXED inside one VMA (pre: what before_call noted
@@ -2120,13 +2130,10 @@ int64_t vmc_do_call(struct vmc_call *c)
 			uint64_t ps = rt.pend_start, pe = ps + rt.pend_len;
 			rt.pend_len = 0;
 			shadow_map_unmap_elided(&rt.sh, pe - ps);
-			rt.fast_calls++;
 			rt.elided++;
 			vmc_findings_fast(&rt.sh, SHADOW_CALL_MUNMAP, ps, pe,
 					  rt.pend_stack, stack);
-			rt.calls[c->call]++;
-			call_done(c, stack, 0, timed, t0);
-			return c->ret;
+			return fast_done(c, stack, timed, t0);
 		}
 		/* The kernel refused: the general path predicts and checks. */
 		pend_flush();
@@ -2139,14 +2146,11 @@ int64_t vmc_do_call(struct vmc_call *c)
 		    shadow_protect_undo(&rt.sh, &rt.held, (int)c->a[2],
 					vmc_findings_count_cap(), &splits)) {
 			rt.held_on = false;
-			rt.fast_calls++;
 			rt.undone++;
 			vmc_findings_protect_fast(&rt.sh, rt.held.splits,
 						  rt.held_stack);
 			vmc_findings_protect_fast(&rt.sh, splits, stack);
-			rt.calls[c->call]++;
-			call_done(c, stack, 0, timed, t0);
-			return c->ret;
+			return fast_done(c, stack, timed, t0);
 		}
 		pend_flush();
 	}
@@ -2160,11 +2164,8 @@ int64_t vmc_do_call(struct vmc_call *c)
 					   (int)c->a[2], (int)c->a[3], c->a[5],
 					   vmc_findings_count_cap())) {
 			rt.fheld_on = false;
-			rt.fast_calls++;
 			rt.undone++;
-			rt.calls[c->call]++;
-			call_done(c, stack, 0, timed, t0);
-			return c->ret;
+			return fast_done(c, stack, timed, t0);
 		}
 		pend_flush();
 	}
@@ -2174,10 +2175,7 @@ int64_t vmc_do_call(struct vmc_call *c)
 				rt.gheld.addr + ((c->a[2] + 4095) & ~4095ull);
 			rt.gheld.growths++;
 			rt.held_growths++;
-			rt.fast_calls++;
-			rt.calls[c->call]++;
-			call_done(c, stack, 0, timed, t0);
-			return c->ret;
+			return fast_done(c, stack, timed, t0);
 		}
 		/* Moved, or refused: the growths so far apply first. */
 		pend_flush();

@@ -207,6 +207,56 @@ static uint64_t below(uint64_t n)
 	return rng % n;
 }
 
+/* A paired test's run i: its own random sequence, faults unseen or not. */
+static void seed_run(int i, bool unseen)
+{
+	rng += (uint64_t)i * 0x9E3779B97F4A7C15ull;
+	fa.faults_unseen = ga.faults_unseen = unseen;
+}
+
+static const int prots4[] = { RW, PROT_READ, PROT_NONE,
+			      PROT_READ | PROT_EXEC };
+
+/* A step of the paired tests' random states: op 0-2 an mmap of n pages
+ * at page p with prot (MAP_FIXED one time in fixed_in), op 3 the munmap
+ * of the VMA at or after p.  False for any other op (nothing done). */
+static bool state_step(int op, uint64_t p, uint64_t n, int prot,
+		       uint64_t fixed_in)
+{
+	if (op < 3) {
+		map_both(A(p), n * PG, prot,
+			 below(fixed_in) ? PRIV : PRIV | MAP_FIXED,
+			 (uint32_t)(1 + below(4)));
+		return true;
+	}
+	if (op == 3) {
+		const struct shadow_vma *v = shadow_find_next(&fa, A(p));
+		if (v)
+			unmap_both(v->start, v->end - v->start);
+		return true;
+	}
+	return false;
+}
+
+/* A random mremap growth: of [s, s + len), or with v of all of v or its
+ * tail; faults unseen, what pagemap would say of a moved page (the fast
+ * path takes no VMA that needs it). */
+static struct shadow_remap_args growth_of(const struct shadow_vma *v,
+					  uint64_t s, uint64_t len)
+{
+	if (v) {
+		s = below(3) ? v->start
+			     : v->start + below((v->end - v->start) / PG) * PG;
+		len = v->end - s;
+	}
+	uint64_t nl = len + (1 + below(3)) * PG - below(2) * 100;
+	int flags = below(3) ? MREMAP_MAYMOVE : 0;
+	return (struct shadow_remap_args){
+		.old_addr = s, .old_len = len, .new_len = nl, .flags = flags,
+		.stack_id = 7, .src_written = fa.faults_unseen && below(2),
+	};
+}
+
 START_TEST(same_as_general)
 {
 	static const int prots[] = { RW, RW, PROT_READ, PROT_NONE,
@@ -256,24 +306,12 @@ START_TEST(same_as_general)
 			const struct shadow_vma *mv = shadow_find_next(&fa, A(96));
 			if (mv && !below(3))
 				v = mv;
-			uint64_t s = A(p), len = n * PG;
-			if (v && below(4)) {
-				s = below(3) ? v->start
-					     : v->start + below((v->end -
-								 v->start) /
-								PG) * PG;
-				len = v->end - s;
-			}
-			uint64_t nl = len + (1 + below(3)) * PG - below(2) * 100;
-			int flags = below(3) ? MREMAP_MAYMOVE : 0;
+			struct shadow_remap_args ra = growth_of(
+				v && below(4) ? v : NULL, A(p), n * PG);
+			uint64_t s = ra.old_addr, len = ra.old_len;
+			uint64_t nl = ra.new_len;
+			int flags = ra.flags;
 			struct shadow_change rec;
-			/* Faults unseen, what pagemap would say of a moved
-			 * page (the fast path takes no VMA that needs it). */
-			struct shadow_remap_args ra = {
-				.old_addr = s, .old_len = len, .new_len = nl,
-				.flags = flags, .stack_id = 7,
-				.src_written = fa.faults_unseen && below(2),
-			};
 			int64_t g = shadow_remap(&ga, &ra, &rec);
 			bool f = g == (int64_t)s &&
 				 shadow_remap_grow_fast(&fa, s, len, nl,
@@ -395,8 +433,7 @@ START_TEST(elided_pair_same_as_general)
 	static const int prots[] = { RW, PROT_READ, PROT_NONE };
 	unsigned elided = 0, declined = 0;
 	char what[96];
-	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
-	fa.faults_unseen = ga.faults_unseen = _i == 1;
+	seed_run(_i, _i == 1);
 	for (int i = 0; i < 6000; i++) {
 		uint64_t p = below(96), n = 1 + below(6);
 		int op = (int)below(3);
@@ -476,8 +513,7 @@ START_TEST(fixed_pair_same_as_general)
 	static const int prots[] = { RW, PROT_READ, PROT_NONE, RW };
 	unsigned cancelled = 0, refused = 0, unplanned = 0, capped = 0;
 	char what[128];
-	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
-	fa.faults_unseen = ga.faults_unseen = _i >= 2;
+	seed_run(_i, _i >= 2);
 	for (int i = 0; i < 6000; i++) {
 		uint64_t p = below(96), n = 1 + below(6);
 		int op = (int)below(10);
@@ -571,27 +607,15 @@ END_TEST
 
 START_TEST(undo_pair_same_as_general)
 {
-	static const int prots[] = { RW, PROT_READ, PROT_NONE,
-				     PROT_READ | PROT_EXEC };
+	const int *prots = prots4;
 	unsigned cancelled = 0, refused = 0, capped = 0, splitting = 0;
 	char what[128];
-	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
-	fa.faults_unseen = ga.faults_unseen = _i >= 2;
+	seed_run(_i, _i >= 2);
 	for (int i = 0; i < 8000; i++) {
 		uint64_t p = below(64), n = 1 + below(4);
 		int op = (int)below(8);
-		if (op < 3) {
-			map_both(A(p), n * PG, prots[below(4)],
-				 below(8) ? PRIV : PRIV | MAP_FIXED,
-				 (uint32_t)(1 + below(4)));
+		if (state_step(op, p, n, op < 3 ? prots[below(4)] : 0, 8))
 			continue;
-		}
-		if (op == 3) {
-			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
-			if (v)
-				unmap_both(v->start, v->end - v->start);
-			continue;
-		}
 		const struct shadow_vma *v = shadow_find(&fa, A(p));
 		uint64_t s, len;
 		if (!v)
@@ -661,46 +685,24 @@ START_TEST(undo_pair_same_as_general)
 }
 END_TEST
 
-/* A reserve/commit allocator's calls: each MAP_FIXED one applied by
- * shadow_map_fixed_fast on one shadow, by shadow_map on the other. */
 START_TEST(grow_run_same_as_general)
 {
-	static const int prots[] = { RW, PROT_READ, PROT_NONE,
-				     PROT_READ | PROT_EXEC };
 	unsigned runs = 0, long_runs = 0, to_room = 0, declined = 0;
 	char what[160];
-	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
-	fa.faults_unseen = ga.faults_unseen = _i >= 2;
+	seed_run(_i, _i >= 2);
 	for (int i = 0; i < 6000; i++) {
 		uint64_t p = below(64), n = 1 + below(4);
 		int op = (int)below(8);
-		if (op < 3) {
-			map_both(A(p), n * PG, below(3) ? RW : prots[below(4)],
-				 below(6) ? PRIV : PRIV | MAP_FIXED,
-				 (uint32_t)(1 + below(4)));
+		if (state_step(op, p, n,
+			       op >= 3 || below(3) ? RW : prots4[below(4)], 6))
 			continue;
-		}
-		if (op == 3) {
-			const struct shadow_vma *v = shadow_find_next(&fa, A(p));
-			if (v)
-				unmap_both(v->start, v->end - v->start);
-			continue;
-		}
 		const struct shadow_vma *v = shadow_find(&fa, A(p));
 		if (!v)
 			continue;
-		uint64_t s = below(3) ? v->start
-				      : v->start + below((v->end - v->start) /
-							 PG) * PG;
-		uint64_t len = v->end - s;
-		uint64_t nl = len + (1 + below(3)) * PG - below(2) * 100;
-		int flags = below(3) ? MREMAP_MAYMOVE : 0;
+		struct shadow_remap_args ra = growth_of(v, 0, 0);
+		uint64_t s = ra.old_addr, len = ra.old_len, nl = ra.new_len;
+		int flags = ra.flags;
 		struct shadow_change rec;
-		struct shadow_remap_args ra = {
-			.old_addr = s, .old_len = len, .new_len = nl,
-			.flags = flags, .stack_id = 7,
-			.src_written = fa.faults_unseen && below(2),
-		};
 		int64_t g = shadow_remap(&ga, &ra, &rec);
 		struct shadow_grow_plan pl;
 		if (g != (int64_t)s ||
@@ -762,6 +764,8 @@ START_TEST(grow_run_same_as_general)
 }
 END_TEST
 
+/* A reserve/commit allocator's calls: each MAP_FIXED one applied by
+ * shadow_map_fixed_fast on one shadow, by shadow_map on the other. */
 START_TEST(fixed_commit_decommit)
 {
 #define nr (PRIV | MAP_NORESERVE)
