@@ -1182,6 +1182,30 @@ static const struct result *same_result(struct tmp *t,
 	return x;
 }
 
+/* A fastunmap mode run without and with the preload (same_result): what
+ * it leaves to free goes with fast_case_done. */
+struct fast_case {
+	struct tmp t;
+	struct run r;
+	struct results rs;
+};
+
+static const struct result *fast_case_run(struct fast_case *f,
+					  const char *mode, const char *n,
+					  int min_results, const char *want)
+{
+	tmp_make(&f->t);
+	const char *argv[] = { prog("fastunmap"), mode, n, NULL };
+	return same_result(&f->t, argv, min_results, want, &f->r, &f->rs);
+}
+
+static void fast_case_done(struct fast_case *f)
+{
+	results_free(&f->rs);
+	run_free(&f->r);
+	tmp_remove(&f->t);
+}
+
 #define SKIP_UNLESS(name)                                                    \
 	do {                                                                 \
 		if (!have_program(name)) {                                   \
@@ -2105,31 +2129,26 @@ static int count_str(const char *s, const char *what)
  * and a pending mapping still mapped at exit is a leak. */
 START_TEST(test_fast_churn)
 {
-	struct tmp t;
-	tmp_make(&t);
-	const char *argv[] = { prog("fastunmap"), "churn", "200", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 2, "fastunmap churn: 200 pairs, 0 bad, leak made\n",
-		&r, &rs);
+	struct fast_case f;
+	const struct result *x =
+		fast_case_run(&f, "churn", "200", 2,
+			      "fastunmap churn: 200 pairs, 0 bad, leak made\n");
 	pid_t pid = (pid_t)x->pid;
-	ck_assert_int_eq(rs.n, 2);
+	ck_assert_int_eq(f.rs.n, 2);
 	printf("test_preload_run: churn: %lld pairs elided, %lld fast calls, "
 	       "%lld checks\n", x->elided, x->fast, x->checks);
 	ck_assert_int_eq(x->elided, 201);
 	ck_assert_msg(count_str(x->errors, "leak: ") == 1, "errors: %s",
 		      x->errors);
-	for (int i = 0; i < rs.n; i++)
-		if (rs.v[i].pid != pid)
-			ck_assert_msg(!rs.v[i].errors[0] && rs.v[i].elided == 0 &&
-					      rs.v[i].fast >= 1,
+	for (int i = 0; i < f.rs.n; i++) {
+		const struct result *c = &f.rs.v[i];
+		if (c->pid != pid)
+			ck_assert_msg(!c->errors[0] && c->elided == 0 &&
+					      c->fast >= 1,
 				      "child: %lld elided, %lld fast, errors: %s",
-				      rs.v[i].elided, rs.v[i].fast,
-				      rs.v[i].errors);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+				      c->elided, c->fast, c->errors);
+	}
+	fast_case_done(&f);
 }
 END_TEST
 
@@ -2161,14 +2180,11 @@ END_TEST
  * general way and are found, and the shadow agrees with the kernel. */
 START_TEST(test_fast_protect)
 {
-	struct tmp t;
-	tmp_make(&t);
-	const char *argv[] = { prog("fastunmap"), "protect", "500", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 1, "fastunmap protect: 500 rounds, 0 bad, hole ENOMEM\n",
-		&r, &rs);
+	struct fast_case f;
+	const struct result *x =
+		fast_case_run(&f, "protect", "500", 1,
+			      "fastunmap protect: 500 rounds, 0 bad, "
+			      "hole ENOMEM\n");
 	printf("test_preload_run: protect: %lld fast calls, %lld splits, "
 	       "findings: %s\n", x->fast, x->splits, x->kinds);
 	ck_assert_int_ge(x->fast, 1000);
@@ -2180,9 +2196,7 @@ START_TEST(test_fast_protect)
 	ck_assert_msg(strstr(x->kinds, "wx-mapping; ") &&
 			      strstr(x->kinds, "mprotect-unmapped; "),
 		      "findings: %s", x->kinds);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+	fast_case_done(&f);
 }
 END_TEST
 
@@ -2196,20 +2210,15 @@ END_TEST
  * the munmap of all 65 pages). */
 START_TEST(test_fast_grow)
 {
-	struct tmp t;
-	tmp_make(&t);
-	const char *argv[] = { prog("fastunmap"), "grow", "100", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 1, "fastunmap grow: 100 rounds, 0 bad\n", &r, &rs);
+	struct fast_case f;
+	const struct result *x =
+		fast_case_run(&f, "grow", "100", 1,
+			      "fastunmap grow: 100 rounds, 0 bad\n");
 	printf("test_preload_run: grow: %lld fast calls of %lld, findings: "
 	       "%s\n", x->fast, x->calls, x->kinds);
 	ck_assert_int_ge(x->fast, 6400);
 	ck_assert_msg(!x->kinds[0], "findings: %s", x->kinds);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+	fast_case_done(&f);
 }
 END_TEST
 
@@ -2222,33 +2231,27 @@ END_TEST
  * and one resync adopts the kernel's view. */
 START_TEST(test_fast_grow_held)
 {
-	struct tmp t;
-	tmp_make(&t);
-	const char *argv[] = { prog("fastunmap"), "growheld", "100", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 11, "fastunmap growheld: 100 rounds, 0 bad\n", &r,
-		&rs);
+	struct fast_case f;
+	const struct result *x =
+		fast_case_run(&f, "growheld", "100", 11,
+			      "fastunmap growheld: 100 rounds, 0 bad\n");
 	printf("test_preload_run: growheld: %lld fast calls of %lld, %lld "
 	       "held, %lld resyncs, findings: %s\n", x->fast, x->calls,
 	       x->held, x->resyncs, x->kinds);
 	/* the parent and a child for every tenth round */
-	ck_assert_int_eq(rs.n, 11);
-	assert_clean(&rs, 11, "fastunmap growheld");
+	ck_assert_int_eq(f.rs.n, 11);
+	assert_clean(&f.rs, 11, "fastunmap growheld");
 	ck_assert_msg(!x->kinds[0], "findings: %s", x->kinds);
 	ck_assert_int_eq(x->resyncs, 1);
 	/* 59 growths a round, 10 apart at most (a dump, a check, a fork
 	 * apply the run and the next growth starts another): 54 held */
 	ck_assert_int_ge(x->held, 99 * 54);
 	ck_assert_int_ge(x->fast, 99 * 60);
-	for (int i = 0; i < rs.n; i++)
-		if (&rs.v[i] != x)
-			ck_assert_msg(!rs.v[i].kinds[0], "child %lld: %s",
-				      rs.v[i].pid, rs.v[i].kinds);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+	for (int i = 0; i < f.rs.n; i++)
+		if (&f.rs.v[i] != x)
+			ck_assert_msg(!f.rs.v[i].kinds[0], "child %lld: %s",
+				      f.rs.v[i].pid, f.rs.v[i].kinds);
+	fast_case_done(&f);
 }
 END_TEST
 
@@ -2261,14 +2264,11 @@ END_TEST
  * checks and at exit. */
 START_TEST(test_fast_move)
 {
-	struct tmp t;
-	tmp_make(&t);
+	struct fast_case f;
 	const long n = 300;
-	const char *argv[] = { prog("fastunmap"), "move", "300", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 1, "fastunmap move: 300 moves, 0 bad\n", &r, &rs);
+	const struct result *x =
+		fast_case_run(&f, "move", "300", 1,
+			      "fastunmap move: 300 moves, 0 bad\n");
 	/* every guard mmap, the mremaps, the guards' munmaps, the old
 	 * range's and the last one */
 	long long munmaps = x->calls - x->mmap_calls - n;
@@ -2282,9 +2282,7 @@ START_TEST(test_fast_move)
 	ck_assert_int_le(x->fast, (n - 1) + (munmaps - 1));
 	ck_assert_msg(!strcmp(x->kinds, "double-unmap; "), "findings: %s",
 		      x->kinds);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+	fast_case_done(&f);
 }
 END_TEST
 
@@ -2296,15 +2294,11 @@ END_TEST
  * the shadow agrees with the kernel at the checks and at exit. */
 START_TEST(test_fast_move_apart)
 {
-	struct tmp t;
-	tmp_make(&t);
+	struct fast_case f;
 	const long n = 200;
-	const char *argv[] = { prog("fastunmap"), "moveapart", "200", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 1, "fastunmap moveapart: 200 moves, 0 bad\n", &r,
-		&rs);
+	const struct result *x =
+		fast_case_run(&f, "moveapart", "200", 1,
+			      "fastunmap moveapart: 200 moves, 0 bad\n");
 	printf("test_preload_run: moveapart: %lld fast calls of %lld, "
 	       "findings: %s\n", x->fast, x->calls, x->kinds);
 	ck_assert_int_eq(x->calls, 5 * n);
@@ -2312,9 +2306,7 @@ START_TEST(test_fast_move_apart)
 	ck_assert_int_ge(x->fast, 3 * n - 3);
 	ck_assert_int_le(x->fast, 3 * n);
 	ck_assert_msg(!strcmp(x->kinds, ""), "findings: %s", x->kinds);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+	fast_case_done(&f);
 }
 END_TEST
 
@@ -2329,14 +2321,10 @@ END_TEST
  * the shadow as the kernel has it. */
 START_TEST(test_reserve_give_back)
 {
-	struct tmp t;
-	tmp_make(&t);
-	const char *argv[] = { prog("fastunmap"), "reserve", "400", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 1, "fastunmap reserve: 399 commits, 0 bad\n", &r,
-		&rs);
+	struct fast_case f;
+	const struct result *x =
+		fast_case_run(&f, "reserve", "400", 1,
+			      "fastunmap reserve: 399 commits, 0 bad\n");
 	printf("test_preload_run: reserve: %lld fast calls of %lld, %lld "
 	       "undone, leak %lld bytes x %lld, findings: %s\n", x->fast,
 	       x->calls, x->undone, x->leak_len, x->leak_count, x->kinds);
@@ -2349,9 +2337,7 @@ START_TEST(test_reserve_give_back)
 	ck_assert_int_eq(x->fast, 799);
 	ck_assert_int_ge(x->undone, 190);
 	ck_assert_int_le(x->undone, 200);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+	fast_case_done(&f);
 }
 END_TEST
 
@@ -2363,14 +2349,11 @@ END_TEST
  * divergence, no untracked change at their checks). */
 START_TEST(test_undo_pairs)
 {
-	struct tmp t;
-	tmp_make(&t);
-	const char *argv[] = { prog("fastunmap"), "undo", "300", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 1, "fastunmap undo: 300 rounds, 0 bad\n", &r, &rs);
-	ck_assert_int_eq(rs.n, 2);
+	struct fast_case f;
+	const struct result *x =
+		fast_case_run(&f, "undo", "300", 1,
+			      "fastunmap undo: 300 rounds, 0 bad\n");
+	ck_assert_int_eq(f.rs.n, 2);
 	printf("test_preload_run: undo: %lld undone, %lld fast calls, "
 	       "%lld splits, findings: %s\n", x->undone, x->fast, x->splits,
 	       x->kinds);
@@ -2378,15 +2361,13 @@ START_TEST(test_undo_pairs)
 	/* each round's undo splits the merged VMA in 3 again; then the
 	 * RO and the last RO split 2 each */
 	ck_assert_int_eq(x->splits, 2 * 300 + 4);
-	for (int i = 0; i < rs.n; i++)
-		ck_assert_msg(rs.v[i].clean && !rs.v[i].errors[0] &&
-				      !strstr(rs.v[i].kinds,
+	for (int i = 0; i < f.rs.n; i++)
+		ck_assert_msg(f.rs.v[i].clean && !f.rs.v[i].errors[0] &&
+				      !strstr(f.rs.v[i].kinds,
 					      "untracked-change"),
-			      "pid %d: %s; findings: %s", i, rs.v[i].why,
-			      rs.v[i].kinds);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+			      "pid %d: %s; findings: %s", i, f.rs.v[i].why,
+			      f.rs.v[i].kinds);
+	fast_case_done(&f);
 }
 END_TEST
 
@@ -2396,23 +2377,17 @@ END_TEST
  * and 2 checks a round. */
 START_TEST(test_undo_pairs_foreign)
 {
-	struct tmp t;
-	tmp_make(&t);
-	const char *argv[] = { prog("fastunmap"), "undoforeign", "200", NULL };
-	struct run r;
-	struct results rs;
-	const struct result *x = same_result(
-		&t, argv, 1, "fastunmap undoforeign: 200 rounds, 0 bad\n", &r,
-		&rs);
+	struct fast_case f;
+	const struct result *x =
+		fast_case_run(&f, "undoforeign", "200", 1,
+			      "fastunmap undoforeign: 200 rounds, 0 bad\n");
 	printf("test_preload_run: undo foreign: %lld undone, %lld checks\n",
 	       x->undone, x->checks);
 	ck_assert_int_eq(x->undone, 0);
 	ck_assert_msg(x->checks >= 2 * 200, "%lld checks", x->checks);
 	ck_assert_msg(x->clean && !strstr(x->kinds, "untracked-change"),
 		      "%s; findings: %s", x->why, x->kinds);
-	results_free(&rs);
-	run_free(&r);
-	tmp_remove(&t);
+	fast_case_done(&f);
 }
 END_TEST
 
