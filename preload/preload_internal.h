@@ -96,16 +96,18 @@ enum vmc_check_mode { VMC_CHECK_EXIT, VMC_CHECK_EVERY, VMC_CHECK_CALL };
 enum vmc_uffd_mode { VMC_UFFD_OFF, VMC_UFFD_ON, VMC_UFFD_TOUCH };
 
 struct vmc_options {
-	char out_dir[PATH_MAX];      /* default "vmacheck-out" */
+	/* The values a hook reads come first, the paths after them: a hook
+	 * reads one cache line of the options, not one a page apart. */
 	enum vmc_check_mode check;   /* default VMC_CHECK_EVERY */
+	enum vmc_uffd_mode uffd;     /* default off */
 	uint64_t check_every;        /* default 4096 */
 	int stack_depth;             /* default 16, 0 = off */
-	char suppressions[PATH_MAX];
 	int error_exitcode;          /* default 99 */
-	enum vmc_uffd_mode uffd;     /* default off */
-	char json[PATH_MAX], text[PATH_MAX], sarif[PATH_MAX];
 	int max_map_share;           /* default 50 */
 	bool leak_check;             /* default yes */
+	char out_dir[PATH_MAX];      /* default "vmacheck-out" */
+	char suppressions[PATH_MAX];
+	char json[PATH_MAX], text[PATH_MAX], sarif[PATH_MAX];
 };
 
 void vmc_options_default(struct vmc_options *o);

@@ -48,7 +48,6 @@ enum { ST_UNINIT = 0, ST_INITIALIZING, ST_READY, ST_DISABLED };
 static struct {
 	volatile int state;
 	pthread_mutex_t lock;
-	struct vmc_options opt;
 	struct shadow sh;
 	int maps_fd;
 	int pagemap_fd;            /* /proc/self/pagemap, -1 if none */
@@ -106,10 +105,13 @@ static struct {
 	uint32_t journaled_stacks;
 	bool need_resync;
 	bool hook_locked;          /* the hook in progress holds rt.lock */
-	/* mappings made by the tool's own helpers (libunwind) */
-	uint64_t tool_start[TOOL_RANGES], tool_end[TOOL_RANGES];
 	unsigned ntool;
 	bool exiting;
+	/* After what a hook reads above, so that its values share their
+	 * cache lines (the options' paths come after their values). */
+	struct vmc_options opt;
+	/* mappings made by the tool's own helpers (libunwind) */
+	uint64_t tool_start[TOOL_RANGES], tool_end[TOOL_RANGES];
 } rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1, .pagemap_fd = -1,
 	 .absorb_origin = SHADOW_ORIGIN_FOREIGN };
 
