@@ -321,7 +321,7 @@ bench: $(B)/tests/bench_shadow $(B)/tests/bench_preload $(B)/tests/bench_loops $
 # is printed per loop, against the same 1.15x goal.
 AB_LOOPS := mmap_munmap_64k:60000 mprotect_split_merge:50000 \
 	mremap_growth:150000 fixed_over_reservation:50000 live_20000:50000
-AB_RUNS ?= 5
+AB_RUNS ?= 11
 bench-ab: $(B)/ab/libvmacheck.so $(B)/tests/bench_loops
 	@echo "bench-ab: traced / untraced in one process (default options), median of $(AB_RUNS) runs"
 	@for lc in $(AB_LOOPS); do \
