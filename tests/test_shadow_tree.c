@@ -1137,6 +1137,9 @@ static Suite *tree_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("lookup");
+	/* Trees of thousands of VMAs, validated after each step: seconds
+	 * each, past Check's default 4 s on a busy two-core machine. */
+	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, lookup_random, 0, 3);
 	tcase_add_loop_test(tc, lookup_hole_cache, 0, 2);
