@@ -97,6 +97,8 @@ static struct {
 	uint64_t refines;          /* span checks before an mremap over a VMA
 				    * merged on a guess (SV_EDGES_UNSURE);
 				    * not counted in checks */
+	uint64_t kernel_reads;     /* read()/ioctl() calls that read the
+				    * kernel's view (kview.reads, summed) */
 	uint64_t peak_mapped_bytes;
 	uint64_t since_check;
 	uint8_t absorb_origin;     /* origin of pages a check finds unknown */
@@ -224,36 +226,71 @@ static bool kv_want_name(void *ctx, uint64_t start, uint64_t end)
 	return !exact;
 }
 
+/* The entries a read of the whole space needs room for: the shadow's
+ * VMAs and an eighth more for what the kernel has that the shadow does
+ * not know yet, rounded up to a power of two (at least 4096). */
+static size_t kv_cap_for(uint64_t vmas)
+{
+	uint64_t want = vmas + vmas / 8 + 64;
+	size_t cap = 4096;
+	while (cap < want)
+		cap *= 2;
+	return cap;
+}
+
+/* rt.kv over buffers of cap entries (and 64 bytes of names each), the old
+ * ones given back.  On failure there are none, rt.kv_ent is NULL and
+ * rt.kv_cap keeps the size to try again with. */
+static int kv_buffers(size_t cap)
+{
+	if (rt.kv_ent) {
+		vmc_arena_free(rt.kv_ent, rt.kv_cap * sizeof(*rt.kv_ent));
+		vmc_arena_free(rt.kv_names, rt.kv_cap * 64);
+		rt.kv_ent = NULL;
+		rt.kv_names = NULL;
+	}
+	rt.kv_cap = cap;
+	struct kview_entry *v = vmc_arena_alloc(cap * sizeof(*v));
+	char *names = vmc_arena_alloc(cap * 64);
+	if (!v || !names) {
+		vmc_arena_free(v, cap * sizeof(*v));
+		vmc_arena_free(names, cap * 64);
+		return -ENOMEM;
+	}
+	rt.kv_ent = v;
+	rt.kv_names = names;
+	uint8_t method = rt.kv.method;
+	kview_init(&rt.kv, v, cap, names, cap * 64);
+	rt.kv.method = method;
+	rt.kv.want_name = kv_want_name;
+	return 0;
+}
+
 /* Read [start, end) of the kernel's view into rt.kv, growing the buffers
- * when the view did not fit.  Caller holds the lock. */
+ * when the view did not fit (it is then read again from the start).  A
+ * read of the whole space is sized to the shadow's VMAs first: at 20,000
+ * VMAs, growing from 4,096 entries by doubling read the kernel four
+ * times, 48,700 PROCMAP_QUERY calls instead of 20,064, and a full check
+ * took 35-40 ms instead of 15.  Caller holds the lock. */
 static int read_kernel(uint64_t start, uint64_t end)
 {
+	size_t want = start == 0 && end == UINT64_MAX
+			      ? kv_cap_for(rt.sh.c.map_count)
+			      : 4096;
+	if (want < rt.kv_cap)
+		want = rt.kv_cap;
 	for (;;) {
-		if (!rt.kv_ent) {
-			size_t cap = rt.kv_cap ? rt.kv_cap : 4096;
-			rt.kv_ent = vmc_arena_alloc(cap * sizeof(*rt.kv_ent));
-			rt.kv_names = vmc_arena_alloc(cap * 64);
-			if (!rt.kv_ent || !rt.kv_names)
-				return -ENOMEM;
-			rt.kv_cap = cap;
-			uint8_t method = rt.kv.method;
-			kview_init(&rt.kv, rt.kv_ent, cap, rt.kv_names, cap * 64);
-			rt.kv.method = method;
-			rt.kv.want_name = kv_want_name;
-		}
+		if ((!rt.kv_ent || want > rt.kv_cap) && kv_buffers(want))
+			return -ENOMEM;
 		kv_cursor = NULL; /* the shadow may have changed since */
 		kv_head = kv_tail = NULL;
 		kv_asked = false;
 		int r = kview_read(&rt.kv, rt.maps_fd, start, end, rt.iobuf,
 				   65536);
-		if (r)
+		rt.kernel_reads += rt.kv.reads;
+		if (r || !rt.kv.truncated)
 			return r;
-		if (!rt.kv.truncated)
-			return 0;
-		vmc_arena_free(rt.kv_ent, rt.kv_cap * sizeof(*rt.kv_ent));
-		vmc_arena_free(rt.kv_names, rt.kv_cap * 64);
-		rt.kv_ent = NULL;
-		rt.kv_cap *= 2;
+		want = 2 * rt.kv_cap;
 	}
 }
 
@@ -825,7 +862,7 @@ static void atfork_child(void)
 		rt.calls[i] = rt.failed[i] = 0;
 	rt.checks = rt.divergences = rt.errno_mismatches = rt.passthrough = 0;
 	rt.resyncs = rt.untracked_changes = rt.fast_calls = rt.refines = 0;
-	rt.elided = rt.undone = rt.held_growths = 0;
+	rt.elided = rt.undone = rt.held_growths = rt.kernel_reads = 0;
 	/* The offset was into the parent's file. */
 	rt.counts_off = 0;
 	journal_counts_open();
@@ -2485,6 +2522,8 @@ static void write_stats(struct jsonw *w)
 	jsonw_u64(w, rt.held_growths);
 	jsonw_key(w, "boundary_refines");
 	jsonw_u64(w, rt.refines);
+	jsonw_key(w, "kernel_reads");
+	jsonw_u64(w, rt.kernel_reads);
 	uint64_t lc, lb;
 	vmc_findings_leak_stats(&lc, &lb);
 	jsonw_key(w, "leak_candidates");

@@ -724,6 +724,8 @@ struct result {
 	long long undone;            /* stats.undone_pairs */
 	long long held;              /* stats.held_growths */
 	long long resyncs;           /* stats.resyncs */
+	long long peak_vmas;         /* stats.peak_vmas */
+	long long kernel_reads;      /* stats.kernel_reads */
 	long long splits;            /* the sum of sites[].splits */
 	long long leak_len;          /* the first leak's len and count, */
 	long long leak_count;        /* -1 when there is none */
@@ -799,6 +801,9 @@ static void read_result(struct result *r, const char *path)
 	r->undone = js_int(js_path(doc, "stats.undone_pairs"), &v) ? v : -1;
 	r->held = js_int(js_path(doc, "stats.held_growths"), &v) ? v : -1;
 	r->resyncs = js_int(js_path(doc, "stats.resyncs"), &v) ? v : -1;
+	r->peak_vmas = js_int(js_path(doc, "stats.peak_vmas"), &v) ? v : -1;
+	r->kernel_reads = js_int(js_path(doc, "stats.kernel_reads"), &v) ? v
+									 : -1;
 	r->splits = 0;
 	for (const char *st = js_first(js_get(doc, "sites")); st;
 	     st = js_next(st))
@@ -2427,6 +2432,56 @@ START_TEST(test_fast_map_pressure)
 }
 END_TEST
 
+/* A full check reads the kernel's view once: its buffer is sized to the
+ * shadow's VMAs before the read.  10,000 one-page mappings left mapped:
+ * the check at exit asks PROCMAP_QUERY about each VMA once (and the first
+ * one, at start-up, about the few there are then); grown from 4,096
+ * entries a view cut short was read again, 4,096 + 8,192 + 10,060 calls. */
+START_TEST(test_full_check_reads_once)
+{
+	struct tmp t;
+	tmp_make(&t);
+	const long n = 10000;
+	const char *argv[] = { prog("fastunmap"), "keep", "10000", NULL };
+	struct results rs;
+	run_one(&t, NULL, argv, "fastunmap keep: 10000 mapped\n", &rs);
+	const struct result *x = &rs.v[0];
+	printf("test_preload_run: keep %ld: %lld VMAs, %lld kernel reads, "
+	       "%lld checks\n", n, x->peak_vmas, x->kernel_reads, x->checks);
+	ck_assert_msg(x->clean, "%s", x->why);
+	ck_assert_int_ge(x->peak_vmas, n);
+	ck_assert_int_eq(x->checks, 2); /* start-up and exit */
+	ck_assert_msg(x->kernel_reads >= n && x->kernel_reads <= n + n / 10,
+		      "%lld reads for %lld VMAs", x->kernel_reads,
+		      x->peak_vmas);
+	results_free(&rs);
+	tmp_remove(&t);
+}
+END_TEST
+
+/* Mappings the preload never saw, more than a view sized to its shadow
+ * holds: the check at exit reads again with more room until the view is
+ * whole, and absorbs every one (foreign: nothing to report). */
+START_TEST(test_full_check_unseen_many)
+{
+	struct tmp t;
+	tmp_make(&t);
+	const long n = 10000;
+	const char *argv[] = { prog("fastunmap"), "rawkeep", "10000", NULL };
+	struct results rs;
+	run_one(&t, NULL, argv, "fastunmap rawkeep: 10000 mapped\n", &rs);
+	const struct result *x = &rs.v[0];
+	printf("test_preload_run: rawkeep %ld: %lld VMAs, %lld kernel reads\n",
+	       n, x->peak_vmas, x->kernel_reads);
+	ck_assert_msg(x->clean, "%s", x->why);
+	ck_assert_msg(x->kinds[0] == 0, "findings: %s", x->kinds);
+	ck_assert_int_ge(x->peak_vmas, n);
+	ck_assert_int_ge(x->kernel_reads, n);
+	results_free(&rs);
+	tmp_remove(&t);
+}
+END_TEST
+
 /* check=call reads the kernel before and after each call, except after a
  * munmap whose pages the check before it showed as whole VMAs (none
  * across its edges): that munmap has one outcome.  Counted by the checks
@@ -2642,6 +2697,8 @@ static Suite *preload_run_suite(void)
 	tcase_add_test(tc, test_undo_pairs_foreign);
 	tcase_add_test(tc, test_call_check_settled_munmap);
 	tcase_add_test(tc, test_check_budget);
+	tcase_add_test(tc, test_full_check_reads_once);
+	tcase_add_test(tc, test_full_check_unseen_many);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("options");

@@ -10,6 +10,10 @@
  *   fastunmap many N     N one-page mappings side by side in a free range,
  *                        read-write and read-only in turn (none merge: all
  *                        fast), then their munmaps
+ *   fastunmap keep N     the same N mappings, left mapped at exit (the
+ *                        preload's last check reads them all)
+ *   fastunmap rawkeep N  the same made by raw mmap (the preload sees none
+ *                        of them: its last check finds them), left mapped
  *   fastunmap churn N    N times a 64 MiB mapping (more than the process
  *                        has mapped: each raises VmPeak), written and
  *                        unmapped whole at once (the pairs the preload
@@ -104,23 +108,54 @@ __attribute__((noinline)) static int release(char *p)
 	return munmap(p, 2 * PAGE);
 }
 
-static int many(long n)
+/* n one-page mappings side by side in a free range (a free page at each
+ * end), read-write and read-only in turn, by libc's mmap or a raw one;
+ * into v[] when v is not NULL.  0, or the exit status of a failure. */
+static int place(long n, bool raw, char **v)
 {
-	char **v = calloc((size_t)n, sizeof(*v));
-	if (!v)
-		return 2;
-	/* a free range for them, with a free page at each end */
 	char *r = mmap(NULL, (size_t)(n + 2) * PAGE, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (r == MAP_FAILED || munmap(r, (size_t)(n + 2) * PAGE))
 		return 3;
 	for (long i = 0; i < n; i++) {
 		char *want = r + (i + 1) * PAGE;
-		v[i] = mmap(want, PAGE, i & 1 ? PROT_READ : PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (v[i] != want)
+		int prot = i & 1 ? PROT_READ : PROT_READ | PROT_WRITE;
+		int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+		char *p = raw ? (char *)syscall(SYS_mmap, want, PAGE, prot,
+						flags, -1, 0)
+			      : mmap(want, PAGE, prot, flags, -1, 0);
+		if (p != want)
 			return 4;
+		if (v)
+			v[i] = p;
 	}
+	return 0;
+}
+
+static int keep(long n)
+{
+	int r = place(n, false, NULL);
+	if (!r)
+		printf("fastunmap keep: %ld mapped\n", n);
+	return r;
+}
+
+static int rawkeep(long n)
+{
+	int r = place(n, true, NULL);
+	if (!r)
+		printf("fastunmap rawkeep: %ld mapped\n", n);
+	return r;
+}
+
+static int many(long n)
+{
+	char **v = calloc((size_t)n, sizeof(*v));
+	if (!v)
+		return 2;
+	int r = place(n, false, v);
+	if (r)
+		return r;
 	long bad = 0;
 	for (long i = 0; i < n; i++)
 		bad += munmap(v[i], PAGE) != 0;
@@ -569,6 +604,7 @@ int main(int argc, char **argv)
 		{ "undoforeign", undo_foreign },
 		{ "undo", undo },	{ "protect", protect },
 		{ "churn", churn },	{ "many", many },
+		{ "keep", keep },	{ "rawkeep", rawkeep },
 	};
 	for (size_t k = 0; argc > 2 && k < sizeof(modes) / sizeof(modes[0]);
 	     k++)
