@@ -117,9 +117,8 @@ static struct {
 } rt = { .lock = PTHREAD_MUTEX_INITIALIZER, .maps_fd = -1, .pagemap_fd = -1,
 	 .absorb_origin = SHADOW_ORIGIN_FOREIGN };
 
-#define HOOK_TIMED_EVERY 16u /* a power of two */
-/* This thread's calls, for sampling rt.budget.hook. */
-static __thread unsigned hook_seq __attribute__((tls_model("initial-exec")));
+/* This thread's draws for sampling rt.budget.hook (vmc_budget_sample). */
+static __thread uint32_t hook_draw __attribute__((tls_model("initial-exec")));
 
 static __thread int in_hook __attribute__((tls_model("initial-exec")));
 
@@ -1733,7 +1732,7 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 				       : 0);
 	if (mapped > rt.peak_mapped_bytes)
 		rt.peak_mapped_bytes = mapped;
-	/* Every N calls, stretched so that checks cost at most 5% of the
+	/* Every N calls, stretched so that checks cost at most 2% of the
 	 * time spent in intercepted calls (a full check reads every VMA). */
 	if (rt.opt.check == VMC_CHECK_EVERY &&
 	    ++rt.since_check >= rt.opt.check_every) {
@@ -1748,7 +1747,7 @@ static void call_done(const struct vmc_call *c, uint32_t stack, int kerr,
 		/* the call's own time: a check it ran is not the program's */
 		uint64_t d = __rdtsc() - t0;
 		d -= rt.check_in_call < d ? rt.check_in_call : d;
-		rt.budget.hook += d * HOOK_TIMED_EVERY;
+		rt.budget.hook += d * VMC_BUDGET_SAMPLE;
 	}
 	hook_unlock();
 }
@@ -2066,10 +2065,10 @@ static int64_t general_after(struct vmc_call *c, uint32_t stack, bool tool,
  * the system call itself slower. */
 int64_t vmc_do_call(struct vmc_call *c)
 {
-	/* The time in calls, for the checks' 5% budget, is sampled: one call
-	 * in HOOK_TIMED_EVERY is timed and counts for that many (a TSC read
-	 * costs a VM tens of cycles); each thread counts its own calls. */
-	bool timed = (hook_seq++ & (HOOK_TIMED_EVERY - 1)) == 0;
+	/* The time in calls, for the checks' budget, is sampled: one call in
+	 * VMC_BUDGET_SAMPLE, drawn at random, is timed and counts for that
+	 * many (a TSC read costs a VM tens of cycles). */
+	bool timed = vmc_budget_sample(&hook_draw);
 	uint64_t t0 = timed ? __rdtsc() : 0;
 	/* libunwind's own calls (its caches, mapped and unmapped through
 	 * libc) are the tool's: no stack, no findings, origin tool. */

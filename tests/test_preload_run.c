@@ -1236,8 +1236,8 @@ START_TEST(test_same_map_churn)
 END_TEST
 
 /* check=every:1 asks for a full check after every call, stretched so that
- * checks take at most 5% of the time spent in calls (sampled: one call in
- * 16 is timed).  mapper's calls make no check of their own (2 in all under
+ * checks take at most 2% of the time spent in calls (sampled: one call in
+ * 16, drawn at random, is timed).  mapper's calls make no check of their own (2 in all under
  * check=exit): checks keep coming as calls add time, and far fewer than
  * one per call. */
 START_TEST(test_check_budget)
