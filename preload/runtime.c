@@ -254,6 +254,8 @@ static int kv_buffers(size_t cap)
 	if (!v || !names) {
 		vmc_arena_free(v, cap * sizeof(*v));
 		vmc_arena_free(names, cap * 64);
+		rt.kv.v = NULL; /* no view: nothing reads the freed ones */
+		rt.kv.n = rt.kv.cap = 0;
 		return -ENOMEM;
 	}
 	rt.kv_ent = v;
