@@ -2432,6 +2432,26 @@ START_TEST(test_fast_map_pressure)
 }
 END_TEST
 
+/* fastunmap `mode` (keep or rawkeep) with KEEP_N mappings, by itself:
+ * its one result, clean, with every mapping among its VMAs. */
+#define KEEP_N 10000
+static const struct result *keep_run(struct tmp *t, const char *mode,
+				      struct results *rs)
+{
+	char n[16], want[64];
+	snprintf(n, sizeof(n), "%d", KEEP_N);
+	snprintf(want, sizeof(want), "fastunmap %s: %s mapped\n", mode, n);
+	const char *argv[] = { prog("fastunmap"), mode, n, NULL };
+	run_one(t, NULL, argv, want, rs);
+	const struct result *x = &rs->v[0];
+	printf("test_preload_run: %s %d: %lld VMAs, %lld kernel reads, "
+	       "%lld checks\n", mode, KEEP_N, x->peak_vmas, x->kernel_reads,
+	       x->checks);
+	ck_assert_msg(x->clean, "%s", x->why);
+	ck_assert_int_ge(x->peak_vmas, KEEP_N);
+	return x;
+}
+
 /* A full check reads the kernel's view once: its buffer is sized to the
  * shadow's VMAs before the read.  10,000 one-page mappings left mapped:
  * the check at exit asks PROCMAP_QUERY about each VMA once (and the first
@@ -2441,17 +2461,11 @@ START_TEST(test_full_check_reads_once)
 {
 	struct tmp t;
 	tmp_make(&t);
-	const long n = 10000;
-	const char *argv[] = { prog("fastunmap"), "keep", "10000", NULL };
 	struct results rs;
-	run_one(&t, NULL, argv, "fastunmap keep: 10000 mapped\n", &rs);
-	const struct result *x = &rs.v[0];
-	printf("test_preload_run: keep %ld: %lld VMAs, %lld kernel reads, "
-	       "%lld checks\n", n, x->peak_vmas, x->kernel_reads, x->checks);
-	ck_assert_msg(x->clean, "%s", x->why);
-	ck_assert_int_ge(x->peak_vmas, n);
+	const struct result *x = keep_run(&t, "keep", &rs);
 	ck_assert_int_eq(x->checks, 2); /* start-up and exit */
-	ck_assert_msg(x->kernel_reads >= n && x->kernel_reads <= n + n / 10,
+	ck_assert_msg(x->kernel_reads >= KEEP_N &&
+			      x->kernel_reads <= KEEP_N + KEEP_N / 10,
 		      "%lld reads for %lld VMAs", x->kernel_reads,
 		      x->peak_vmas);
 	results_free(&rs);
@@ -2466,17 +2480,10 @@ START_TEST(test_full_check_unseen_many)
 {
 	struct tmp t;
 	tmp_make(&t);
-	const long n = 10000;
-	const char *argv[] = { prog("fastunmap"), "rawkeep", "10000", NULL };
 	struct results rs;
-	run_one(&t, NULL, argv, "fastunmap rawkeep: 10000 mapped\n", &rs);
-	const struct result *x = &rs.v[0];
-	printf("test_preload_run: rawkeep %ld: %lld VMAs, %lld kernel reads\n",
-	       n, x->peak_vmas, x->kernel_reads);
-	ck_assert_msg(x->clean, "%s", x->why);
+	const struct result *x = keep_run(&t, "rawkeep", &rs);
 	ck_assert_msg(x->kinds[0] == 0, "findings: %s", x->kinds);
-	ck_assert_int_ge(x->peak_vmas, n);
-	ck_assert_int_ge(x->kernel_reads, n);
+	ck_assert_int_ge(x->kernel_reads, KEEP_N);
 	results_free(&rs);
 	tmp_remove(&t);
 }
