@@ -104,9 +104,17 @@ static int64_t move_vma(struct shadow *sh, struct shadow_vma *v,
 		else if (maybe && !r->src_written) {
 			nv->pgoff = new_addr >> SH_PAGE_SHIFT;
 			nv->anon_id = SHADOW_ANON_MAYBE_MOVED;
-		} else if (v->anon_id == SHADOW_ANON_MAYBE)
+		} else if (v->anon_id == SHADOW_ANON_MAYBE) {
+			/* A written page: the VMA has an anon_vma, and the
+			 * pieces the splits below leave of it share it
+			 * (__split_vma's anon_vma_clone).  What stays knows
+			 * too, so that a move of it later asks pagemap no
+			 * more.  Not where the shadow's VMA may be several of
+			 * the kernel's (merged on a guess). */
 			nv->anon_id = SHADOW_ANON_SOME;
-		else if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
+			if (!(v->flags & SV_EDGES_UNSURE))
+				v->anon_id = SHADOW_ANON_SOME;
+		} else if (v->anon_id == SHADOW_ANON_UNKNOWN && rec)
 			rec->uncertain = true;
 	}
 	if (!vma_range_free(sh, nv->start, nv->end)) {

@@ -248,6 +248,43 @@ START_TEST(moved_written_seen_in_pagemap)
 }
 END_TEST
 
+START_TEST(moved_written_piece_tells_the_rest)
+{
+	/* A written piece moved out of a VMA: pagemap shows the page, so
+	 * the VMA had an anon_vma, and the pieces it leaves share it.  The
+	 * rest, moved later with no pagemap to ask, keeps its pgoff too, and
+	 * so does not merge with a fresh neighbour at the destination (whose
+	 * pgoff follows the rebased one exactly).  Without the fact, the
+	 * shadow guesses the rebase and merges on a guess. */
+	h->pagemap_fd = kview_open_pagemap();
+	ck_assert_int_ge(h->pagemap_fd, 0);
+	OK(h_mmap(h, 0, 1, RW, FIX | MAP_ANONYMOUS));
+	OK(h_mmap(h, 8, 4, RW, FIX | MAP_ANONYMOUS));
+	write_page(8);
+	ck_assert_uint_eq(svma(8)->anon_id, SHADOW_ANON_MAYBE);
+	ck_assert_uint_eq(shadow_remap_probe_pages(&h->sh, P(8), H_PAGE,
+						   H_PAGE), 1);
+	ck_assert_int_eq(h_mremap(h, 8, 1, 1,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, 1),
+			 (int64_t)P(1));
+	EXPECT("Ab.......CCC");
+	ck_assert_uint_eq(svma(1)->anon_id, SHADOW_ANON_SOME);
+	ck_assert_uint_eq(svma(9)->anon_id, SHADOW_ANON_SOME);
+	/* Nothing to ask of the rest now. */
+	ck_assert_uint_eq(shadow_remap_probe_pages(&h->sh, P(9), 3 * H_PAGE,
+						   3 * H_PAGE), 0);
+	kview_close(h->pagemap_fd);
+	h->pagemap_fd = -1;
+	OK(h_mmap(h, 20, 1, RW, FIX | MAP_ANONYMOUS));
+	ck_assert_int_eq(h_mremap(h, 9, 3, 3,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, 21),
+			 (int64_t)P(21));
+	EXPECT("Ab..................Cddd");
+	ck_assert_uint_eq(svma(21)->anon_id, SHADOW_ANON_SOME);
+	ck_assert(!shadow_span_unsure(&h->sh, P(20), P(24)));
+}
+END_TEST
+
 START_TEST(moved_read_only_is_not_written)
 {
 	/* A page only read maps the zero page: pagemap shows it present
@@ -290,6 +327,7 @@ static Suite *unseen_suite(void)
 	tcase_add_test(tc, account_kept_if_written);
 	tcase_add_test(tc, moved_pgoff_is_a_guess);
 	tcase_add_test(tc, moved_written_seen_in_pagemap);
+	tcase_add_test(tc, moved_written_piece_tells_the_rest);
 	tcase_add_test(tc, moved_read_only_is_not_written);
 	tcase_add_test(tc, moved_unwritten_merges);
 	suite_add_tcase(s, tc);
