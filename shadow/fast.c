@@ -467,19 +467,27 @@ int shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 		return 0;
 	uint64_t old_end = addr + old_len, new_end = new_addr + new_len;
 	struct shadow_vma *v = shadow_find(sh, addr);
-	/* One whole plain private anonymous VMA (whose anon_vma the merge
-	 * test knows, or may guess: faults unseen). */
-	if (!v || v->start != addr || v->end != old_end || !plain_anon(v) ||
-	    v->anon_id == SHADOW_ANON_UNKNOWN ||
-	    v->pgoff + (new_len >> SH_PAGE_SHIFT) < v->pgoff)
+	/* One plain private anonymous VMA (whose anon_vma the merge test
+	 * knows, or may guess: faults unseen), whole or with the old range
+	 * at one end of it (one split; a VMA that may be several of the
+	 * kernel's, merged on a guess, is the general path's). */
+	if (!v || v->end < old_end || !plain_anon(v) ||
+	    v->anon_id == SHADOW_ANON_UNKNOWN)
+		return 0;
+	bool head = v->start < addr, tail = v->end > old_end;
+	uint64_t pg = v->pgoff + ((addr - v->start) >> SH_PAGE_SHIFT);
+	if ((head && tail) ||
+	    ((head || tail) && (v->flags & SV_EDGES_UNSURE)) ||
+	    pg + (new_len >> SH_PAGE_SHIFT) < pg)
 		return 0;
 	if (v->anon_id == SHADOW_ANON_MAYBE && src_written < 0)
 		return SHADOW_MOVE_ASK;
 	/* remap_at would not grow it in place: a VMA in the way, or the end
-	 * of the address space. */
+	 * of the address space (the old range ending inside the VMA never
+	 * grows in place). */
 	uint64_t grown = old_end + (new_len - old_len);
 	struct shadow_vma *after = shadow_vma_next(v);
-	if (grown > old_end && grown <= tsz &&
+	if (!tail && grown > old_end && grown <= tsz &&
 	    (!after || after->start >= grown))
 		return 0;
 	/* The destination is free.  Its neighbours may include the source,
@@ -501,6 +509,7 @@ int shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	nv.prev = nv.next = NULL;
 	nv.start = new_addr;
 	nv.end = new_end;
+	nv.pgoff = pg;
 	if (v->anon_id == SHADOW_ANON_NONE)
 		nv.pgoff = new_addr >> SH_PAGE_SHIFT;
 	else if ((v->anon_id == SHADOW_ANON_MAYBE ||
@@ -513,8 +522,9 @@ int shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	bool unc = false, left, right;
 	vma_merge_sides(prev, prev ? prev->pgoff + vma_pages(prev) : 0, &nv,
 			next, next ? next->pgoff : 0, &left, &right, &unc);
-	/* The source still there: a merge with it (an unfaulted VMA moved
-	 * just below or above itself) is the general path's (copy_vma). */
+	/* The source still there (whole: copy_vma comes before the unmap
+	 * that splits it): a merge with it (an unfaulted VMA moved just
+	 * below or above itself) is the general path's. */
 	if (unc || (left && prev == v) || (right && next == v))
 		return 0;
 	/* One region, the program's, over exactly the old range (its pieces
@@ -530,11 +540,27 @@ int shadow_remap_move_fast(struct shadow *sh, uint64_t addr, uint64_t old_len,
 	if (!m)
 		return 0;
 	*m = nv;
+	/* The old range's own VMA (nothing changed when the split cannot
+	 * be had).  A written page says the VMA has an anon_vma, which the
+	 * piece that stays shares (move_vma in remap.c). */
+	if (head || tail) {
+		struct shadow_vma *n = vma_split(sh, v, head ? addr : old_end,
+						 NULL);
+		if (!n) {
+			vma_free(sh, m);
+			return 0;
+		}
+		if (nv.anon_id == SHADOW_ANON_SOME &&
+		    v->anon_id == SHADOW_ANON_MAYBE)
+			v->anon_id = n->anon_id = SHADOW_ANON_SOME;
+		if (head)
+			v = n;
+	}
 	/* What move_vma does, in its order: the region moves (one whole
 	 * region: no split, nothing allocated) and region_fill grows it over
 	 * the new pages; the copy goes in (merged as decided: vma_merge_new,
 	 * which looks its neighbours up again, only when it merges), then
-	 * the source goes (its whole VMA: no split). */
+	 * the source goes (its whole VMA now: split off above). */
 	*created = r->stack_id;
 	region_move(sh, addr, old_end, new_addr, NULL);
 	region_set_end(sh, r, new_end);

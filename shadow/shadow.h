@@ -540,7 +540,8 @@ int shadow_remap_grow_apply(struct shadow *sh,
  * carried out by moving the mapping to new_addr: what shadow_remap would
  * do (given that result and src_written, the pagemap answer its args
  * take: 0 or 1, or -1 not asked yet), when [addr, addr + old_len) is one
- * plain private anonymous VMA, whole, and one region of the program's
+ * plain private anonymous VMA, whole, or its head or tail (one split,
+ * where the VMA's boundaries are sure), and one region of the program's
  * (*created gets its stack), the shadow would not grow it in place
  * either, and the destination is free, its merge certain and not with the
  * source itself.  Returns 1 when applied; 0, with nothing changed,

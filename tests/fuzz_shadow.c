@@ -28,8 +28,9 @@
  * compared with the kernel after the second; fast_grows: mremaps the
  * kernel grew in place that shadow_remap_grow_fast applied, a third of
  * the mremaps being a growth of the old range to its VMA's end;
- * fast_moves: such growths the kernel moved, that shadow_remap_move_fast
- * applied;
+ * fast_moves: such growths the kernel moved, and growths of one
+ * mapping's whole range (all of its VMA, its head, its tail or its middle:
+ * about one mremap in ten), that shadow_remap_move_fast applied;
  * fast_fixed: MAP_FIXED anonymous private mmaps inside one VMA that
  * shadow_map_fixed_fast applied, a fifth of the MAP_FIXED mmaps being
  * such a commit or decommit over part of a VMA);
@@ -365,10 +366,20 @@ static int64_t op_mremap(struct harness *h, struct counts *c)
 	 * VMA does (the shape shadow_remap_grow_fast takes when the kernel
 	 * grows it in place). */
 	const struct shadow_vma *gv;
+	const struct shadow_region *gr;
 	if (h->fast && chance(30) && (gv = shadow_find(&h->sh, addr))) {
 		old_len = gv->end - addr;
 		new_len = old_len + (1 + below(3)) * H_PAGE;
 		flags = chance(70) ? MREMAP_MAYMOVE : 0;
+	} else if (h->fast && chance(15) &&
+		   (gr = shadow_region_find(&h->sh, addr))) {
+		/* one mapping's growth, the mapping merged with others or
+		 * not: the old range is all of its VMA, its head or its tail
+		 * (shadow_remap_move_fast takes those), or its middle */
+		addr = gr->start;
+		old_len = gr->end - gr->start;
+		new_len = old_len + (1 + below(3)) * H_PAGE;
+		flags = MREMAP_MAYMOVE;
 	}
 	if (unseen && h_refine(h, addr, old_len))
 		c->refines++;

@@ -54,11 +54,15 @@
  *            change nothing.
  *  moves:    the mremap growths shadow_remap_move_fast must decline (one
  *            the shadow would grow in place, other flags, no growth, part
- *            of a VMA, a destination with pages, a copy merging with its
- *            own source, a merge it cannot be sure of) and
+ *            of a region, a destination with pages, a copy merging with
+ *            its own source, a merge it cannot be sure of) and
  *            shadow_remap_grow_fast's uncertain merge change nothing;
  *            those taken leave both shadows alike, among them a VMA never
  *            moved whose pgoff is pagemap's answer, written or not.
+ *  pieces:   a mapping merged with another in one VMA, moved: its head
+ *            or tail is split off and moved (its own pgoff kept when
+ *            written; the rest then known to have an anon_vma); its
+ *            middle, or a VMA merged on a guess, is declined.
  *  growrun:  an mremap growth in place planned (shadow_remap_grow_plan),
  *            then more growths of the same range in place up to its room
  *            (now and then exactly to it), held back, then applied as one
@@ -238,9 +242,9 @@ static bool state_step(int op, uint64_t p, uint64_t n, int prot,
 	return false;
 }
 
-/* A random mremap growth: of [s, s + len), or with v of all of v or its
- * tail; faults unseen, what pagemap would say of a moved page (the fast
- * path takes no VMA that needs it). */
+/* A random mremap growth: of [s, s + len), or with v of all of v, its
+ * tail or its head; faults unseen, what pagemap would say of a moved page
+ * (the fast path takes no VMA that needs it). */
 static struct shadow_remap_args growth_of(const struct shadow_vma *v,
 					  uint64_t s, uint64_t len)
 {
@@ -248,6 +252,8 @@ static struct shadow_remap_args growth_of(const struct shadow_vma *v,
 		s = below(3) ? v->start
 			     : v->start + below((v->end - v->start) / PG) * PG;
 		len = v->end - s;
+		if (!below(4))
+			len = (1 + below(len / PG)) * PG;
 	}
 	uint64_t nl = len + (1 + below(3)) * PG - below(2) * 100;
 	int flags = below(3) ? MREMAP_MAYMOVE : 0;
@@ -264,7 +270,7 @@ START_TEST(same_as_general)
 	unsigned maps_fast = 0, maps_slow = 0, unmaps_fast = 0, unmaps_slow = 0;
 	unsigned protects_fast = 0, protects_slow = 0;
 	unsigned grows_fast = 0, grows_slow = 0, fixed_fast = 0, fixed_slow = 0;
-	unsigned moves_fast = 0, moves_slow = 0;
+	unsigned moves_fast = 0, moves_slow = 0, pieces_fast = 0;
 	char what[96];
 	rng += (uint64_t)_i * 0x9E3779B97F4A7C15ull;
 	/* Runs 3-5 as in the preload: faults unseen (anon_ids "maybe",
@@ -312,6 +318,11 @@ START_TEST(same_as_general)
 			uint64_t nl = ra.new_len;
 			int flags = ra.flags;
 			struct shadow_change rec;
+			/* the old range at one end of its VMA, not all of it */
+			const struct shadow_vma *ov = shadow_find(&fa, s);
+			bool piece = ov && ov->start <= s &&
+				     ov->end >= s + len &&
+				     (ov->start < s || ov->end > s + len);
 			int64_t g = shadow_remap(&ga, &ra, &rec);
 			bool f = g == (int64_t)s &&
 				 shadow_remap_grow_fast(&fa, s, len, nl,
@@ -335,6 +346,7 @@ START_TEST(same_as_general)
 				ck_assert_ptr_nonnull(mr);
 				ck_assert_uint_eq(moved_of, mr->stack_id);
 				moves_fast++;
+				pieces_fast += piece;
 			} else if (g >= 0 && g != (int64_t)s) {
 				moves_slow++;
 			}
@@ -416,8 +428,8 @@ START_TEST(same_as_general)
 	ck_assert_uint_gt(unmaps_slow, 200);
 	ck_assert_uint_gt(protects_fast, 200);
 	ck_assert_uint_gt(protects_slow, 200);
-	printf("test_shadow_fast: same %d: %u moves fast, %u general\n", _i,
-	       moves_fast, moves_slow);
+	printf("test_shadow_fast: same %d: %u moves fast (%u of a VMA's "
+	       "end), %u general\n", _i, moves_fast, pieces_fast, moves_slow);
 	/* faults unseen, only VMAs moved before qualify */
 	ck_assert_uint_gt(moves_fast, _i >= 3 ? 8 : 80);
 	ck_assert_uint_gt(moves_slow, 100);
@@ -1035,6 +1047,109 @@ START_TEST(move_declines)
 }
 END_TEST
 
+/* A move shadow_remap_move_fast must take, with the creator of the
+ * moved region, and that shadow_remap makes alike on the other shadow. */
+static void move_both(uint64_t s, uint64_t len, uint64_t nl, uint64_t to,
+		      int written, uint32_t want_of, const char *what)
+{
+	uint32_t of = 0;
+	ck_assert_msg(shadow_remap_move_fast(&fa, s, len, nl, MREMAP_MAYMOVE,
+					     to, written, &of) == 1,
+		      "%s: declined", what);
+	ck_assert_uint_eq(of, want_of);
+	struct shadow_change rec;
+	struct shadow_remap_args ra = {
+		.old_addr = s, .old_len = len, .new_len = nl,
+		.flags = MREMAP_MAYMOVE, .result = to, .stack_id = 7,
+		.src_written = written > 0,
+	};
+	ck_assert_int_eq(shadow_remap(&ga, &ra, &rec), (int64_t)to);
+	assert_same(what);
+}
+
+/* The old range at one end of its VMA, a region of its own (two mmaps
+ * merged): the fast path splits it off and moves it.  Its middle, or a
+ * VMA merged on a guess, is the general path's.  Faults unseen, a
+ * written piece makes the rest SOME, as the general path does. */
+START_TEST(move_pieces)
+{
+	uint32_t of = 0;
+	const int mm = MREMAP_MAYMOVE;
+	/*  0    4   10       20     24  30
+	 *  aabb     ...      ccdd   E   ...     a-d RW (two per VMA), E RO */
+	(void)map_both(A(0), 2 * PG, RW, PRIV, 1);
+	(void)map_both(A(2), 2 * PG, RW, PRIV, 2);
+	ck_assert_uint_eq(fa.c.map_count, 1);
+	move_both(A(0), 2 * PG, 3 * PG, A(10), 0, 1, "head moved to A(10)");
+	ck_assert_ptr_eq(shadow_find(&fa, A(1)), NULL);
+	ck_assert_uint_eq(shadow_find(&fa, A(2))->start, A(2));
+	(void)map_both(A(20), 2 * PG, RW, PRIV, 3);
+	(void)map_both(A(22), 2 * PG, RW, PRIV, 4);
+	/* a tail with room after it grows in place: not a move */
+	ck_assert(!shadow_remap_move_fast(&fa, A(22), 2 * PG, 3 * PG, mm,
+					  A(30), 0, &of));
+	(void)map_both(A(24), PG, PROT_READ, PRIV, 5);
+	move_both(A(22), 2 * PG, 3 * PG, A(30), 0, 4, "tail moved to A(30)");
+	ck_assert_uint_eq(shadow_find(&fa, A(20))->end, A(22));
+	/* the middle of a VMA: two splits, the general path's
+	 *  40
+	 *  fgh          one VMA of three regions */
+	for (int i = 0; i < 3; i++)
+		(void)map_both(A(40 + i), PG, RW, PRIV, 6);
+	uint64_t serial = fa.serial;
+	ck_assert(!shadow_remap_move_fast(&fa, A(41), PG, 2 * PG, mm, A(50),
+					  0, &of));
+	ck_assert_uint_eq(fa.serial, serial);
+	assert_same("middle declined");
+
+	/* Faults unseen.
+	 *  60 62      70 72
+	 *  ijjM       kll       i-l RW, one VMA each pair; M RO */
+	fa.faults_unseen = ga.faults_unseen = true;
+	(void)map_both(A(60), PG, RW, PRIV, 7);
+	(void)map_both(A(61), 2 * PG, RW, PRIV, 8);
+	ck_assert_uint_eq(shadow_find(&fa, A(60))->anon_id, SHADOW_ANON_MAYBE);
+	serial = fa.serial;
+	ck_assert_int_eq(shadow_remap_move_fast(&fa, A(60), PG, 2 * PG, mm,
+						A(80), -1, &of),
+			 SHADOW_MOVE_ASK);
+	ck_assert_uint_eq(fa.serial, serial);
+	move_both(A(60), PG, 2 * PG, A(80), 1, 7, "written head moved");
+	ck_assert_uint_eq(shadow_find(&fa, A(80))->anon_id, SHADOW_ANON_SOME);
+	ck_assert_uint_eq(shadow_find(&fa, A(80))->pgoff, A(60) / PG);
+	ck_assert_uint_eq(shadow_find(&fa, A(61))->anon_id, SHADOW_ANON_SOME);
+	/* the rest, SOME: no question, its pgoff kept (M in the way) */
+	(void)map_both(A(63), PG, PROT_READ, PRIV, 11);
+	move_both(A(61), 2 * PG, 3 * PG, A(90), -1, 8, "the rest moved");
+	ck_assert_uint_eq(shadow_find(&fa, A(90))->pgoff, A(61) / PG);
+	/* a written tail: its own pgoff, not the VMA's first
+	 *  110 113
+	 *  noo P            n, o RW, one VMA; P RO */
+	(void)map_both(A(110), PG, RW, PRIV, 12);
+	(void)map_both(A(111), 2 * PG, RW, PRIV, 13);
+	(void)map_both(A(113), PG, PROT_READ, PRIV, 14);
+	move_both(A(111), 2 * PG, 3 * PG, A(120), 1, 13, "written tail moved");
+	ck_assert_uint_eq(shadow_find(&fa, A(120))->pgoff, A(111) / PG);
+	ck_assert_uint_eq(shadow_find(&fa, A(110))->anon_id, SHADOW_ANON_SOME);
+	/* merged on a guess (split and merged back with both maybe):
+	 * perhaps two VMAs in the kernel, the general path's */
+	(void)map_both(A(70), PG, RW, PRIV, 9);
+	(void)map_both(A(71), 2 * PG, RW, PRIV, 10);
+	struct shadow_change rec;
+	for (int k = 0; k < 2; k++) {
+		int prot = k ? RW : PROT_READ;
+		ck_assert_int_eq(shadow_protect(&fa, A(71), PG, prot, &rec), 0);
+		ck_assert_int_eq(shadow_protect(&ga, A(71), PG, prot, &rec), 0);
+	}
+	ck_assert(shadow_find(&fa, A(70))->flags & SV_EDGES_UNSURE);
+	serial = fa.serial;
+	ck_assert(!shadow_remap_move_fast(&fa, A(70), PG, 2 * PG, mm, A(100),
+					  1, &of));
+	ck_assert_uint_eq(fa.serial, serial);
+	assert_same("unsure declined");
+}
+END_TEST
+
 static Suite *fast_suite(void)
 {
 	Suite *s = suite_create("shadow_fast");
@@ -1052,6 +1167,7 @@ static Suite *fast_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, declines_other_shapes);
 	tcase_add_test(tc, move_declines);
+	tcase_add_test(tc, move_pieces);
 	tcase_add_loop_test(tc, fixed_commit_decommit, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
