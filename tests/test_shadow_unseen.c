@@ -217,16 +217,40 @@ START_TEST(moved_pgoff_is_a_guess)
 }
 END_TEST
 
+/* The moved-pages tests' start: pagemap open (the preload's view of
+ * written pages), page 0 and a 4-page VMA at 8, its page `written`
+ * written. */
+static void pagemap_setup(uint64_t written)
+{
+	h->pagemap_fd = kview_open_pagemap();
+	ck_assert_int_ge(h->pagemap_fd, 0);
+	OK(h_mmap(h, 0, 1, RW, FIX | MAP_ANONYMOUS));
+	OK(h_mmap(h, 8, 4, RW, FIX | MAP_ANONYMOUS));
+	write_page(written);
+}
+
+/* Their end: with pagemap closed (nothing to ask), page 20 mapped and
+ * the n pages at `from` moved beside it to 21, where a VMA known to have
+ * an anon_vma keeps its pgoff and so does not merge: the layout `want`. */
+static void move_unasked(uint64_t from, uint64_t n, const char *want,
+			 int line)
+{
+	kview_close(h->pagemap_fd);
+	h->pagemap_fd = -1;
+	OK(h_mmap(h, 20, 1, RW, FIX | MAP_ANONYMOUS));
+	ck_assert_int_eq(h_mremap(h, from, n, n,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, 21),
+			 (int64_t)P(21));
+	expect_at(want, line);
+	ck_assert_uint_eq(svma(21)->anon_id, SHADOW_ANON_SOME);
+}
+
 START_TEST(moved_written_seen_in_pagemap)
 {
 	/* The same move, with the moved pages looked up in pagemap (as the
 	 * preload does): a written page shows, so the pgoff was kept and
 	 * the shadow is exact. */
-	h->pagemap_fd = kview_open_pagemap();
-	ck_assert_int_ge(h->pagemap_fd, 0);
-	OK(h_mmap(h, 0, 1, RW, FIX | MAP_ANONYMOUS));
-	OK(h_mmap(h, 8, 4, RW, FIX | MAP_ANONYMOUS));
-	write_page(10);
+	pagemap_setup(10);
 	ck_assert_int_eq(h_mremap(h, 8, 4, 4,
 				  MREMAP_MAYMOVE | MREMAP_FIXED, 1),
 			 (int64_t)P(1));
@@ -237,14 +261,7 @@ START_TEST(moved_written_seen_in_pagemap)
 	ck_assert(!kview_anon_written(h->pagemap_fd, P(1), 2));
 	/* It has an anon_vma from now on: moved again, it keeps its pgoff
 	 * with no need to ask. */
-	kview_close(h->pagemap_fd);
-	h->pagemap_fd = -1;
-	OK(h_mmap(h, 20, 1, RW, FIX | MAP_ANONYMOUS));
-	ck_assert_int_eq(h_mremap(h, 1, 4, 4,
-				  MREMAP_MAYMOVE | MREMAP_FIXED, 21),
-			 (int64_t)P(21));
-	EXPECT("A...................bCCCC");
-	ck_assert_uint_eq(svma(21)->anon_id, SHADOW_ANON_SOME);
+	move_unasked(1, 4, "A...................bCCCC", __LINE__);
 }
 END_TEST
 
@@ -256,11 +273,7 @@ START_TEST(moved_written_piece_tells_the_rest)
 	 * so does not merge with a fresh neighbour at the destination (whose
 	 * pgoff follows the rebased one exactly).  Without the fact, the
 	 * shadow guesses the rebase and merges on a guess. */
-	h->pagemap_fd = kview_open_pagemap();
-	ck_assert_int_ge(h->pagemap_fd, 0);
-	OK(h_mmap(h, 0, 1, RW, FIX | MAP_ANONYMOUS));
-	OK(h_mmap(h, 8, 4, RW, FIX | MAP_ANONYMOUS));
-	write_page(8);
+	pagemap_setup(8);
 	ck_assert_uint_eq(svma(8)->anon_id, SHADOW_ANON_MAYBE);
 	ck_assert_uint_eq(shadow_remap_probe_pages(&h->sh, P(8), H_PAGE,
 						   H_PAGE), 1);
@@ -273,14 +286,7 @@ START_TEST(moved_written_piece_tells_the_rest)
 	/* Nothing to ask of the rest now. */
 	ck_assert_uint_eq(shadow_remap_probe_pages(&h->sh, P(9), 3 * H_PAGE,
 						   3 * H_PAGE), 0);
-	kview_close(h->pagemap_fd);
-	h->pagemap_fd = -1;
-	OK(h_mmap(h, 20, 1, RW, FIX | MAP_ANONYMOUS));
-	ck_assert_int_eq(h_mremap(h, 9, 3, 3,
-				  MREMAP_MAYMOVE | MREMAP_FIXED, 21),
-			 (int64_t)P(21));
-	EXPECT("Ab..................Cddd");
-	ck_assert_uint_eq(svma(21)->anon_id, SHADOW_ANON_SOME);
+	move_unasked(9, 3, "Ab..................Cddd", __LINE__);
 	ck_assert(!shadow_span_unsure(&h->sh, P(20), P(24)));
 }
 END_TEST
