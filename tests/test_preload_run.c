@@ -2282,7 +2282,9 @@ START_TEST(test_fast_move)
 	       x->kinds);
 	/* all moves, and the munmaps of whole mappings (all but the old
 	 * range's: a guard that merged with a neighbour would be a partial
-	 * one) */
+	 * one).  The room left for three such guards would also pass a slow
+	 * first move: test_shadow_fast's move_pieces is what holds the fast
+	 * path to a VMA's head. */
 	ck_assert_int_ge(x->fast, n + (munmaps - 1) - 3);
 	ck_assert_int_le(x->fast, n + (munmaps - 1));
 	ck_assert_msg(!strcmp(x->kinds, "double-unmap; "), "findings: %s",
