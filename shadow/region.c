@@ -150,7 +150,7 @@ static void reg_linked(struct shadow *sh, struct rset *t,
 	(*t->n)++;
 	if (t->root == &sh->regions) {
 		rslot_put(sh, r);
-		idx_fit(&sh->ridx, *t->n);
+		idx_fit(sh, &sh->ridx, *t->n);
 	}
 }
 
@@ -185,7 +185,7 @@ static void reg_unlink(struct shadow *sh, struct rset *t,
 	rb_erase(t->root, &r->rb, NULL);
 	(*t->n)--;
 	if (t->root == &sh->regions)
-		idx_fit(&sh->ridx, *t->n);
+		idx_fit(sh, &sh->ridx, *t->n);
 }
 
 static struct shadow_region *reg_alloc(struct shadow *sh)

@@ -197,11 +197,15 @@ enum shadow_call {
 };
 
 /* Memory for nodes.  alloc returns NULL on failure; the operation then
- * returns -ENOMEM having changed nothing it cannot undo (see each op). */
+ * returns -ENOMEM having changed nothing it cannot undo (see each op).
+ * hot, optional: a block alloc gave is now read at random on every call
+ * (an index past SHADOW_IDX_HOT_BITS): back it with huge pages if the
+ * allocator can, so that a lookup does not also miss the TLB. */
 struct shadow_allocator {
 	void *(*alloc)(void *ctx, size_t size);
 	void (*free)(void *ctx, void *p, size_t size);
 	void *ctx;
+	void (*hot)(void *ctx, void *p, size_t size);
 };
 
 /* Facts about the running kernel that the rules depend on. */
@@ -247,9 +251,18 @@ struct shadow_slot {
  * the smallest).  Sized to the tree, a process with few mappings reads a
  * table that stays in cache and touches 2 KiB of it instead of 512 KiB:
  * with a fixed table, bench-ab fixed_over_reservation (40 VMAs) cost
- * 1.337x native against 1.306x, and 0.5 MiB more RSS. */
+ * 1.337x native against 1.306x, and 0.5 MiB more RSS.  The largest size
+ * keeps two slots a node up to vm.max_map_count's default (65,530): at 15
+ * bits, 20,000 VMAs filled 61% of the slots, a bucket of four overflowed
+ * for about one node in sixteen, and each of its lookups was a descent
+ * (bench_loops live_20000, cycles in the hook per mprotect pair: 1,965 at
+ * 15 bits, 1,893 at 17, 1,738 at 17 in huge pages). */
 #define SHADOW_IDX_MIN_BITS 7
-#define SHADOW_IDX_MAX_BITS 15
+#define SHADOW_IDX_MAX_BITS 17
+/* From this size (512 KiB, past 8,192 nodes) an index's lines are
+ * scattered over more pages than the TLB keeps beside the kernel's and
+ * the program's: the allocator is told (shadow_allocator.hot). */
+#define SHADOW_IDX_HOT_BITS 15
 struct shadow_index {
 	struct shadow_slot *s;    /* 1 << bits slots, or NULL: descents */
 	unsigned bits;
@@ -290,7 +303,7 @@ struct shadow {
 	 * holds only a node in the tree with that start: cleared when the
 	 * node leaves the tree or its start moves (vma_set_range).  Taken
 	 * from the allocator, resized as the tree grows and shrinks (2 KiB
-	 * to 512 KiB each); where it cannot be had, descents. */
+	 * to 2 MiB each); where it cannot be had, descents. */
 	struct shadow_index vidx;
 	struct shadow_index ridx;           /* the same for regions */
 	/* Lazy gaps: the owner always gives the kernel's result (where a
@@ -695,6 +708,10 @@ struct shadow_region *shadow_region_next(const struct shadow_region *r);
  * tell, ask shadow_find_next / shadow_region_find_next. */
 bool shadow_span_one_vma(const struct shadow *sh, uint64_t start,
 			 uint64_t end);
+/* Start loading the index lines of both trees for a call at addr, with
+ * no lock held (nothing is read but the two tables' addresses: a prefetch
+ * cannot fault), so that the lookups after it find them in cache. */
+void shadow_prefetch_at(const struct shadow *sh, uint64_t addr);
 bool shadow_span_one_owned_region(const struct shadow *sh, uint64_t start,
 				  uint64_t end);
 /* Make [start, end) one region of the given origin and creation stack,

@@ -235,14 +235,15 @@ static inline void slot_put(const struct shadow_index *ix, void *node,
  * shadow_index): doubled past half full, halved under an eighth.  In
  * place: the table is allocated at its largest size and only its first
  * 1 << bits slots are used (and touched). */
-void idx_grow(struct shadow_index *ix);
+void idx_grow(struct shadow *sh, struct shadow_index *ix);
 void idx_shrink(struct shadow_index *ix);
-static inline void idx_fit(struct shadow_index *ix, uint64_t n)
+static inline void idx_fit(struct shadow *sh, struct shadow_index *ix,
+			   uint64_t n)
 {
 	uint64_t cap = 1ull << ix->bits;
 	if (__builtin_expect(n > cap / 2, 0) &&
 	    ix->bits < SHADOW_IDX_MAX_BITS)
-		idx_grow(ix);
+		idx_grow(sh, ix);
 	else if (__builtin_expect(n < cap / 8, 0) &&
 		 ix->bits > SHADOW_IDX_MIN_BITS)
 		idx_shrink(ix);

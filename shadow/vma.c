@@ -199,6 +199,20 @@ bool shadow_span_one_vma(const struct shadow *sh, uint64_t start,
 	return slot_span_reaches(s->span, start, end);
 }
 
+static void slot_prefetch(const struct shadow_index *ix, uint64_t addr)
+{
+	struct shadow_slot *s = __atomic_load_n(&ix->s, __ATOMIC_RELAXED);
+	unsigned bits = __atomic_load_n(&ix->bits, __ATOMIC_RELAXED);
+	if (s && !(addr >> 48))
+		__builtin_prefetch(&s[vidx_slot(addr, bits)]);
+}
+
+void shadow_prefetch_at(const struct shadow *sh, uint64_t addr)
+{
+	slot_prefetch(&sh->vidx, addr);
+	slot_prefetch(&sh->ridx, addr);
+}
+
 struct shadow_vma *shadow_find(const struct shadow *sh, uint64_t addr)
 {
 	struct shadow_vma *v = shadow_find_next(sh, addr);
@@ -285,7 +299,7 @@ static void vma_link_at(struct shadow *sh, struct shadow_vma *v,
 	sh->c.map_count++;
 	if (sh->c.map_count > sh->c.peak_map_count)
 		sh->c.peak_map_count = sh->c.map_count;
-	idx_fit(&sh->vidx, sh->c.map_count);
+	idx_fit(sh, &sh->vidx, sh->c.map_count);
 	if (account)
 		vma_account(sh, v->flags, vma_pages(v), 1);
 }
@@ -337,7 +351,7 @@ void vma_erase(struct shadow *sh, struct shadow_vma *v)
 	if (n)
 		vma_regap(sh, n);
 	sh->c.map_count--;
-	idx_fit(&sh->vidx, sh->c.map_count);
+	idx_fit(sh, &sh->vidx, sh->c.map_count);
 	vma_account(sh, v->flags, vma_pages(v), -1);
 }
 
@@ -667,13 +681,15 @@ static void idx_reput(struct shadow_index *ix, const struct shadow_slot *b,
 /* With one more bit, a bucket's entries go to buckets 2i and 2i + 1 (the
  * next bit of their hash): all of them fit.  From the last bucket down,
  * the two it goes to have been emptied already, or are new. */
-void idx_grow(struct shadow_index *ix)
+void idx_grow(struct shadow *sh, struct shadow_index *ix)
 {
 	unsigned nb = 1u << (ix->bits - 2); /* buckets */
 	if (!ix->s) {
 		ix->bits++;
 		return;
 	}
+	if (ix->bits + 1 == SHADOW_IDX_HOT_BITS && sh->a.hot)
+		sh->a.hot(sh->a.ctx, ix->s, IDX_BYTES);
 	memset(ix->s + ((size_t)1 << ix->bits), 0,
 	       sizeof(*ix->s) << ix->bits);
 	ix->bits++;

@@ -419,7 +419,8 @@ static int bench_shadow_size(uint64_t n, struct mem_row *mem)
 		free(b);
 		return -1;
 	}
-	struct shadow_allocator a = { bench_alloc_fn, bench_free_fn, &b->al };
+	struct shadow_allocator a = { .alloc = bench_alloc_fn,
+				      .free = bench_free_fn, .ctx = &b->al };
 	struct shadow_env env;
 	shadow_env_default(&env);
 	/* Room for 1M VMAs: the layout ends far below mmap_base, and the
@@ -600,7 +601,8 @@ static int arena_init(struct arena *a, size_t nslots, bool scatter)
 static int seed_shadow(struct shadow *sh, struct arena *a,
 		       const struct kview *kv, bool by_adopt, double *ns)
 {
-	struct shadow_allocator al = { arena_alloc, arena_free, a };
+	struct shadow_allocator al = { .alloc = arena_alloc,
+				       .free = arena_free, .ctx = a };
 	struct shadow_env env;
 	shadow_env_default(&env);
 	shadow_init(sh, &al, &env);

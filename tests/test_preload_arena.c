@@ -475,6 +475,99 @@ END_TEST
 
 /* ---- a shadow on the arena ------------------------------------------- */
 
+/* The smaps entry of the mapping holding p: its AnonHugePages (kB) and
+ * whether its VmFlags has flag ("hg", "nh"). */
+static long smaps_of(const void *p, const char *flag, bool *has)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	ck_assert_ptr_nonnull(f);
+	char line[512];
+	bool in = false;
+	long huge = -1;
+	*has = false;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long s, e;
+		if (sscanf(line, "%lx-%lx ", &s, &e) == 2) {
+			in = s <= (uintptr_t)p && (uintptr_t)p < e;
+			continue;
+		}
+		if (!in)
+			continue;
+		if (!strncmp(line, "AnonHugePages:", 14))
+			huge = strtol(line + 14, NULL, 10);
+		if (!strncmp(line, "VmFlags:", 8)) {
+			for (char *t = strtok(line + 8, " \n"); t;
+			     t = strtok(NULL, " \n"))
+				*has |= !strcmp(t, flag);
+			break;
+		}
+	}
+	fclose(f);
+	ck_assert_int_ge(huge, 0);
+	return huge;
+}
+
+/* THP disabled system-wide: no huge page can be had, forced or not. */
+static bool thp_never(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char buf[128] = "";
+	if (f) {
+		if (!fgets(buf, sizeof buf, f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	return !f || strstr(buf, "[never]");
+}
+
+/* vmc_shadow_allocator.hot: a block of whole huge pages is aligned to
+ * them and kept in small pages (VM_NOHUGEPAGE) until the shadow says it
+ * is hot; then it is made of huge pages at once (MADV_COLLAPSE), what it
+ * holds unchanged.  A block that is not whole huge pages is left as it
+ * is. */
+START_TEST(test_hot_block)
+{
+	const size_t huge = 2ul << 20;
+	uint64_t live0 = live_now();
+	unsigned char *p = vmc_arena_alloc(2 * huge);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq((uintptr_t)p % huge, 0);
+	for (size_t i = 0; i < 2 * huge; i += 64 * PAGE)
+		p[i] = (unsigned char)(i / PAGE + 1);
+	bool hg, nh;
+	ck_assert_int_eq(smaps_of(p, "nh", &nh), 0);
+	ck_assert_msg(nh, "a block of whole huge pages starts VM_NOHUGEPAGE");
+	vmc_shadow_allocator.hot(vmc_shadow_allocator.ctx, p, 2 * huge);
+	long kb = smaps_of(p, "hg", &hg);
+	ck_assert_msg(hg, "a hot block is VM_HUGEPAGE");
+	smaps_of(p, "nh", &nh);
+	ck_assert(!nh);
+	/* Linux 6.1 and later collapse it at once (MADV_COLLAPSE), unless
+	 * THP is off for the whole system. */
+	if (!thp_never())
+		ck_assert_int_eq(kb, 4096);
+	size_t bad = 0; /* one assertion: Check logs each */
+	while (bad < 2 * huge &&
+	       p[bad] == (bad % (64 * PAGE) ? 0
+					    : (unsigned char)(bad / PAGE + 1)))
+		bad++;
+	ck_assert_uint_eq(bad, 2 * huge);
+	/* 3 MiB: not whole huge pages, nothing changes */
+	unsigned char *q = vmc_arena_alloc(3 * huge / 2);
+	ck_assert_ptr_nonnull(q);
+	q[0] = 7;
+	vmc_shadow_allocator.hot(vmc_shadow_allocator.ctx, q, 3 * huge / 2);
+	smaps_of(q, "hg", &hg);
+	ck_assert(!hg);
+	smaps_of(q, "nh", &nh);
+	ck_assert(!nh);
+	ck_assert_uint_eq(q[0], 7);
+	vmc_arena_free(q, 3 * huge / 2);
+	vmc_arena_free(p, 2 * huge);
+	ck_assert_uint_eq(live_now(), live0);
+}
+END_TEST
+
 START_TEST(test_shadow_allocator)
 {
 	struct shadow sh;
@@ -784,6 +877,7 @@ static Suite *arena_suite(void)
 
 	tc = tcase_create("shadow");
 	tcase_add_test(tc, test_shadow_allocator);
+	tcase_add_test(tc, test_hot_block);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("layout");

@@ -399,13 +399,31 @@ END_TEST
 
 /* idx_fit alone, on an index of made-up nodes, from the smallest size to
  * the largest and past it (where it stays: its table is that size), and
- * back: growths keep every entry, shrinks keep every entry that fits. */
+ * back: growths keep every entry, shrinks keep every entry that fits.
+ * The allocator is told once, when the index reaches SHADOW_IDX_HOT_BITS,
+ * that the whole table is hot (shadow_allocator.hot). */
 static unsigned slots_used(const struct shadow_index *ix)
 {
 	unsigned n = 0;
 	for (unsigned k = 0; k < 1u << ix->bits; k++)
 		n += ix->s[k].span != 0;
 	return n;
+}
+
+struct hot_log {
+	unsigned calls, bits;
+	void *p;
+	size_t size;
+	const struct shadow_index *ix;
+};
+
+static void hot_record(void *ctx, void *p, size_t size)
+{
+	struct hot_log *h = ctx;
+	h->calls++;
+	h->p = p;
+	h->size = size;
+	h->bits = h->ix->bits;
 }
 
 START_TEST(index_limits)
@@ -415,41 +433,49 @@ START_TEST(index_limits)
 		SHADOW_IDX_MIN_BITS
 	};
 	ck_assert_ptr_nonnull(ix.s);
+	struct hot_log hot = { .ix = &ix };
+	struct shadow hs = { .a = { .ctx = &hot, .hot = hot_record } };
 	const unsigned n = 3u << (SHADOW_IDX_MAX_BITS - 2); /* 3/4 full */
 	static char node[1];
-	unsigned used = 0;
 	for (unsigned i = 1; i <= n; i++) {
 		uint64_t start = A(3 * i);
 		slot_put(&ix, node, start, slot_span(start, start + PG, i & 1));
-		used = slots_used(&ix);
 		unsigned bits = ix.bits;
-		idx_fit(&ix, i);
-		ck_assert_uint_eq(slots_used(&ix), used);
-		ck_assert_uint_eq(ix.bits, i > (1u << bits) / 2 &&
-						   bits < SHADOW_IDX_MAX_BITS
-					   ? bits + 1
-					   : bits);
+		bool grows = i > (1u << bits) / 2 && bits < SHADOW_IDX_MAX_BITS;
+		/* counted where the size changes (a count reads the table) */
+		unsigned used = grows ? slots_used(&ix) : 0;
+		idx_fit(&hs, &ix, i);
+		ck_assert_uint_eq(ix.bits, grows ? bits + 1 : bits);
+		if (grows)
+			ck_assert_uint_eq(slots_used(&ix), used);
 		ck_assert_ptr_eq(slot_find(&ix, start)->node, node);
+		/* told when the growth that reaches the hot size is under
+		 * way (the table was still the smaller one), and only then */
+		ck_assert_uint_eq(hot.calls, ix.bits >= SHADOW_IDX_HOT_BITS);
 	}
 	ck_assert_uint_eq(ix.bits, SHADOW_IDX_MAX_BITS);
-	ck_assert_uint_ge(used * 100ull, n * 90ull);
+	ck_assert_uint_ge(slots_used(&ix) * 100ull, n * 90ull);
+	ck_assert_ptr_eq(hot.p, ix.s);
+	ck_assert_uint_eq(hot.size, sizeof(struct shadow_slot)
+					    << SHADOW_IDX_MAX_BITS);
+	ck_assert_uint_eq(hot.bits, SHADOW_IDX_HOT_BITS - 1);
 	for (unsigned i = n; i-- > 0;) {
 		uint64_t start = A(3 * (i + 1));
 		slot_drop(&ix, node, start);
 		ck_assert_ptr_null(slot_find(&ix, start));
-		unsigned bits = ix.bits, before = slots_used(&ix);
-		idx_fit(&ix, i);
-		ck_assert_uint_le(slots_used(&ix), before);
-		ck_assert_uint_eq(ix.bits, i < (1u << bits) / 8 &&
-						   bits > SHADOW_IDX_MIN_BITS
-					   ? bits - 1
-					   : bits);
-		if (ix.bits < bits)
+		unsigned bits = ix.bits;
+		bool shrinks = i < (1u << bits) / 8 &&
+			       bits > SHADOW_IDX_MIN_BITS;
+		unsigned before = shrinks ? slots_used(&ix) : 0;
+		idx_fit(&hs, &ix, i);
+		ck_assert_uint_eq(ix.bits, shrinks ? bits - 1 : bits);
+		if (shrinks)
 			ck_assert_uint_ge(slots_used(&ix) * 100ull,
 					  before * 99ull);
 	}
 	ck_assert_uint_eq(ix.bits, SHADOW_IDX_MIN_BITS);
 	ck_assert_uint_eq(slots_used(&ix), 0);
+	ck_assert_uint_eq(hot.calls, 1);
 	free(ix.s);
 }
 END_TEST

@@ -46,7 +46,8 @@ static inline void test_free_fn(void *ctx, void *p, size_t size)
 
 static inline void test_shadow_init(struct shadow *sh, struct test_alloc *t)
 {
-	struct shadow_allocator a = { test_alloc_fn, test_free_fn, t };
+	struct shadow_allocator a = { .alloc = test_alloc_fn,
+				      .free = test_free_fn, .ctx = t };
 	struct shadow_env env;
 	shadow_env_default(&env);
 	*t = (struct test_alloc){ 0 };
