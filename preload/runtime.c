@@ -1594,6 +1594,8 @@ static bool before_call(const struct vmc_call *c, uint32_t stack,
 		if (c->sub != VMC_SUB_SHMDT &&
 		    call_span(c->a[0], c->a[1], &s, &e))
 			spans[n][0] = s, spans[n++][1] = e;
+		if (c->call == SHADOW_CALL_MPROTECT && n)
+			shadow_prefetch_neighbours(&rt.sh, s);
 		break;
 	case SHADOW_CALL_MREMAP:
 		if (call_span(c->a[0], c->a[1] ? c->a[1] : 1, &s, &e)) {

@@ -712,6 +712,10 @@ bool shadow_span_one_vma(const struct shadow *sh, uint64_t start,
  * no lock held (nothing is read but the two tables' addresses: a prefetch
  * cannot fault), so that the lookups after it find them in cache. */
 void shadow_prefetch_at(const struct shadow *sh, uint64_t addr);
+/* The lock held: start loading the VMAs beside the one starting at start
+ * (from the index; none when it has no slot), which a merge decision
+ * reads: before a system call, they arrive while the kernel works. */
+void shadow_prefetch_neighbours(const struct shadow *sh, uint64_t start);
 bool shadow_span_one_owned_region(const struct shadow *sh, uint64_t start,
 				  uint64_t end);
 /* Make [start, end) one region of the given origin and creation stack,

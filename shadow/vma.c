@@ -213,6 +213,16 @@ void shadow_prefetch_at(const struct shadow *sh, uint64_t addr)
 	slot_prefetch(&sh->ridx, addr);
 }
 
+void shadow_prefetch_neighbours(const struct shadow *sh, uint64_t start)
+{
+	const struct shadow_slot *s = slot_find(&sh->vidx, start);
+	if (s) {
+		const struct shadow_vma *v = s->node;
+		__builtin_prefetch(v->prev);
+		__builtin_prefetch(v->next);
+	}
+}
+
 struct shadow_vma *shadow_find(const struct shadow *sh, uint64_t addr)
 {
 	struct shadow_vma *v = shadow_find_next(sh, addr);
