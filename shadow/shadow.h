@@ -708,6 +708,8 @@ struct shadow_region *shadow_region_next(const struct shadow_region *r);
  * tell, ask shadow_find_next / shadow_region_find_next. */
 bool shadow_span_one_vma(const struct shadow *sh, uint64_t start,
 			 uint64_t end);
+bool shadow_span_one_owned_region(const struct shadow *sh, uint64_t start,
+				  uint64_t end);
 /* Start loading the index lines of both trees for a call at addr, with
  * no lock held (nothing is read but the two tables' addresses: a prefetch
  * cannot fault), so that the lookups after it find them in cache. */
@@ -716,8 +718,6 @@ void shadow_prefetch_at(const struct shadow *sh, uint64_t addr);
  * (from the index; none when it has no slot), which a merge decision
  * reads: before a system call, they arrive while the kernel works. */
 void shadow_prefetch_neighbours(const struct shadow *sh, uint64_t start);
-bool shadow_span_one_owned_region(const struct shadow *sh, uint64_t start,
-				  uint64_t end);
 /* Make [start, end) one region of the given origin and creation stack,
  * whatever regions it held (after adopting the kernel's view of a call
  * the shadow mispredicted: the call's pages are the caller's).  0 or

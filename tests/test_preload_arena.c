@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -568,6 +569,31 @@ START_TEST(test_hot_block)
 }
 END_TEST
 
+/* Where no huge page can be had (here: THP disabled for the process, as
+ * PR_SET_THP_DISABLE does; an older kernel without MADV_COLLAPSE fails
+ * the same way), a hot block stays in small pages and holds what it
+ * held. */
+START_TEST(test_hot_block_refused)
+{
+	const size_t huge = 2ul << 20;
+	ck_assert_int_eq(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), 0);
+	unsigned char *p = vmc_arena_alloc(huge);
+	ck_assert_ptr_nonnull(p);
+	for (size_t i = 0; i < huge; i += PAGE)
+		p[i] = (unsigned char)(i / PAGE + 1);
+	vmc_shadow_allocator.hot(vmc_shadow_allocator.ctx, p, huge);
+	bool hg;
+	ck_assert_int_eq(smaps_of(p, "hg", &hg), 0);
+	size_t bad = 0;
+	while (bad < huge &&
+	       p[bad] == (bad % PAGE ? 0 : (unsigned char)(bad / PAGE + 1)))
+		bad++;
+	ck_assert_uint_eq(bad, huge);
+	vmc_arena_free(p, huge);
+	ck_assert_int_eq(prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0), 0);
+}
+END_TEST
+
 START_TEST(test_shadow_allocator)
 {
 	struct shadow sh;
@@ -878,6 +904,7 @@ static Suite *arena_suite(void)
 	tc = tcase_create("shadow");
 	tcase_add_test(tc, test_shadow_allocator);
 	tcase_add_test(tc, test_hot_block);
+	tcase_add_test(tc, test_hot_block_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("layout");
