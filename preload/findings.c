@@ -1150,7 +1150,12 @@ struct leak_scan {
 	size_t nwork;
 	uint64_t *buf;               /* read buffer */
 	size_t buf_words;
-	uint64_t pm[512];            /* pagemap entries */
+	/* Pagemap entries of pages [pm_lo, pm_lo + pm_n), read ahead past
+	 * the range asked: a process's many small mappings lie side by side,
+	 * and each would otherwise cost a read of its own. */
+	uint64_t pm[512];
+	uint64_t pm_lo, pm_n;
+	pid_t pid;
 	uint64_t skip_start[2], skip_end[2]; /* the tool's image, the loader's */
 	uint64_t stack_lo;           /* this thread's sp: below is dead */
 	uint64_t bytes_scanned;
@@ -1189,34 +1194,64 @@ static void scan_words(struct leak_scan *ls, const uint64_t *w, size_t n)
 
 /* Read [start, end) where pages are present, with process_vm_readv (a
  * page that cannot be read is skipped, never a fault), and scan it. */
+/* The pagemap entries from page pg on: *got of them (at least one), or
+ * NULL when pagemap cannot be read (then *got pages are to be read as if
+ * present). */
+static const uint64_t *pagemap_window(struct leak_scan *ls, uint64_t pg,
+				      uint64_t *got)
+{
+	if (pg - ls->pm_lo < ls->pm_n) {
+		*got = ls->pm_n - (pg - ls->pm_lo);
+		return &ls->pm[pg - ls->pm_lo];
+	}
+	const uint64_t cap = sizeof(ls->pm) / sizeof(ls->pm[0]);
+	/* Reached mappings are scanned newest found first, which is often
+	 * downwards: a page below the last window starts the next one half
+	 * a window lower. */
+	uint64_t lo = pg;
+	if (ls->pm_n && pg < ls->pm_lo)
+		lo = pg > cap / 2 ? pg - cap / 2 : 0;
+	long r = F.pagemap_fd >= 0
+			 ? rawsys_pread(F.pagemap_fd, ls->pm, sizeof(ls->pm),
+					lo * 8)
+			 : -1;
+	ls->pm_lo = lo;
+	ls->pm_n = r > 0 ? (uint64_t)r / 8 : 0;
+	if (pg - lo < ls->pm_n) {
+		*got = ls->pm_n - (pg - lo);
+		return &ls->pm[pg - lo];
+	}
+	ls->pm_n = 0;
+	*got = cap;
+	return NULL;
+}
+
+/* Read [start, end) where pages are present, with process_vm_readv (a
+ * page that cannot be read is skipped, never a fault), and scan it. */
 static void scan_range(struct leak_scan *ls, uint64_t start, uint64_t end)
 {
-	pid_t pid = rawsys_getpid();
 	for (uint64_t a = start; a < end;) {
 		uint64_t pages = (end - a) >> 12;
 		if (!pages)
 			break; /* ranges are whole pages */
-		if (pages > 512)
-			pages = 512;
-		long r = F.pagemap_fd >= 0
-				 ? rawsys_pread(F.pagemap_fd, ls->pm, pages * 8,
-						(a >> 12) * 8)
-				 : -1;
-		uint64_t got = r > 0 ? (uint64_t)r / 8 : pages;
+		uint64_t got;
+		const uint64_t *pm = pagemap_window(ls, a >> 12, &got);
+		if (got > pages)
+			got = pages;
 		for (uint64_t i = 0; i < got;) {
-			if (r > 0 && !(ls->pm[i] & (3ull << 62))) {
+			if (pm && !(pm[i] & (3ull << 62))) {
 				i++;
 				continue;
 			}
 			/* A run of present pages, up to the buffer's size. */
 			uint64_t j = i + 1;
 			while (j < got && (ls->buf_words * 8) >> 12 > j - i &&
-			       (r <= 0 || (ls->pm[j] & (3ull << 62))))
+			       (!pm || (pm[j] & (3ull << 62))))
 				j++;
 			uint64_t s = a + (i << 12);
 			struct iovec local = { ls->buf, (j - i) << 12 };
 			struct iovec remote = { (void *)s, (j - i) << 12 };
-			long n = rawsys6(SYS_process_vm_readv, pid,
+			long n = rawsys6(SYS_process_vm_readv, ls->pid,
 					 (long)&local, 1, (long)&remote, 1, 0);
 			if (n > 0) {
 				scan_words(ls, ls->buf, (size_t)n / 8);
@@ -1256,7 +1291,8 @@ void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,
 			n++;
 	if (!n)
 		return;
-	struct leak_scan ls = { .n = n, .stack_lo = sp };
+	struct leak_scan ls = { .n = n, .stack_lo = sp,
+				.pid = rawsys_getpid() };
 	ls.c = vmc_arena_calloc(n, sizeof(*ls.c));
 	ls.work = vmc_arena_calloc(n, sizeof(*ls.work));
 	ls.buf_words = (256u << 10) / 8;
@@ -1311,7 +1347,7 @@ void vmc_findings_leaks(const struct shadow *sh, uint64_t sp,
 				struct iovec l = { ls.buf, e0 - s0 };
 				struct iovec rm = { (void *)s0, e0 - s0 };
 				long got = rawsys6(SYS_process_vm_readv,
-						   rawsys_getpid(), (long)&l, 1,
+						   ls.pid, (long)&l, 1,
 						   (long)&rm, 1, 0);
 				if (got > 0)
 					scan_words(&ls, ls.buf, (size_t)got / 8);
