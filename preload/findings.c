@@ -1192,37 +1192,32 @@ static void scan_words(struct leak_scan *ls, const uint64_t *w, size_t n)
 			mark(ls, w[i]);
 }
 
-/* Read [start, end) where pages are present, with process_vm_readv (a
- * page that cannot be read is skipped, never a fault), and scan it. */
 /* The pagemap entries from page pg on: *got of them (at least one), or
  * NULL when pagemap cannot be read (then *got pages are to be read as if
  * present). */
 static const uint64_t *pagemap_window(struct leak_scan *ls, uint64_t pg,
 				      uint64_t *got)
 {
+	const uint64_t cap = sizeof(ls->pm) / sizeof(ls->pm[0]);
+	if (pg - ls->pm_lo >= ls->pm_n) {
+		/* Reached mappings are scanned newest found first, which is
+		 * often downwards: a page below the last window starts the
+		 * next one half a window lower. */
+		uint64_t lo = pg;
+		if (ls->pm_n && pg < ls->pm_lo)
+			lo = pg > cap / 2 ? pg - cap / 2 : 0;
+		long r = F.pagemap_fd >= 0
+				 ? rawsys_pread(F.pagemap_fd, ls->pm,
+						sizeof(ls->pm), lo * 8)
+				 : -1;
+		ls->pm_lo = lo;
+		ls->pm_n = r > 0 ? (uint64_t)r / 8 : 0;
+	}
 	if (pg - ls->pm_lo < ls->pm_n) {
 		*got = ls->pm_n - (pg - ls->pm_lo);
 		return &ls->pm[pg - ls->pm_lo];
 	}
-	const uint64_t cap = sizeof(ls->pm) / sizeof(ls->pm[0]);
-	/* Reached mappings are scanned newest found first, which is often
-	 * downwards: a page below the last window starts the next one half
-	 * a window lower. */
-	uint64_t lo = pg;
-	if (ls->pm_n && pg < ls->pm_lo)
-		lo = pg > cap / 2 ? pg - cap / 2 : 0;
-	long r = F.pagemap_fd >= 0
-			 ? rawsys_pread(F.pagemap_fd, ls->pm, sizeof(ls->pm),
-					lo * 8)
-			 : -1;
-	ls->pm_lo = lo;
-	ls->pm_n = r > 0 ? (uint64_t)r / 8 : 0;
-	if (pg - lo < ls->pm_n) {
-		*got = ls->pm_n - (pg - lo);
-		return &ls->pm[pg - lo];
-	}
-	ls->pm_n = 0;
-	*got = cap;
+	*got = cap; /* unreadable (or cut short before pg) */
 	return NULL;
 }
 
